@@ -1,0 +1,76 @@
+"""Server-side grading of Brian2 answer specs: validation, simulation and checks."""
+
+from __future__ import annotations
+
+from .results import CheckResult, Problem, SpecError, Verdict
+
+__version__ = "0.1.0"
+__all__ = ["CheckResult", "Problem", "SpecError", "Verdict", "check"]
+
+
+def check(
+    assignment: str,
+    spec,
+    backend: str | None = None,
+    *,
+    timeout: float | None = None,
+    memory_mb: int | None = None,
+    cache_dir=None,
+    use_cache: bool = True,
+    keep_build=None,
+) -> Verdict:
+    """Grade one answer spec on every hidden case of ``assignment``.
+
+    Parameters
+    ----------
+    assignment : str
+        ``"adaptive_threshold"`` or ``"ei_balance"``.
+    spec : dict
+        The student's answer (Brian2 strings), as JSON data.
+    backend : str, optional
+        Force a backend; default: ``AUTOGRADE_BACKEND`` or the best one installed.
+
+    Returns
+    -------
+    Verdict
+        With ``status`` "graded", or "timeout"/"memory"/"crashed" and every check at zero.
+
+    Raises
+    ------
+    SpecError
+        The spec is invalid (each problem names its field and the fix).
+    graders.backends.BackendUnavailable
+        The forced backend is not installed here.
+    """
+    from . import backends, harness
+    from .assignments import get
+    from .spec import validate
+
+    a = get(assignment)
+    spec, notes = validate(a, spec)
+    name = backends.choose(backend)
+    kwargs = {}
+    if timeout is not None:
+        kwargs["timeout"] = timeout
+    if memory_mb is not None:
+        kwargs["memory_mb"] = memory_mb
+    try:
+        sim = harness.simulate(
+            assignment,
+            spec,
+            backend=name,
+            cache_dir=cache_dir,
+            use_cache=use_cache,
+            keep_build=keep_build,
+            **kwargs,
+        )
+    except harness.SimulationFailed as fail:
+        reason = {
+            "timeout": "your network did not finish in time",
+            "memory": "your network ran out of memory",
+        }.get(fail.kind, "your network could not be simulated")
+        v = Verdict(a.name, name, a.failed(f"{reason}: {fail.message}"), notes, fail.kind)
+        return v
+    checks = a.grade(spec, sim.observables, a.cases())
+    timing = {"simulate_s": round(sim.seconds, 3), "cached": sim.cached}
+    return Verdict(a.name, name, checks, notes, "graded", timing)

@@ -1,0 +1,71 @@
+"""``python -m graders check ASSIGNMENT SPEC.json [--backend B]``: the verdict as JSON.
+
+Exit status: 0 when the spec was graded (passing or not), 2 for an invalid spec or unreadable
+input, 1 when grading could not run here (e.g. a forced backend is not installed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import check
+from .assignments import NAMES
+from .backends import BACKENDS, BackendUnavailable
+from .results import Problem, SpecError
+
+
+def _emit(obj: dict) -> None:
+    print(json.dumps(obj, indent=2))
+
+
+def _read_spec(path: str):
+    text = sys.stdin.read() if path == "-" else open(path, encoding="utf-8").read()
+    return json.loads(text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m graders", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("check", help="grade one answer spec and print the verdict as JSON")
+    p.add_argument("assignment", choices=NAMES)
+    p.add_argument("spec", help="path to the spec JSON file, or - for standard input")
+    p.add_argument("--backend", choices=[*BACKENDS, "auto"], default=None)
+    p.add_argument("--timeout", type=float, default=None, help="seconds for the simulation")
+    p.add_argument("--memory", type=int, default=None, help="MB for the simulation process")
+    p.add_argument("--no-cache", action="store_true", help="always build and run")
+    p.add_argument("--keep-build", default=None, help="copy the build folder here")
+    args = parser.parse_args(argv)
+
+    try:
+        spec = _read_spec(args.spec)
+    except OSError as err:
+        _emit({"error": "unreadable spec", "message": f"cannot read {args.spec}: {err.strerror}"})
+        return 2
+    except json.JSONDecodeError as err:
+        msg = f"{args.spec} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+        _emit({"error": "invalid spec", "problems": [Problem("spec", "json", msg).to_json()]})
+        return 2
+    try:
+        verdict = check(
+            args.assignment,
+            spec,
+            args.backend,
+            timeout=args.timeout,
+            memory_mb=args.memory,
+            use_cache=not args.no_cache,
+            keep_build=args.keep_build,
+        )
+    except SpecError as err:
+        _emit(err.to_json())
+        return 2
+    except BackendUnavailable as err:
+        _emit({"error": "backend unavailable", "message": str(err)})
+        return 1
+    _emit(verdict.to_json())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,219 @@
+"""Run a spec's network in a fresh, limited process and cache its observables on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+from .assignments import get
+from .backends import genn_path, genn_version
+from .results import Problem, SpecError
+
+DEFAULT_TIMEOUT_S = 300.0
+DEFAULT_MEMORY_MB = 4096
+CACHE_ENV = "AUTOGRADE_CACHE"
+
+# Counts for this process; tests and the benchmark read them.
+STATS = {"builds": 0, "cache_hits": 0}
+
+
+class SimulationFailed(RuntimeError):
+    """The network did not produce observables: ``kind`` is timeout, memory or crashed."""
+
+    def __init__(self, kind: str, message: str, log: str = ""):
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.log = log
+
+
+@dataclass
+class Simulation:
+    observables: dict[str, np.ndarray]
+    backend: str
+    cached: bool
+    seconds: float
+    meta: dict = field(default_factory=dict)
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brian2genn-autograder"
+
+
+def _versions(backend: str) -> dict:
+    out = {}
+    for pkg in ("brian2", "brian2genn", "numpy", "brian2genn-autograder"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = None
+    if backend.startswith("genn"):
+        gp = genn_path()
+        out["genn"] = genn_version(gp) if gp else None
+    return out
+
+
+def cache_key(assignment: str, spec: dict, cases: list, backend: str) -> str:
+    """Hash of everything that determines the observables, including the grader's own code."""
+    mod = sys.modules[type(get(assignment)).__module__]
+    code = hashlib.sha256(inspect.getsource(mod).encode()).hexdigest()
+    blob = json.dumps(
+        {
+            "assignment": assignment,
+            "spec": spec,
+            "cases": cases,
+            "backend": backend,
+            "versions": _versions(backend),
+            "code": code,
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _load(path: Path) -> dict[str, np.ndarray]:
+    with np.load(path, allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def simulate(
+    assignment: str,
+    spec: dict,
+    cases: list[dict] | None = None,
+    backend: str = "runtime",
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    memory_mb: int | None = DEFAULT_MEMORY_MB,
+    cache_dir: str | os.PathLike | None = None,
+    use_cache: bool = True,
+    keep_build: str | os.PathLike | None = None,
+    dry_run: bool = True,
+) -> Simulation:
+    """Build and run one network holding every case of ``assignment`` for ``spec``.
+
+    Parameters
+    ----------
+    assignment, spec, cases
+        What to simulate; ``cases`` defaults to the assignment's hidden cases.
+    backend : str
+        A backend name from :mod:`graders.backends` (already checked to be available).
+    timeout : float
+        Wall-clock seconds for the whole job (Python start, build and run); the process group,
+        compiler and simulation binary included, is killed at the limit.
+    memory_mb : int or None
+        Address-space limit of the worker and everything it starts.
+    cache_dir, use_cache
+        Where observables are cached by :func:`cache_key`; a hit skips the build.
+    keep_build : path or None
+        Copy the job folder (generated code, logs) there instead of deleting it.
+
+    Raises
+    ------
+    SpecError
+        Brian rejected the spec in the dry run (units, unknown identifiers).
+    SimulationFailed
+        Timeout, out of memory, or a crash; the message says which.
+    """
+    a = get(assignment)
+    cases = a.cases() if cases is None else cases
+    key = cache_key(assignment, spec, cases, backend)
+    cdir = Path(cache_dir) if cache_dir else default_cache_dir()
+    entry = cdir / key[:2] / key
+    if use_cache and (entry / "obs.npz").is_file():
+        STATS["cache_hits"] += 1
+        meta = json.loads((entry / "meta.json").read_text())
+        return Simulation(_load(entry / "obs.npz"), backend, True, 0.0, meta)
+
+    jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{assignment}-"))
+    t0 = time.perf_counter()
+    try:
+        job = {
+            "assignment": assignment,
+            "spec": spec,
+            "cases": cases,
+            "backend": backend,
+            "memory_mb": memory_mb,
+            "dry_run": dry_run,
+        }
+        (jobdir / "job.json").write_text(json.dumps(job))
+        log = open(jobdir / "worker.log", "wb")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+        STATS["builds"] += 1
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "graders.worker", str(jobdir)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=jobdir,
+            env=env,
+            start_new_session=True,  # so a timeout kills the compiler and binary too
+        )
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            raise SimulationFailed(
+                "timeout",
+                f"the simulation did not finish within the limit of {timeout:g} s and was "
+                "stopped",
+            ) from None
+        finally:
+            log.close()
+        seconds = time.perf_counter() - t0
+        logtext = (jobdir / "worker.log").read_text(errors="replace")[-4000:]
+        if (jobdir / "error.json").is_file():
+            err = json.loads((jobdir / "error.json").read_text())
+            if err["kind"] == "invalid_spec":
+                raise SpecError([Problem(**p) for p in err["problems"]])
+            raise SimulationFailed(err["kind"], err["message"], logtext)
+        if proc.returncode != 0 or not (jobdir / "obs.npz").is_file():
+            rc = proc.returncode
+            kind = "memory" if rc in (-signal.SIGKILL, -signal.SIGSEGV) else "crashed"
+            why = "was killed (out of memory?)" if kind == "memory" else f"exited with {rc}"
+            raise SimulationFailed(kind, f"the simulation process {why}", logtext)
+        obs = _load(jobdir / "obs.npz")
+        meta = json.loads((jobdir / "meta.json").read_text())
+        meta["seconds"] = seconds
+        if use_cache:
+            tmp = Path(tempfile.mkdtemp(dir=_ensure(cdir)))
+            shutil.copy(jobdir / "obs.npz", tmp / "obs.npz")
+            (tmp / "meta.json").write_text(json.dumps(meta))
+            entry.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(tmp, entry)  # atomic: parallel workers never see half an entry
+            except OSError:
+                shutil.rmtree(tmp, ignore_errors=True)
+        return Simulation(obs, backend, False, seconds, meta)
+    finally:
+        if keep_build:
+            shutil.copytree(jobdir, Path(keep_build), dirs_exist_ok=True)
+        shutil.rmtree(jobdir, ignore_errors=True)
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path

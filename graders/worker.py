@@ -1,0 +1,80 @@
+"""One simulation in a fresh process: ``python -m graders.worker JOBDIR``.
+
+Brian2GeNN and C++ standalone build and run once per process, so every job gets its own
+interpreter. The job is read from ``JOBDIR/job.json``; observables go to ``JOBDIR/obs.npz`` and
+``JOBDIR/meta.json``, or a failure to ``JOBDIR/error.json``. Nothing is pickled.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sys
+import time
+import traceback
+from pathlib import Path
+
+import numpy as np
+
+
+def _limit_memory(mb: int | None) -> None:
+    if mb:
+        limit = int(mb) * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+
+def _fail(jobdir: Path, kind: str, message: str, **extra) -> int:
+    (jobdir / "error.json").write_text(json.dumps({"kind": kind, "message": message, **extra}))
+    return {"invalid_spec": 3, "memory": 4}.get(kind, 5)
+
+
+def main(argv: list[str]) -> int:
+    jobdir = Path(argv[0])
+    job = json.loads((jobdir / "job.json").read_text())
+    _limit_memory(job.get("memory_mb"))
+    try:
+        import brian2
+
+        from . import backends
+        from .assignments import get
+        from .spec import dry_run
+
+        brian2.prefs.codegen.target = "numpy"
+        brian2.prefs.logging.console_log_level = "WARNING"
+        a = get(job["assignment"])
+        spec, cases = job["spec"], job["cases"]
+        if job.get("dry_run", True):
+            problems = dry_run(a, spec)
+            if problems:
+                return _fail(
+                    jobdir,
+                    "invalid_spec",
+                    "; ".join(str(p) for p in problems),
+                    problems=[p.to_json() for p in problems],
+                )
+        t0 = time.perf_counter()
+        backends.activate(job["backend"], jobdir / "build")
+        built = a.build(spec, cases)
+        net = brian2.Network(built.objects)
+        net.run(built.duration, namespace={})
+        t1 = time.perf_counter()
+        obs = {k: np.asarray(v, dtype=float) for k, v in built.collect().items()}
+        np.savez(jobdir / "obs.npz", **obs)
+        (jobdir / "meta.json").write_text(
+            json.dumps({"build_and_run_s": t1 - t0, "backend": job["backend"]})
+        )
+        return 0
+    except MemoryError:
+        return _fail(jobdir, "memory", "the simulation ran out of memory")
+    except Exception as err:
+        tb = traceback.format_exc(limit=20)
+        msg = " ".join(str(err).split())[:2000]
+        if isinstance(err, MemoryError) or "std::bad_alloc" in msg or "MemoryError" in tb:
+            return _fail(jobdir, "memory", "the simulation ran out of memory", traceback=tb)
+        return _fail(jobdir, "crashed", f"{type(err).__name__}: {msg}", traceback=tb)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    sys.exit(main(sys.argv[1:]))
