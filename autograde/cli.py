@@ -27,7 +27,11 @@ def cmd_backends(args) -> int:
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
     forced = args.backend or backends.os.environ.get(backends.ENV_VAR)
-    how = f"forced by {'--backend' if args.backend else backends.ENV_VAR}" if forced else "best available"
+    how = (
+        f"forced by {'--backend' if args.backend else backends.ENV_VAR}"
+        if forced
+        else "best available"
+    )
     print(f"\nwould use: {chosen} ({how})")
     return 0
 

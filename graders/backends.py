@@ -98,7 +98,11 @@ def detect() -> list[Backend]:
     gp = genn_path()
     gver = genn_version(gp) if gp else None
     if gp is None:
-        genn_ok, genn_where, genn_reason = False, "", "GENN_PATH unset, genn-buildmodel.sh not on PATH"
+        genn_ok, genn_where, genn_reason = (
+            False,
+            "",
+            "GENN_PATH unset, genn-buildmodel.sh not on PATH",
+        )
     elif gver is None:
         genn_ok, genn_where, genn_reason = False, str(gp), f"no GeNN at {gp} (version.txt missing)"
     elif not gver.startswith("4."):
@@ -123,7 +127,9 @@ def detect() -> list[Backend]:
     cpu_reason = genn_reason or ("" if cxx else "no C++ compiler")
     found.append(Backend("genn-cpu", not cpu_reason, f"{genn_where}; compiler {cxx}", cpu_reason))
     found.append(
-        Backend("cpp_standalone", cxx is not None, f"compiler {cxx}", "" if cxx else "no C++ compiler")
+        Backend(
+            "cpp_standalone", cxx is not None, f"compiler {cxx}", "" if cxx else "no C++ compiler"
+        )
     )
     found.append(Backend("runtime", True, "numpy (in-process code generation)"))
     return found

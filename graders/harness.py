@@ -178,8 +178,7 @@ def simulate(
             _kill_group(proc)
             raise SimulationFailed(
                 "timeout",
-                f"the simulation did not finish within the limit of {timeout:g} s and was "
-                "stopped",
+                f"the simulation did not finish within the limit of {timeout:g} s and was stopped",
             ) from None
         finally:
             log.close()

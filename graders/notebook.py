@@ -15,8 +15,12 @@ cell's value, which nbgrader takes as partial credit. A failed check raises ``As
 from __future__ import annotations
 
 import json
+import os
 
 MARKER = "GRADERS-SPEC"
+#: Set by the grading pipeline: hidden cells only hand the spec over; the verdict is computed
+#: outside the kernel (``autograde.preprocessors.TrustedVerdicts``), which rewrites the cell.
+TRUSTED_ENV = "AUTOGRADE_TRUSTED_GRADING"
 
 
 def spec_line(assignment: str, check: str, spec: dict) -> str:
@@ -42,6 +46,8 @@ def hidden_check(assignment: str, check: str, **fields) -> float:
 
     spec = {k: v for k, v in fields.items() if v is not None}
     print(spec_line(assignment, check, spec), flush=True)
+    if os.environ.get(TRUSTED_ENV) == "1":
+        return None
     try:
         verdict = grade(assignment, spec)
     except SpecError as err:

@@ -96,8 +96,7 @@ def _check_equations(a: Assignment, name: str, text: str) -> list[Problem]:
                 Problem(
                     name,
                     "missing_variable",
-                    f"the model must define '{var}'{_suggest(var, defined)}; "
-                    f"{a.field(name).help}",
+                    f"the model must define '{var}'{_suggest(var, defined)}; {a.field(name).help}",
                 )
             )
     return problems
@@ -128,7 +127,7 @@ def _check_statements(name: str, text: str) -> list[Problem]:
     from brian2.parsing.rendering import NodeRenderer
 
     try:
-        tree = ast.parse(text.strip().replace(";", "\n"))
+        tree = ast.parse(text)
     except SyntaxError as err:
         return [_syntax_problem(name, text, err, "the statements")]
     problems = []
@@ -151,6 +150,15 @@ def _check_statements(name: str, text: str) -> list[Problem]:
                 Problem(name, "syntax", f"line {node.lineno}: Brian2 does not allow this ({err})")
             )
     return problems
+
+
+def _normalise_statements(text: str) -> str:
+    """One statement per line, unindented, comments dropped (``a = 1; b = 2`` is two lines)."""
+    lines = []
+    for raw in text.splitlines():
+        code = raw.partition("#")[0]
+        lines += [p.strip() for p in code.split(";") if p.strip()]
+    return "\n".join(lines)
 
 
 def _rewrite_post_minus(name: str, text: str) -> tuple[str, list[str]]:
@@ -281,6 +289,7 @@ def validate(a: Assignment, spec) -> tuple[dict, list[str]]:
         elif f.kind == "expression":
             problems += _check_expression(f.name, value)
         elif f.kind == "statements":
+            value = _normalise_statements(value)
             if f.name in a.synaptic_fields:
                 value, extra = _rewrite_post_minus(f.name, value)
                 notes += extra
@@ -317,7 +326,8 @@ def explain(a: Assignment, field: str, err: BaseException, namespace: dict) -> P
         return Problem(
             field,
             "units",
-            f"inconsistent units: {dim.desc}. Every term of a sum and both sides of an "
+            f"inconsistent units: {' '.join(dim.desc.split())}. Every term of a sum and both "
+            "sides of an "
             "equation or comparison must have the same unit (volt for v, vth and I; the "
             "derivative of a volt is volt/second, so divide by a time constant); check which "
             "term is off",

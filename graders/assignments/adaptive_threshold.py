@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..results import CheckResult
 from .base import Assignment, Built, Field
 
 MV = 1e-3
@@ -137,10 +136,14 @@ class AdaptiveThreshold(Assignment):
             g.v = vr * b.volt
             if g.variables["vth"].__class__.__name__ != "Subexpression":
                 g.vth = vth0 * b.volt
-            drives = np.array([0.0 if any(j == r for r, *_ in pulses) else rows[j][1] for j in range(n)])
+            drives = np.array(
+                [0.0 if any(j == r for r, *_ in pulses) else rows[j][1] for j in range(n)]
+            )
             g.I = np.tile(drives, copies) * b.volt
             if pulses:
-                shifted = [(j + c * n, a, on, off) for c in range(copies) for j, a, on, off in pulses]
+                shifted = [
+                    (j + c * n, a, on, off) for c in range(copies) for j, a, on, off in pulses
+                ]
                 objects += self._pulses(g, shifted, g.name)
         s_spk = b.SpikeMonitor(student, name="student_spk")
         s_st = b.StateMonitor(student, ["v", "vth"], record=np.arange(n), name="student_st")

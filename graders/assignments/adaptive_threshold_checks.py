@@ -82,7 +82,11 @@ def jump(obs, cases, dt) -> tuple[float, str]:
                 sizes.append(size)
                 ok = abs(size - inc) <= JUMP_RTOL * abs(inc)
                 items.append(
-                    (ok, f"after each spike vth should rise by {_mv(inc)}; yours rose by {_mv(size)}")
+                    (
+                        ok,
+                        f"after each spike vth should rise by {_mv(inc)}; "
+                        f"yours rose by {_mv(size)}",
+                    )
                 )
     if not items:
         return 0.0, "your neurons never spiked, so no threshold jump could be measured"
@@ -133,7 +137,9 @@ def decay(obs, cases, dt) -> tuple[float, str]:
                 end = y[-1]
                 items.append((False, f"{target}; yours {why} and ends at {_mv(end)}"))
             elif abs(tau_fit / tau_th - 1) > DECAY_RTOL:
-                items.append((False, f"{target}; yours relaxes with a time constant of {_ms(tau_fit)}"))
+                items.append(
+                    (False, f"{target}; yours relaxes with a time constant of {_ms(tau_fit)}")
+                )
             elif err > DECAY_RTOL:
                 items.append(
                     (False, f"{target}; yours heads toward {_mv(y[-1])} instead (off by {err:.0%})")

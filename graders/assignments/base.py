@@ -119,4 +119,6 @@ def to_namespace(params: dict[str, tuple[float, str]]) -> dict:
     import brian2.units.allunits as au
 
     units = {**vars(au), **vars(u)}
-    return {k: float(v) * eval(unit, {"__builtins__": {}}, units) for k, (v, unit) in params.items()}
+    return {
+        k: float(v) * eval(unit, {"__builtins__": {}}, units) for k, (v, unit) in params.items()
+    }

@@ -1,0 +1,63 @@
+"""Shared fixtures; GeNN-marked tests are skipped, loudly, where GeNN is absent."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from graders import backends
+
+
+def _genn_reason() -> str | None:
+    table = {b.name: b for b in backends.detect()}
+    return None if table["genn-cpu"].available else table["genn-cpu"].reason
+
+
+def _cuda_reason() -> str | None:
+    table = {b.name: b for b in backends.detect()}
+    return None if table["genn"].available else table["genn"].reason
+
+
+_SKIPPED: list[str] = []
+
+
+def pytest_collection_modifyitems(config, items):
+    genn, cuda = _genn_reason(), _cuda_reason()
+    cxx = backends.compiler()
+    for item in items:
+        if "genn" in item.keywords and genn:
+            item.add_marker(pytest.mark.skip(reason=f"GeNN 4.9 not found ({genn}); set GENN_PATH"))
+            _SKIPPED.append(item.nodeid)
+        elif "cuda" in item.keywords and cuda:
+            item.add_marker(pytest.mark.skip(reason=f"no GeNN CUDA backend here ({cuda})"))
+            _SKIPPED.append(item.nodeid)
+        elif "standalone" in item.keywords and not cxx:
+            item.add_marker(pytest.mark.skip(reason="no C++ compiler"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _SKIPPED:
+        terminalreporter.write_sep("!", "GeNN-only tests SKIPPED", yellow=True, bold=True)
+        terminalreporter.write_line(
+            f"{len(_SKIPPED)} tests need GeNN 4.9 (and CUDA for 'cuda' tests) and did not run: "
+            f"{_genn_reason() or _cuda_reason()}. Set GENN_PATH to a GeNN 4.9 build to run them."
+        )
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory, monkeypatch):
+    """Every test session gets its own result cache, never the user's."""
+    cache = tmp_path_factory.getbasetemp() / "autograde-cache"
+    monkeypatch.setenv("AUTOGRADE_CACHE", str(cache))
+    monkeypatch.delenv("AUTOGRADE_BACKEND", raising=False)
+    yield
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    """An empty cache for tests that count builds."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("AUTOGRADE_CACHE", str(cache))
+    yield cache
+    shutil.rmtree(cache, ignore_errors=True)
