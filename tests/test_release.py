@@ -1,0 +1,301 @@
+"""The committed student version (``release/``) is what nbgrader makes, and it leaks nothing.
+
+Every assignment under ``source/`` is regenerated with ``nbgrader generate_assignment`` in a
+temporary copy of the course and compared with ``release/``. Then every file under ``release/`` is
+searched for what students must not see: solution lines, hidden-test bodies, the grader's
+reference strings and the hidden cases' parameter values and structure.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "source"
+RELEASE = ROOT / "release"
+ASSIGNMENTS = sorted(p.name for p in SOURCE.iterdir() if (p / f"{p.name}.ipynb").is_file())
+
+pytestmark = pytest.mark.nbgrader
+
+# Lines shorter than this (whitespace removed) only count as leaks when a release line is
+# exactly the same; longer ones also count as substrings anywhere in a release file.
+SUBSTRING_MIN = 10
+# Lines of solutions and hidden tests that are harmless or unavoidable in the student version.
+BORING = re.compile(r"^(#.*|'''|\"\"\"|[)\]}]+|pass|)$")
+# Keys of hidden cases that are generic words and may appear in prose.
+GENERIC_KEYS = {"params", "name", "kind", "type"}
+
+
+def nbgrader_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s+", "", text)
+
+
+def region_lines(source: str, begin: str, end: str) -> list[str]:
+    """The lines strictly between ``### BEGIN ...`` and ``### END ...`` markers."""
+    out, inside = [], False
+    for line in source.splitlines():
+        if begin in line:
+            inside = True
+        elif end in line:
+            inside = False
+        elif inside:
+            out.append(line)
+    return out
+
+
+def release_texts(name: str) -> list[tuple[str, list[str]]]:
+    """Each release file of ``name`` as (label, lines); notebooks cell by cell, raw text too."""
+    out = []
+    for path in sorted((RELEASE / name).rglob("*")):
+        if not path.is_file():
+            continue
+        raw = path.read_text(encoding="utf-8", errors="replace")
+        out.append((str(path.relative_to(ROOT)), raw.splitlines()))
+        if path.suffix == ".ipynb":
+            nb = nbformat.read(path, as_version=4)
+            for k, cell in enumerate(nb.cells):
+                out.append((f"{path.relative_to(ROOT)} cell {k}", cell.source.splitlines()))
+    return out
+
+
+def find_leaks(secret_lines, texts) -> list[str]:
+    found = []
+    for secret in secret_lines:
+        s = squash(secret)
+        if not s or BORING.match(secret.strip()):
+            continue
+        for label, lines in texts:
+            exact = any(squash(line) == s for line in lines)
+            inside = len(s) >= SUBSTRING_MIN and s in squash("\n".join(lines))
+            if exact or inside:
+                found.append(f"{secret.strip()!r} in {label}")
+                break
+    return found
+
+
+def source_notebook(name: str):
+    return nbformat.read(SOURCE / name / f"{name}.ipynb", as_version=4)
+
+
+def grader_module(name: str):
+    try:
+        return importlib.import_module(f"graders.assignments.{name}")
+    except ImportError:
+        return None
+
+
+# --- the release is what nbgrader generates --------------------------------------------------
+
+
+def test_every_source_has_a_release():
+    assert ASSIGNMENTS, "no source notebooks found"
+    released = sorted(p.name for p in RELEASE.iterdir() if p.is_dir())
+    assert released == ASSIGNMENTS
+
+
+def _normalise(nb: dict) -> dict:
+    """Notebook JSON without metadata that may vary between nbgrader runs (none so far)."""
+    nb = json.loads(json.dumps(nb))
+    for cell in nb.get("cells", []):
+        cell.get("metadata", {}).pop("execution", None)
+    return nb
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_is_regenerated_identically(name, tmp_path):
+    course = tmp_path / "course"
+    course.mkdir()
+    shutil.copy(ROOT / "nbgrader_config.py", course)
+    shutil.copytree(SOURCE / name, course / "source" / name)
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", "generate_assignment", name, "--force"],
+        cwd=course,
+        env=nbgrader_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    made, committed = course / "release" / name, RELEASE / name
+    made_files = sorted(p.relative_to(made) for p in made.rglob("*") if p.is_file())
+    committed_files = sorted(p.relative_to(committed) for p in committed.rglob("*") if p.is_file())
+    assert made_files == committed_files
+    regenerate = f"run `nbgrader generate_assignment {name} --force` and commit release/{name}"
+    for rel in made_files:
+        a, b = made / rel, committed / rel
+        if rel.suffix == ".ipynb":
+            ja, jb = json.loads(a.read_text()), json.loads(b.read_text())
+            assert _normalise(ja) == _normalise(jb), f"release/{name}/{rel} is stale: {regenerate}"
+        else:
+            assert a.read_bytes() == b.read_bytes(), f"release/{name}/{rel} is stale: {regenerate}"
+
+
+# --- the source notebook is consistent with its grader ----------------------------------------
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_hidden_cells_match_the_graders_checks(name):
+    module = grader_module(name)
+    if module is None or not hasattr(module, "ASSIGNMENT"):
+        pytest.skip(f"graders.assignments.{name} has no ASSIGNMENT yet")
+    points = module.ASSIGNMENT.points
+    hidden = {}
+    for cell in source_notebook(name).cells:
+        meta = cell.metadata.get("nbgrader", {})
+        if "BEGIN HIDDEN TESTS" not in cell.source:
+            continue
+        assert meta.get("grade") and meta.get("locked"), f"{meta.get('grade_id')} not graded+locked"
+        body = region_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+        call = re.search(r'hidden_check\(\s*"(\w+)",\s*"(\w+)"', "\n".join(body))
+        assert call, f"{meta['grade_id']}: no hidden_check call"
+        assert call.group(1) == name
+        hidden[call.group(2)] = meta["points"]
+        # the call is the cell's last expression, so nbgrader reads its value as the score
+        code = "\n".join(line for line in body if not line.strip().startswith("#"))
+        assert code.rstrip().endswith(")"), f"{meta['grade_id']}: hidden_check must come last"
+    assert hidden == dict(points)
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_visible_cells_do_not_use_the_grader(name):
+    for cell in source_notebook(name).cells:
+        if cell.cell_type != "code" or "BEGIN HIDDEN TESTS" in cell.source:
+            continue
+        assert "graders" not in cell.source, cell.metadata["nbgrader"]["grade_id"]
+
+
+# --- nothing secret in release/ ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_has_no_outputs_and_no_grader_calls(name):
+    for label, lines in release_texts(name):
+        text = "\n".join(lines)
+        for bad in ("hidden_check", "import graders", "from graders", "GRADERS-SPEC"):
+            assert bad not in text, f"{bad!r} in {label}"
+    for path in (RELEASE / name).rglob("*.ipynb"):
+        for cell in nbformat.read(path, as_version=4).cells:
+            assert not cell.get("outputs"), f"{path}: a cell has outputs"
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_has_no_solution_lines(name):
+    secrets = []
+    for cell in source_notebook(name).cells:
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            secrets += region_lines(cell.source, "BEGIN SOLUTION", "END SOLUTION")
+    assert secrets, "the source notebook has no solution region"
+    assert find_leaks(secrets, release_texts(name)) == []
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_has_no_hidden_test_bodies(name):
+    secrets = []
+    for cell in source_notebook(name).cells:
+        secrets += region_lines(cell.source, "BEGIN HIDDEN TESTS", "END HIDDEN TESTS")
+    assert secrets, "the source notebook has no hidden tests"
+    assert find_leaks(secrets, release_texts(name)) == []
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_has_no_reference_code(name):
+    module = grader_module(name)
+    reference = getattr(module, "REFERENCE", None)
+    if not reference:
+        pytest.skip(f"graders.assignments.{name} has no REFERENCE yet")
+    texts = release_texts(name)
+    whole = squash("\n".join(line for _, lines in texts for line in lines))
+    for field, code in reference.items():
+        assert squash(code) not in whole, f"REFERENCE[{field!r}] appears in release/{name}"
+        assert find_leaks(code.splitlines(), texts) == [], f"REFERENCE[{field!r}]"
+
+
+def _numbers(value: float, unit: str) -> set[str]:
+    """Ways a value may be written: SI and, for volt/second, in mV/ms."""
+    out = {f"{value:g}"}
+    if unit in ("volt", "second"):
+        out.add(f"{value * 1e3:g}")
+    return out
+
+
+def _hidden_patterns(module) -> list[tuple[str, re.Pattern]]:
+    """Regexes for the hidden cases: overridden parameter values, input lists, case keys."""
+    visible = getattr(module, "VISIBLE", {})
+    pats = [("CASES", re.compile(r"\bCASES\b"))]
+    sep = r"\s*(?:\*\s*)?(?:[mk]?(?:V|s|Hz|volt|second))?\s*[,;]\s*"
+
+    def walk(obj, key=None):
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if k == "params" and isinstance(v, dict):
+                    for p, pv in v.items():
+                        value, unit = pv if isinstance(pv, list | tuple) else (pv, "1")
+                        if p in visible and visible[p][0] == value:
+                            continue
+                        for num in _numbers(float(value), unit):
+                            pats.append(
+                                (f"{p}={num}", re.compile(rf"\b{p}\s*=\s*{re.escape(num)}(?!\d)"))
+                            )
+                    continue
+                if isinstance(k, str) and len(k) >= 5 and k not in GENERIC_KEYS:
+                    pats.append((f"key {k}", re.compile(rf"\b{re.escape(k)}\b")))
+                walk(v, k)
+        elif isinstance(obj, list | tuple):
+            nums = [x for x in obj if isinstance(x, int | float) and not isinstance(x, bool)]
+            if len(nums) == len(obj) and len(nums) >= 2:
+                body = sep.join(rf"(?<![\d.]){re.escape(f'{x:g}')}(?![\d.])" for x in nums)
+                pats.append((f"{key}={list(nums)}", re.compile(body)))
+            else:
+                for v in obj:
+                    walk(v, key)
+
+    for case in getattr(module, "CASES", []):
+        walk(case)
+    return pats
+
+
+@pytest.mark.parametrize("name", ASSIGNMENTS)
+def test_release_has_no_hidden_cases(name):
+    module = grader_module(name)
+    if module is None or not getattr(module, "CASES", None):
+        pytest.skip(f"graders.assignments.{name} has no CASES yet")
+    patterns = _hidden_patterns(module)
+    assert len(patterns) > 1
+    found = []
+    for label, lines in release_texts(name):
+        text = "\n".join(lines)
+        found += [f"{what} in {label}" for what, pat in patterns if pat.search(text)]
+    assert found == []
+
+
+def test_leak_detector_finds_leaks():
+    """The helpers above flag planted leaks (so a passing test means something)."""
+    texts = [("x", ["model = '''", "dvth/dt = (vth0-vth)/tau_th : volt", "'''", "I : volt"])]
+    assert find_leaks(["dvth/dt = (vth0 - vth)/tau_th : volt"], texts)
+    assert find_leaks(["I : volt"], texts)
+    assert not find_leaks(["I : volt"], [("x", ["keep `I : volt` as the input"])])
+    assert not find_leaks(["'''", "# comment"], texts)
+    module = grader_module("adaptive_threshold")
+    patterns = _hidden_patterns(module)
+    leaked = "vth_inc = 2*mV\ndrives = [10, 19, 25, 40, 60]*mV\ncase['drives_mV']"
+    hits = {what for what, pat in patterns if pat.search(leaked)}
+    assert "vth_inc=2" in hits and any(h.startswith("drives_mV=") for h in hits)
+    assert "key drives_mV" in hits
+    harmless = "tau = 20*ms\ntau_th = 200*ms\ndrives = np.array([15, 25, 40, 60])*mV"
+    assert not [what for what, pat in patterns if pat.search(harmless)]
