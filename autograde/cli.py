@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import time
+from pathlib import Path
 
 from graders import backends
 
@@ -36,12 +39,128 @@ def cmd_backends(args) -> int:
     return 0
 
 
+def _limits(args):
+    from .pipeline import Limits
+
+    return Limits(
+        cell_timeout=args.timeout,
+        submission_timeout=args.submission_timeout,
+        memory_mb=args.memory,
+        max_output_bytes=args.max_output,
+        sandbox=not args.no_sandbox,
+    )
+
+
+def cmd_grade(args) -> int:
+    """Grade the submissions of one assignment in parallel and print a summary."""
+    from . import pipeline
+
+    try:
+        backends.choose(args.backend)  # fail before starting a class, not per student
+        t0 = time.perf_counter()
+        statuses = pipeline.grade_assignment(
+            Path(args.course),
+            args.assignment,
+            students_=args.student or None,
+            jobs=args.jobs,
+            limits=_limits(args),
+            backend=args.backend,
+            cache_dir=args.cache,
+            force=args.force,
+        )
+    except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(pipeline.summary(statuses, args.assignment))
+    print(f"\nwall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
+    return 0 if all(s.get("ok") for s in statuses) else 3
+
+
+def cmd_demo(args) -> int:
+    """Build a sample class in a scratch course and grade it end to end."""
+    import tempfile
+
+    from . import demo, pipeline
+
+    repo = Path(__file__).resolve().parent.parent
+    course = Path(args.course or tempfile.mkdtemp(prefix="autograde-demo-"))
+    t0 = time.perf_counter()
+    rc = 0
+    for assignment in args.assignments:
+        if not (repo / "release" / assignment / f"{assignment}.ipynb").is_file():
+            print(f"skipping {assignment}: not released yet", file=sys.stderr)
+            continue
+        demo.make_course(course, repo, assignment)
+        print(f"demo class of {len(demo.CLASS)} students in {course}", file=sys.stderr)
+        try:
+            statuses = pipeline.grade_assignment(
+                course,
+                assignment,
+                jobs=args.jobs,
+                limits=_limits(args),
+                backend=args.backend,
+                cache_dir=args.cache,
+                force=args.force,
+            )
+        except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
+        print(pipeline.summary(statuses, assignment))
+        rc = rc or (0 if all(s.get("ok") for s in statuses) else 3)
+    print(
+        f"\nwall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}; course: {course}"
+    )
+    return rc
+
+
+def _grading_options(p) -> None:
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="parallel workers")
+    p.add_argument("--backend", default=None, help="simulation backend (default: best installed)")
+    p.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
+    p.add_argument(
+        "--submission-timeout",
+        type=float,
+        default=900.0,
+        help="seconds for all cells of a notebook together (default 900)",
+    )
+    p.add_argument(
+        "--memory", type=int, default=4096, help="MB of address space per kernel (default 4096)"
+    )
+    p.add_argument(
+        "--max-output", type=int, default=1_000_000, help="bytes of output per cell (default 1e6)"
+    )
+    p.add_argument("--force", action="store_true", help="regrade students already graded")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student kernels without bubblewrap (trusted submissions only)",
+    )
+    p.add_argument(
+        "--cache", default=None, help="result cache folder (default: AUTOGRADE_CACHE or ~/.cache)"
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="autograde", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("backends", help="list simulation backends and the one that would be used")
     p.add_argument("--backend", default=None, help="check that this backend can be used")
     p.set_defaults(func=cmd_backends)
+
+    p = sub.add_parser("grade", help="grade every submission of an assignment")
+    p.add_argument("assignment")
+    p.add_argument("--student", action="append", help="only this student (repeatable)")
+    p.add_argument("--course", default=".", help="course folder (default: current folder)")
+    _grading_options(p)
+    p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("demo", help="grade a sample class of 8 students end to end")
+    p.add_argument("--course", default=None, help="scratch course folder (default: a new one)")
+    p.add_argument(
+        "--assignments", nargs="+", default=["adaptive_threshold", "ei_balance"], metavar="A"
+    )
+    _grading_options(p)
+    p.set_defaults(func=cmd_demo)
     return parser
 
 

@@ -1,0 +1,328 @@
+"""nbgrader preprocessors of the grading pipeline.
+
+``SafeExecute`` replaces nbgrader's ``Execute``: it survives a dead kernel, enforces a wall-clock
+limit for the whole submission as well as per cell, and caps the output a cell may produce.
+``TrustedVerdicts`` sits between it and ``SaveAutoGrades``: for every hidden-test cell it takes the
+spec the kernel handed over (a ``GRADERS-SPEC {...}`` line), re-grades it with :func:`graders.check`
+outside the kernel and rewrites the cell's outputs, so that nothing the student's code did inside
+the kernel (monkeypatching ``graders``, numpy or ``showtraceback``) can change the score.
+
+Enable them in ``nbgrader_config.py``::
+
+    c.Autograde.autograde_preprocessors = [
+        "autograde.preprocessors.SafeExecute",
+        "nbgrader.preprocessors.IgnorePattern",
+        "nbconvert.preprocessors.ClearMetadataPreprocessor",
+        "nbgrader.preprocessors.LimitOutput",
+        "autograde.preprocessors.TrustedVerdicts",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "nbgrader.preprocessors.AssignLatePenalties",
+        "nbgrader.preprocessors.CheckCellMetadata",
+    ]
+
+(:data:`AUTOGRADE_PREPROCESSORS` is that list.)
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import time
+
+from nbclient.exceptions import DeadKernelError
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Dict, Float, Integer, Unicode
+
+AUTOGRADE_PREPROCESSORS = [
+    "autograde.preprocessors.SafeExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "autograde.preprocessors.TrustedVerdicts",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+
+#: Key in the notebook metadata where the pipeline records what happened (not student-facing).
+META = "autograde"
+
+
+def _meta(nb: NotebookNode) -> dict:
+    if META not in nb.metadata:
+        nb.metadata[META] = {}
+    return nb.metadata[META]
+
+
+def _stream(text: str) -> NotebookNode:
+    return NotebookNode(output_type="stream", name="stdout", text=text)
+
+
+def _error(ename: str, message: str) -> NotebookNode:
+    return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[message])
+
+
+class SafeExecute(Execute):
+    """nbgrader's ``Execute`` that grades what ran when a submission misbehaves.
+
+    A kernel that dies (``os._exit``, a segfault, the memory limit) or a submission that runs past
+    ``submission_timeout`` no longer aborts the notebook (nbgrader #427, #1033): the remaining cells
+    are left unexecuted, marked with the reason, and the reason is recorded in the notebook's
+    metadata for :class:`TrustedVerdicts` and the report.
+    """
+
+    submission_timeout = Float(
+        1800.0, help="Wall-clock seconds for all cells of one notebook together (<=0: no limit)."
+    ).tag(config=True)
+
+    max_output_bytes = Integer(
+        1_000_000, help="Output one cell may produce; the rest is dropped (<=0: no limit)."
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources=None, km=None):
+        self._incident = None
+        self._deadline = (
+            time.monotonic() + self.submission_timeout if self.submission_timeout > 0 else None
+        )
+        self._cell_bytes = {}
+        self.timeout_func = self._cell_timeout
+        try:
+            nb, resources = super().preprocess(nb, resources, km=km)
+        except DeadKernelError:
+            # Raised when the dead kernel is cleaned up; every cell has been handled already.
+            self._incident = self._incident or "the kernel died"
+        except RuntimeError as err:
+            # The kernel never started (e.g. it died at once under the memory limit).
+            if self._incident is None:
+                self._incident = f"the notebook could not be run: {err}"
+        if self._incident:
+            _meta(nb)["incident"] = self._incident
+        return nb, resources
+
+    def _cell_timeout(self, cell) -> int | None:
+        limit = self.timeout if self.timeout and self.timeout > 0 else None
+        if self._deadline is not None:
+            left = max(1, int(self._deadline - time.monotonic()))
+            limit = left if limit is None else min(limit, left)
+        return limit
+
+    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+        if cell.cell_type != "code" or not cell.source.strip():
+            return cell
+        if self._incident is None and self._deadline and time.monotonic() >= self._deadline:
+            self._incident = (
+                f"the notebook ran past the limit of {self.submission_timeout:g} s for a "
+                "whole submission"
+            )
+        if self._incident is not None:
+            cell.outputs = [_error("NotExecuted", f"This cell did not run: {self._incident}.")]
+            cell.metadata.setdefault(META, {})["skipped"] = self._incident
+            return cell
+        try:
+            return await super().async_execute_cell(
+                cell, cell_index, execution_count=execution_count, store_history=store_history
+            )
+        except DeadKernelError:
+            self._incident = (
+                "the kernel died while running this notebook (out of memory, os._exit or a "
+                "crash in compiled code)"
+            )
+            cell.outputs.append(_error("DeadKernelError", f"{self._incident}."))
+            cell.metadata.setdefault(META, {})["skipped"] = self._incident
+            return cell
+
+    def output(self, outs, msg, display_id, cell_index):
+        if self.max_output_bytes > 0:
+            size = len(json.dumps(msg.get("content", {}), default=str))
+            total = self._cell_bytes.get(cell_index, 0) + size
+            self._cell_bytes[cell_index] = total
+            if total > self.max_output_bytes:
+                if total - size <= self.max_output_bytes:
+                    outs.append(_stream(f"... output cut at {self.max_output_bytes} bytes ...\n"))
+                return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def hidden_calls(source: str) -> list[tuple[str, str]]:
+    """``(assignment, check)`` of every ``hidden_check("a", "c", ...)`` call in ``source``."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    out = []
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Call):
+            continue
+        f = node.func
+        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+        args = node.args[:2]
+        if name == "hidden_check" and len(args) == 2:
+            if all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args):
+                out.append((args[0].value, args[1].value))
+    return out
+
+
+class TrustedVerdicts(NbGraderPreprocessor):
+    """Re-grade every hidden-test cell outside the kernel and rewrite its outputs.
+
+    The check a cell stands for comes from trusted data only: ``checks`` if it names the cell's
+    ``grade_id``, else the ``hidden_check("assignment", "check", ...)`` call in the cell's source
+    as stored in the gradebook when the assignment was generated. The student's notebook supplies
+    nothing but the spec, which :func:`graders.check` validates like any other input.
+    """
+
+    checks = Dict(
+        {},
+        help="grade_id -> 'assignment:check' for hidden cells; overrides the gradebook's source.",
+    ).tag(config=True)
+
+    backend = Unicode(
+        "", help="Backend for graders.check; empty: AUTOGRADE_BACKEND or the best installed."
+    ).tag(config=True)
+
+    check_timeout = Float(600.0, help="Wall-clock seconds for one simulation.").tag(config=True)
+
+    check_memory_mb = Integer(4096, help="Memory limit of one simulation (MB).").tag(config=True)
+
+    cache_dir = Unicode("", help="Result cache; empty: AUTOGRADE_CACHE or the default.").tag(
+        config=True
+    )
+
+    def preprocess(self, nb, resources):
+        self._verdicts = {}
+        self._expected = self._trusted_checks(resources)
+        self._incident = nb.metadata.get(META, {}).get("incident")
+        self._cells = {}
+        self._backend = None
+        nb, resources = super().preprocess(nb, resources)
+        meta = _meta(nb)
+        meta["cells"] = self._cells
+        if self._backend:
+            meta["backend"] = self._backend
+        return nb, resources
+
+    def _trusted_checks(self, resources) -> dict[str, tuple[str, str]]:
+        out = {}
+        info = resources.get("nbgrader", {})
+        try:
+            with Gradebook(info["db_url"]) as gb:
+                nb = gb.find_notebook(info["notebook"], info["assignment"])
+                for cell in nb.source_cells:
+                    calls = hidden_calls(cell.source or "")
+                    if calls:
+                        out[cell.name] = calls[-1]
+        except (KeyError, MissingEntry) as err:
+            self.log.warning("no trusted source cells: %s", err)
+        for gid, spec in self.checks.items():
+            a, _, c = spec.partition(":")
+            out[gid] = (a, c)
+        return out
+
+    def _verdict(self, assignment: str, spec: dict):
+        import graders
+        from graders.backends import BackendUnavailable
+
+        key = json.dumps([assignment, spec], sort_keys=True, default=str)
+        if key not in self._verdicts:
+            try:
+                v = graders.check(
+                    assignment,
+                    spec,
+                    backend=self.backend or None,
+                    timeout=self.check_timeout,
+                    memory_mb=self.check_memory_mb,
+                    cache_dir=self.cache_dir or None,
+                )
+                self._backend = v.backend
+            except graders.SpecError as err:
+                v = "your answer cannot be graded: " + str(err)
+            except BackendUnavailable as err:
+                # A server problem, not the student's: fail loudly instead of scoring zero.
+                raise RuntimeError(f"grading backend unavailable: {err}") from err
+            self._verdicts[key] = v
+        return self._verdicts[key]
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
+            return cell, resources
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        max_points = float(cell.metadata["nbgrader"]["points"])
+        skipped = cell.metadata.get(META, {}).get("skipped")
+        if gid not in self._expected:
+            # A visible test cell: nbgrader grades it, but a cell that never ran earns nothing
+            # (nbgrader would give an empty cell full marks, #427).
+            if skipped or cell.get("execution_count") is None:
+                reason = skipped or self._incident or "the cell was not executed"
+                cell.outputs = [_error("NotExecuted", f"This cell did not run: {reason}.")]
+            return cell, resources
+        assignment, check = self._expected[gid]
+        spec = self._handed_over(cell, assignment, check)
+        points, message, status = 0.0, "", "graded"
+        if spec is None:
+            reason = skipped or self._incident
+            if reason:
+                message = f"No answer was handed over by this cell: {reason}."
+                status = "not_run"
+            else:
+                message = (
+                    "No answer was handed over by this cell (did your notebook define every "
+                    "name the test uses, and leave the test cell unchanged?)."
+                )
+                status = "no_spec"
+        else:
+            verdict = self._verdict(assignment, spec)
+            if isinstance(verdict, str):
+                message, status = verdict, "invalid_spec"
+            else:
+                result = verdict.check(check)
+                fraction = max(0.0, min(1.0, float(result.fraction)))
+                points = round(fraction * max_points, 4)
+                message, status = result.message, verdict.status
+        if points > 0:
+            cell.outputs = [
+                _stream(message.rstrip() + "\n"),
+                NotebookNode(
+                    output_type="execute_result",
+                    execution_count=cell.get("execution_count"),
+                    metadata={},
+                    data={"text/plain": repr(points)},
+                ),
+            ]
+        else:
+            cell.outputs = [_error("AssertionError", message)]
+        self._cells[gid] = {
+            "check": check,
+            "points": points,
+            "max_points": max_points,
+            "status": status,
+            "message": message,
+        }
+        return cell, resources
+
+    @staticmethod
+    def _handed_over(cell, assignment: str, check: str) -> dict | None:
+        from graders.notebook import parse_spec_line
+
+        text = "".join(
+            o.get("text", "")
+            for o in cell.get("outputs", [])
+            if o.get("output_type") == "stream" and o.get("name") == "stdout"
+        )
+        # The last spec for this very check wins; lines for other checks are ignored.
+        found = None
+        for line in text.splitlines():
+            got = parse_spec_line(line)
+            if (
+                isinstance(got, dict)
+                and got.get("assignment") == assignment
+                and got.get("check") == check
+                and isinstance(got.get("spec"), dict)
+            ):
+                found = got
+        if found is None:
+            return None
+        spec = found["spec"]
+        return spec if isinstance(spec, dict) else None
