@@ -39,10 +39,13 @@ def pytest_collection_modifyitems(config, items):
 def pytest_terminal_summary(terminalreporter):
     if _SKIPPED:
         terminalreporter.write_sep("!", "GeNN-only tests SKIPPED", yellow=True, bold=True)
-        terminalreporter.write_line(
-            f"{len(_SKIPPED)} tests need GeNN 4.9 (and CUDA for 'cuda' tests) and did not run: "
-            f"{_genn_reason() or _cuda_reason()}. Set GENN_PATH to a GeNN 4.9 build to run them."
+        genn = _genn_reason()
+        why = (
+            f"{genn}. Set GENN_PATH to a GeNN 4.9 build to run them"
+            if genn
+            else f"{_cuda_reason()}. They need GeNN's CUDA backend on an NVIDIA GPU"
         )
+        terminalreporter.write_line(f"{len(_SKIPPED)} tests did not run: {why}.")
 
 
 @pytest.fixture(autouse=True)
