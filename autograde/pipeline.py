@@ -462,7 +462,7 @@ def summary(statuses: list[dict], assignment: str) -> str:
     graded = [s for s in statuses if s.get("ok")]
     failed = [s for s in statuses if not s.get("ok")]
     lines = [f"{assignment}: {len(graded)} graded, {len(failed)} failed"]
-    backends = sorted({s.get("backend") or "none (no spec graded)" for s in graded})
+    backends = sorted({s["backend"] for s in graded if s.get("backend")})
     lines.append(f"backend: {', '.join(backends) or '-'}")
     if graded:
         secs = [s.get("seconds", 0) for s in graded]

@@ -109,9 +109,12 @@ class SafeExecute(Execute):
             limit = left if limit is None else min(limit, left)
         return limit
 
-    async def async_execute_cell(self, cell, cell_index, execution_count=None, store_history=True):
+    def preprocess_cell(self, cell, resources, index):
+        # nbclient's sync execute_cell is bound to the base class's coroutine, so the guard
+        # lives here rather than in an async_execute_cell override.
+        self.timeout_func = self._cell_timeout
         if cell.cell_type != "code" or not cell.source.strip():
-            return cell
+            return cell, resources
         if self._incident is None and self._deadline and time.monotonic() >= self._deadline:
             self._incident = (
                 f"the notebook ran past the limit of {self.submission_timeout:g} s for a "
@@ -120,19 +123,17 @@ class SafeExecute(Execute):
         if self._incident is not None:
             cell.outputs = [_error("NotExecuted", f"This cell did not run: {self._incident}.")]
             cell.metadata.setdefault(META, {})["skipped"] = self._incident
-            return cell
+            return cell, resources
         try:
-            return await super().async_execute_cell(
-                cell, cell_index, execution_count=execution_count, store_history=store_history
-            )
+            return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._incident = (
-                "the kernel died while running this notebook (out of memory, os._exit or a "
-                "crash in compiled code)"
+                "the kernel died while running this notebook (out of memory, os._exit, "
+                "sys.exit in a thread or a crash in compiled code)"
             )
             cell.outputs.append(_error("DeadKernelError", f"{self._incident}."))
             cell.metadata.setdefault(META, {})["skipped"] = self._incident
-            return cell
+            return cell, resources
 
     def output(self, outs, msg, display_id, cell_index):
         if self.max_output_bytes > 0:
