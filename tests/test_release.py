@@ -253,8 +253,10 @@ def _hidden_patterns(module) -> list[tuple[str, re.Pattern]]:
                                 (f"{p}={num}", re.compile(rf"\b{p}\s*=\s*{re.escape(num)}(?!\d)"))
                             )
                     continue
-                if isinstance(k, str) and len(k) >= 5 and k not in GENERIC_KEYS:
-                    pats.append((f"key {k}", re.compile(rf"\b{re.escape(k)}\b")))
+                if isinstance(k, str) and len(k) >= 4 and k not in GENERIC_KEYS:
+                    # identifiers like drives_mV anywhere; plain words ("inputs") only quoted
+                    word = rf"\b{re.escape(k)}\b" if "_" in k else rf"[\"']{re.escape(k)}[\"']"
+                    pats.append((f"key {k}", re.compile(word)))
                 walk(v, k)
         elif isinstance(obj, list | tuple):
             nums = [x for x in obj if isinstance(x, int | float) and not isinstance(x, bool)]
@@ -267,7 +269,8 @@ def _hidden_patterns(module) -> list[tuple[str, re.Pattern]]:
 
     for case in getattr(module, "CASES", []):
         walk(case)
-    return pats
+    unique = {what: pat for what, pat in pats}
+    return list(unique.items())
 
 
 @pytest.mark.parametrize("name", ASSIGNMENTS)
@@ -297,5 +300,8 @@ def test_leak_detector_finds_leaks():
     hits = {what for what, pat in patterns if pat.search(leaked)}
     assert "vth_inc=2" in hits and any(h.startswith("drives_mV=") for h in hits)
     assert "key drives_mV" in hits
-    harmless = "tau = 20*ms\ntau_th = 200*ms\ndrives = np.array([15, 25, 40, 60])*mV"
+    harmless = (
+        "tau = 20*ms\ntau_th = 200*ms\ndrives = np.array([15, 25, 40, 60])*mV\n"
+        "the hidden tests use other inputs; params"
+    )
     assert not [what for what, pat in patterns if pat.search(harmless)]
