@@ -68,12 +68,28 @@ def cmd_grade(args) -> int:
             cache_dir=args.cache,
             force=args.force,
         )
+        if not args.no_feedback:
+            pipeline.generate_feedback(Path(args.course), args.assignment)
     except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(pipeline.summary(statuses, args.assignment))
     print(f"\nwall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
     return 0 if all(s.get("ok") for s in statuses) else 3
+
+
+def cmd_release(args) -> int:
+    """Generate the student version, refusing one that leaks solutions or hidden tests."""
+    from . import pipeline
+
+    try:
+        files = pipeline.release(Path(args.course), args.assignment)
+    except RuntimeError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for f in files:
+        print(f)
+    return 0
 
 
 def cmd_demo(args) -> int:
@@ -102,6 +118,8 @@ def cmd_demo(args) -> int:
                 cache_dir=args.cache,
                 force=args.force,
             )
+            if not args.no_feedback:
+                pipeline.generate_feedback(course, assignment)
         except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
@@ -130,6 +148,7 @@ def _grading_options(p) -> None:
         "--max-output", type=int, default=1_000_000, help="bytes of output per cell (default 1e6)"
     )
     p.add_argument("--force", action="store_true", help="regrade students already graded")
+    p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
     p.add_argument(
         "--no-sandbox",
         action="store_true",
@@ -153,6 +172,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--course", default=".", help="course folder (default: current folder)")
     _grading_options(p)
     p.set_defaults(func=cmd_grade)
+
+    p = sub.add_parser("release", help="generate the student version (refuses leaks)")
+    p.add_argument("assignment")
+    p.add_argument("--course", default=".", help="course folder (default: current folder)")
+    p.set_defaults(func=cmd_release)
 
     p = sub.add_parser("demo", help="grade a sample class of 8 students end to end")
     p.add_argument("--course", default=None, help="scratch course folder (default: a new one)")

@@ -279,3 +279,15 @@ def test_refuses_without_bubblewrap(tmp_path, monkeypatch):
     course = demo.make_course(tmp_path / "c", REPO, A, {"alice": ("right", "")})
     with pytest.raises(RuntimeError, match="--no-sandbox"):
         pipeline.grade_assignment(course, A, export=False, progress=False)
+
+
+def test_leaks_finds_solution_lines_in_a_release(tmp_path):
+    import nbformat
+
+    src = REPO / "source" / A / f"{A}.ipynb"
+    nb = nbformat.read(REPO / "release" / A / f"{A}.ipynb", as_version=4)
+    assert pipeline.leaks(src, REPO / "release" / A / f"{A}.ipynb") == []
+    nb.cells[-1].source += "\nthreshold = 'v > vth'\nhidden_check('x', 'y')"
+    nbformat.write(nb, tmp_path / "leaky.ipynb")
+    found = pipeline.leaks(src, tmp_path / "leaky.ipynb")
+    assert "threshold = 'v > vth'" in found and "hidden_check(" in found
