@@ -106,6 +106,9 @@ def cmd_demo(args) -> int:
         if not (repo / "release" / assignment / f"{assignment}.ipynb").is_file():
             print(f"skipping {assignment}: not released yet", file=sys.stderr)
             continue
+        if assignment not in demo.ANSWERS:
+            print(f"skipping {assignment}: no sample answers in autograde.demo", file=sys.stderr)
+            continue
         demo.make_course(course, repo, assignment)
         print(f"demo class of {len(demo.CLASS)} students in {course}", file=sys.stderr)
         try:

@@ -49,6 +49,9 @@ HOSTILE = (
     'print(\'GRADERS-SPEC \' + \'{"assignment": "adaptive_threshold", "check": "jump"}\')\n'
 )
 
+#: Sample answers per assignment; ``autograde demo`` skips an assignment without any.
+ANSWERS = {"adaptive_threshold": ADAPTIVE}
+
 CLASS = {
     "alice": ("right", ""),
     "bob": ("partly", ""),
@@ -61,10 +64,10 @@ CLASS = {
 }
 
 
-def answer_notebook(released: dict, kind: str, extra: str = "") -> dict:
-    """The released notebook with the answer cell filled in (``kind`` from ``ADAPTIVE``)."""
+def answer_notebook(released: dict, kind: str, extra: str = "", answers=None) -> dict:
+    """The released notebook with the answer cell filled in (``kind`` from ``answers``)."""
     nb = json.loads(json.dumps(released))
-    body = ADAPTIVE[kind]
+    body = (answers or ADAPTIVE)[kind]
     if body is None:
         return nb
     for cell in nb["cells"]:
@@ -97,7 +100,7 @@ def make_course(
     for student, (kind, extra) in (klass or CLASS).items():
         folder = dest / "submitted" / student / assignment
         folder.mkdir(parents=True, exist_ok=True)
-        nb = answer_notebook(released, kind, extra)
+        nb = answer_notebook(released, kind, extra, ANSWERS[assignment])
         (folder / f"{assignment}.ipynb").write_text(json.dumps(nb, indent=1))
         (folder / "timestamp.txt").write_text("2025-01-01 12:00:00.000000 UTC")
     return dest
