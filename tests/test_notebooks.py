@@ -75,6 +75,26 @@ ADAPTIVE = {
 }
 
 
+EI = {
+    "solution": "SOLUTION",
+    "empty": None,
+    # the weights never learn: a frozen inhibitory synapse
+    "no_learning": (
+        "method = 'exact'\n"
+        "model = '''\n"
+        "w : 1\n"
+        "dxpre/dt = -xpre/tau_stdp : 1 (event-driven)\n"
+        "dxpost/dt = -xpost/tau_stdp : 1 (event-driven)\n"
+        "'''\n"
+        "on_pre = '''\n"
+        "Ii_post -= w*mV\n"
+        "xpre += 1\n"
+        "'''\n"
+        "on_post = 'xpost += 1'\n"
+    ),
+}
+
+
 def _env(cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     # nbgrader shells out to alembic, and the kernel must be this interpreter
@@ -240,3 +260,34 @@ def test_adaptive_hard_coded_values_lose_points_on_hidden_parameters(adaptive):
     cells = adaptive.cells["hard_coded"]
     assert cells["hidden_jump"][0] < cells["hidden_jump"][1]
     assert adaptive.total["hard_coded"][0] < adaptive.total["hard_coded"][1]
+
+
+# --- assignment 2 -----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def ei(tmp_path_factory):
+    graded = autograde("ei_balance", EI, tmp_path_factory.mktemp("ei"))
+    print(f"\nnbgrader autograde: {len(EI)} notebooks, {BACKEND}, {graded.seconds:.1f} s")
+    return graded
+
+
+def test_ei_solution_gets_full_marks(ei):
+    points = _points("ei_balance")
+    _assert_full_marks(ei, "solution", points)
+    for check, most in points.items():
+        assert ei.cells["solution"][f"hidden_{check}"] == (most, most)
+
+
+def test_ei_empty_notebook_scores_zero(ei):
+    _assert_zero(ei, "empty")
+
+
+def test_ei_without_learning_loses_points(ei):
+    cells = ei.cells["no_learning"]
+    for check in ("balance", "effect"):
+        assert cells[f"hidden_{check}"][0] == 0, ei.outputs("no_learning", f"hidden_{check}")
+    # lone spikes rightly leave w alone, hence some partial credit on the pairing protocols
+    assert cells["hidden_rule"][0] < cells["hidden_rule"][1] / 2
+    assert cells["hidden_untouched"] == (1, 1)
+    assert ei.total["no_learning"][0] < ei.total["no_learning"][1] / 2
