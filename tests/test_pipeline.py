@@ -249,8 +249,9 @@ def test_endless_loop_memory_bomb_and_crash_are_scored_with_reason(graded_class)
 @pytest.mark.skipif(not SANDBOX, reason="bubblewrap not installed")
 def test_sandbox_hides_secrets(graded_class):
     course = graded_class["course"]
-    nb = (course / "autograded/mallory" / A / f"{A}.ipynb").read_text()
-    assert "SANDBOX-OK" in nb and "SECRET-VISIBLE" not in nb
+    nb = json.loads((course / "autograded/mallory" / A / f"{A}.ipynb").read_text())
+    outs = json.dumps([c.get("outputs") for c in nb["cells"]])
+    assert "SANDBOX-OK" in outs and "SECRET-VISIBLE" not in outs
     assert sum(_scores(course)["mallory"].values()) == 10
 
 
