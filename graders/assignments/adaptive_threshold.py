@@ -57,6 +57,13 @@ CASES = [
     {"params": _p(vth_inc=6, tau_th=250, vth0=-48), "drives_mV": [40], "pulse_ms": [50, 250]},
 ]
 
+# Feedback cases (plotted for students, so visible parameters only): the notebook's constant
+# drives, and one pulse whose end leaves the threshold to relax freely.
+FEEDBACK_CASES = [
+    {"params": _p(), "drives_mV": [15, 25, 40, 60]},
+    {"params": _p(), "drives_mV": [40], "pulse_ms": [100, 300]},
+]
+
 
 class AdaptiveThreshold(Assignment):
     def _group(self, spec, namespace, n, name, upto="reset", per_neuron=()):
@@ -106,6 +113,9 @@ class AdaptiveThreshold(Assignment):
 
     def cases(self):
         return [dict(c) for c in CASES]
+
+    def feedback_cases(self):
+        return [dict(c) for c in FEEDBACK_CASES]
 
     def build(self, spec, cases):
         import brian2 as b
@@ -207,4 +217,9 @@ ASSIGNMENT = AdaptiveThreshold(
     required_variables={"model": ("v", "vth", "I")},
     parameters=dict(VISIBLE),
     points={"reduction": 2, "jump": 2, "decay": 2, "rest": 1, "agreement": 3},
+    units_hint=(
+        "Every term of a sum and both sides of an equation or comparison must have the same "
+        "unit: v, vth and I are in volt, and the derivative of a volt is volt/second, so divide "
+        "by a time constant (tau or tau_th)"
+    ),
 )

@@ -73,6 +73,12 @@ class Assignment:
     synaptic_fields: tuple[str, ...] = ()
     # Extra identifiers the strings may use besides parameters (e.g. names the grader adds).
     extra_identifiers: tuple[str, ...] = field(default_factory=tuple)
+    # The parameters the answer's strings may use; empty means all of ``parameters``.
+    string_parameters: tuple[str, ...] = ()
+    # Appended to unit errors: which unit each of the task's quantities has.
+    units_hint: str = (
+        "every term of a sum and both sides of an equation or comparison must have the same unit"
+    )
 
     # --- to override -------------------------------------------------------------------------
     def validation_objects(self, spec: dict, namespace: dict, upto: str) -> list:
@@ -85,6 +91,14 @@ class Assignment:
 
     def cases(self) -> list[dict]:
         """The hidden cases, as JSON-serialisable dicts."""
+        raise NotImplementedError
+
+    def feedback_cases(self) -> list[dict]:
+        """Small cases for the students' feedback plots, in the format of :meth:`cases`.
+
+        They use only the parameters the task text states and inputs like the notebook's, so
+        that plotting them reveals nothing of the hidden cases.
+        """
         raise NotImplementedError
 
     def build(self, spec: dict, cases: list[dict]) -> Built:
@@ -107,6 +121,9 @@ class Assignment:
         params = dict(self.parameters)
         params.update(overrides or {})
         return to_namespace(params)
+
+    def usable_parameters(self) -> tuple[str, ...]:
+        return self.string_parameters or tuple(self.parameters)
 
     def failed(self, reason: str) -> list[CheckResult]:
         """Every check at zero points, each carrying the reason the simulation failed."""

@@ -93,6 +93,9 @@ CASES = [
         "seed": 4,
     },
 ]
+# Feedback case (plotted for students): visible parameters and Poisson-like input as in the
+# notebook, with a seed no hidden case uses.
+FEEDBACK_CASES = [{"params": _p(), "inputs": "poisson", "seed": 1000}]
 
 # Pairing protocols on probe neurons: (eta, tau_stdp in ms) sets, intervals t_pre - t_post in ms.
 PROBE_SETS = [(None, None), (0.07, 35.0)]  # None: the visible value
@@ -215,6 +218,9 @@ class EIBalance(Assignment):
 
     def cases(self):
         return [dict(c) for c in CASES]
+
+    def feedback_cases(self):
+        return [dict(c) for c in FEEDBACK_CASES]
 
     def build(self, spec, cases):
         import brian2 as b
@@ -379,4 +385,10 @@ ASSIGNMENT = EIBalance(
     parameters=dict(VISIBLE),
     points={"balance": 3, "convergence": 2, "effect": 2, "rule": 2, "untouched": 1},
     synaptic_fields=("on_pre", "on_post"),
+    string_parameters=(*SYNAPSE_PARAMS, *NEURON_PARAMS),
+    units_hint=(
+        "Every term of a sum and both sides of an equation must have the same unit: w and the "
+        "traces are dimensionless (unit 1), Ii_post changes by w*mV, and a trace's derivative "
+        "is 1/second, so divide by tau_stdp"
+    ),
 )
