@@ -72,6 +72,7 @@ class Result:
     seconds: float = 0.0
     error: str = ""
     files: dict = field(default_factory=dict)  # relative path -> bytes (the autograded folder)
+    plots: dict = field(default_factory=dict)  # notebook -> autograde.feedback.make_plots(...)
     fingerprint: str = ""
 
 
@@ -145,6 +146,8 @@ def grade_one(job: dict) -> Result:
             "SafeExecute.max_output_bytes": int(limits.max_output_bytes),
             "TrustedVerdicts.backend": job.get("backend") or "",
             "TrustedVerdicts.cache_dir": job.get("cache_dir") or "",
+            # Without a sandbox the kernel could have forged cache entries: simulate afresh.
+            "TrustedVerdicts.use_cache": bool(limits.sandbox),
         }
         if limits.sandbox:
             # TCP cannot cross --unshare-net; absolute ipc paths, distinct per worker.
@@ -165,6 +168,9 @@ def grade_one(job: dict) -> Result:
         )
         if job.get("cache_dir"):
             env["AUTOGRADE_CACHE"] = job["cache_dir"]
+        if not limits.sandbox:
+            # ccache's store is as writable to an unsandboxed kernel as the result cache.
+            env["CCACHE_DISABLE"] = "1"
         cmd = [sys.executable, "-m", "nbgrader", "autograde", a, "--student", s, "--force"]
         # Backstop: the per-notebook limit is enforced inside; this catches a hung nbgrader.
         outer = limits.submission_timeout * 2 + 600
@@ -184,6 +190,8 @@ def grade_one(job: dict) -> Result:
             res.error = res.error or "nbgrader autograde failed:\n" + log[-3000:]
         else:
             res.ok = True
+            if job.get("feedback", True):
+                _plots(res, job, limits)
         return res
     except Exception as err:  # a worker must always answer
         res.error = f"{type(err).__name__}: {err}"
@@ -192,6 +200,27 @@ def grade_one(job: dict) -> Result:
         res.seconds = round(time.perf_counter() - t0, 2)
         if not os.environ.get("AUTOGRADE_KEEP_TMP"):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _plots(res: Result, job: dict, limits: Limits) -> None:
+    """Feedback plots of every graded notebook; a failure costs the plots, never the grade."""
+    from .feedback import make_plots
+
+    if not limits.sandbox:
+        os.environ["CCACHE_DISABLE"] = "1"  # as for the verdicts, see grade_one
+    for nb, cells in res.checks.items():
+        try:
+            res.plots[nb] = make_plots(
+                res.assignment,
+                cells,
+                job.get("backend") or res.backend,
+                cache_dir=job.get("cache_dir"),
+                timeout=limits.cell_timeout,
+                memory_mb=limits.memory_mb,
+                use_cache=limits.sandbox,
+            )
+        except Exception as err:
+            res.plots[nb] = {"plots": {}, "note": f"no plots: {type(err).__name__}"}
 
 
 def _collect(res: Result, root: Path, a: str, s: str) -> None:
@@ -335,6 +364,13 @@ def record(course: Path, res: Result) -> None:
             (out / rel).write_bytes(data)
     status = asdict(res)
     status.pop("files")
+    plots = status.pop("plots")
+    if res.ok:
+        from .feedback import plots_path
+
+        pp = plots_path(course, a, s)
+        pp.parent.mkdir(parents=True, exist_ok=True)
+        pp.write_text(json.dumps(plots))
     status["graded_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     p = status_path(course, a, s)
     p.parent.mkdir(parents=True, exist_ok=True)
@@ -375,6 +411,7 @@ def grade_assignment(
     force: bool = False,
     export: bool = True,
     progress: bool = True,
+    feedback: bool = True,
 ) -> list[dict]:
     """Grade every (or the named) submission of ``assignment`` in ``course``.
 
@@ -392,6 +429,12 @@ def grade_assignment(
     force : bool
         Regrade students already graded (by default a student is regraded only when the
         submission changed since).
+    feedback : bool
+        Make the feedback plots (one more simulation per submission, on the feedback cases).
+    cache_dir : str, optional
+        Result cache; default ``AUTOGRADE_CACHE`` or ``~/.cache``. Without a sandbox
+        (``limits.sandbox`` false) no cache is read or written: an unsandboxed student kernel
+        runs as the grader's user and could have planted fake results there.
 
     Returns
     -------
@@ -437,6 +480,7 @@ def grade_assignment(
                     "backend": backend,
                     "cache_dir": cache_dir,
                     "fingerprint": fp,
+                    "feedback": feedback,
                 }
                 futures[pool.submit(grade_one, job)] = s
             for fut in as_completed(futures):
@@ -495,7 +539,11 @@ def summary(statuses: list[dict], assignment: str) -> str:
 
 
 def generate_feedback(course, assignment: str) -> Path:
-    """nbgrader's per-student feedback HTML (the check messages are the hidden cells' outputs)."""
+    """Per-student feedback HTML: nbgrader's, plus each check's message and plot.
+
+    The check messages are also the hidden cells' outputs; the plots come from
+    :func:`autograde.feedback.inject`.
+    """
     course = Path(course).resolve()
     # Hidden-test code stays out of student-facing files; the messages are outputs and remain.
     pps = [
@@ -511,6 +559,9 @@ def generate_feedback(course, assignment: str) -> Path:
         f"--GenerateFeedback.preprocessors={pps!r}",
         check=False,
     )
+    from .feedback import inject
+
+    inject(course, assignment)  # the per-check messages and plots
     return course / "feedback"
 
 

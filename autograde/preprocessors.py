@@ -34,7 +34,7 @@ from nbformat.notebooknode import NotebookNode
 from nbgrader import utils
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Dict, Float, Integer, Unicode
+from traitlets import Bool, Dict, Float, Integer, Unicode
 
 AUTOGRADE_PREPROCESSORS = [
     "autograde.preprocessors.SafeExecute",
@@ -192,6 +192,12 @@ class TrustedVerdicts(NbGraderPreprocessor):
         config=True
     )
 
+    use_cache = Bool(
+        True,
+        help="Read and write the result cache. The pipeline turns it off without a sandbox, "
+        "where the student's kernel could have written fake results into the cache.",
+    ).tag(config=True)
+
     def preprocess(self, nb, resources):
         self._verdicts = {}
         self._expected = self._trusted_checks(resources)
@@ -236,6 +242,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
                     timeout=self.check_timeout,
                     memory_mb=self.check_memory_mb,
                     cache_dir=self.cache_dir or None,
+                    use_cache=self.use_cache,
                 )
                 self._backend = v.backend
             except graders.SpecError as err:
@@ -300,6 +307,8 @@ class TrustedVerdicts(NbGraderPreprocessor):
             "max_points": max_points,
             "status": status,
             "message": message,
+            # the student's own answer (instructor side); the feedback plots simulate it
+            "spec": spec,
         }
         return cell, resources
 
