@@ -51,29 +51,47 @@ def _limits(args):
     )
 
 
+def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dict], Path]:
+    """Grade, write feedback and the class summary; returns the statuses and the report path."""
+    from . import pipeline, report
+
+    t0 = time.perf_counter()
+    statuses = pipeline.grade_assignment(
+        course,
+        assignment,
+        students_=students,
+        jobs=args.jobs,
+        limits=_limits(args),
+        backend=args.backend,
+        cache_dir=args.cache,
+        force=args.force,
+        feedback=not args.no_feedback,
+    )
+    if not args.no_feedback:
+        pipeline.generate_feedback(course, assignment)
+    # The report covers every student of the assignment, graded now or in earlier runs.
+    every = [
+        pipeline.load_status(course, assignment, s) or {"student": s, "ok": False}
+        for s in pipeline.students(course, assignment)
+    ]
+    path = report.write(course, assignment, every, wall_s=time.perf_counter() - t0)
+    return statuses, path
+
+
 def cmd_grade(args) -> int:
     """Grade the submissions of one assignment in parallel and print a summary."""
     from . import pipeline
 
+    course = Path(args.course).resolve()
     try:
         backends.choose(args.backend)  # fail before starting a class, not per student
         t0 = time.perf_counter()
-        statuses = pipeline.grade_assignment(
-            Path(args.course),
-            args.assignment,
-            students_=args.student or None,
-            jobs=args.jobs,
-            limits=_limits(args),
-            backend=args.backend,
-            cache_dir=args.cache,
-            force=args.force,
-        )
-        if not args.no_feedback:
-            pipeline.generate_feedback(Path(args.course), args.assignment)
+        statuses, path = _grade(course, args.assignment, args, args.student or None)
     except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(pipeline.summary(statuses, args.assignment))
+    print(f"class summary: {path}")
     print(f"\nwall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
     return 0 if all(s.get("ok") for s in statuses) else 3
 
@@ -99,9 +117,10 @@ def cmd_demo(args) -> int:
     from . import demo, pipeline
 
     repo = Path(__file__).resolve().parent.parent
-    course = Path(args.course or tempfile.mkdtemp(prefix="autograde-demo-"))
+    course = Path(args.course or tempfile.mkdtemp(prefix="autograde-demo-")).resolve()
     t0 = time.perf_counter()
     rc = 0
+    where = []
     for assignment in args.assignments:
         if not (repo / "release" / assignment / f"{assignment}.ipynb").is_file():
             print(f"skipping {assignment}: not released yet", file=sys.stderr)
@@ -110,27 +129,30 @@ def cmd_demo(args) -> int:
             print(f"skipping {assignment}: no sample answers in autograde.demo", file=sys.stderr)
             continue
         demo.make_course(course, repo, assignment)
-        print(f"demo class of {len(demo.CLASS)} students in {course}", file=sys.stderr)
+        print(
+            f"{assignment}: demo class of {len(demo.CLASS)} students in {course}", file=sys.stderr
+        )
         try:
-            statuses = pipeline.grade_assignment(
-                course,
-                assignment,
-                jobs=args.jobs,
-                limits=_limits(args),
-                backend=args.backend,
-                cache_dir=args.cache,
-                force=args.force,
-            )
-            if not args.no_feedback:
-                pipeline.generate_feedback(course, assignment)
+            statuses, path = _grade(course, assignment, args)
         except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         print(pipeline.summary(statuses, assignment))
+        print()
+        where.append((f"class summary ({assignment})", path))
+        if not args.no_feedback:
+            where.append((f"feedback ({assignment})", course / "feedback" / "*" / assignment))
         rc = rc or (0 if all(s.get("ok") for s in statuses) else 3)
-    print(
-        f"\nwall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}; course: {course}"
-    )
+    print(f"wall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
+    rows = [
+        ("course folder", course),
+        ("gradebook", course / "gradebook.db"),
+        ("CSV export", course / "grades.csv"),
+        *where,
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
     return rc
 
 
@@ -155,10 +177,14 @@ def _grading_options(p) -> None:
     p.add_argument(
         "--no-sandbox",
         action="store_true",
-        help="run student kernels without bubblewrap (trusted submissions only)",
+        help="run student kernels without bubblewrap (trusted submissions only); the result "
+        "cache and ccache are then neither read nor written, since an unsandboxed kernel could "
+        "plant fake results there, so every submission is simulated afresh",
     )
     p.add_argument(
-        "--cache", default=None, help="result cache folder (default: AUTOGRADE_CACHE or ~/.cache)"
+        "--cache",
+        default=None,
+        help="result cache folder (default: AUTOGRADE_CACHE or ~/.cache; unused with --no-sandbox)",
     )
 
 
