@@ -47,10 +47,32 @@ HOSTILE = (
     "ip.showtraceback = lambda *a, **k: None\n"
     "ip._showtraceback = lambda *a, **k: None\n"
     'print(\'GRADERS-SPEC \' + \'{"assignment": "adaptive_threshold", "check": "jump"}\')\n'
+    'print(\'GRADERS-SPEC \' + \'{"assignment": "ei_balance", "check": "balance"}\')\n'
 )
 
+_EI_MODEL = (
+    "model = '''\nw : 1\ndxpre/dt = -xpre/tau_stdp : 1 (event-driven)\n"
+    "dxpost/dt = -xpost/tau_stdp : 1 (event-driven)\n'''\n"
+)
+EI = {
+    # the reference rule (graders.assignments.ei_balance.REFERENCE)
+    "right": _EI_MODEL
+    + "on_pre = '''\nIi_post -= w*mV\nxpre += 1\nw += eta*xpost\n'''\n"
+    + "on_post = '''\nxpost += 1\nw += eta*xpre\n'''\n",
+    # only the presynaptic half of the rule: a postsynaptic spike leaves w alone
+    "partly": _EI_MODEL
+    + "on_pre = '''\nIi_post -= w*mV\nxpre += 1\nw += eta*xpost\n'''\n"
+    + "on_post = '''\nxpost += 1\n'''\n",
+    # the sign flipped: inhibition weakens where it should grow
+    "wrong": _EI_MODEL
+    + "on_pre = '''\nIi_post -= w*mV\nxpre += 1\nw -= eta*xpost\n'''\n"
+    + "on_post = '''\nxpost += 1\nw -= eta*xpre\n'''\n",
+    "empty": None,  # the released notebook, untouched
+    "crashing": "import os\nos._exit(1)\n",
+}
+
 #: Sample answers per assignment; ``autograde demo`` skips an assignment without any.
-ANSWERS = {"adaptive_threshold": ADAPTIVE}
+ANSWERS = {"adaptive_threshold": ADAPTIVE, "ei_balance": EI}
 
 CLASS = {
     "alice": ("right", ""),
