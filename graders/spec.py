@@ -90,6 +90,15 @@ def _check_equations(a: Assignment, name: str, text: str) -> list[Problem]:
                 )
             )
     defined = set(eqs.names)
+    for name_ in sorted(defined & set(a.usable_parameters())):
+        problems.append(
+            Problem(
+                name,
+                "defines_parameter",
+                f"the model defines '{name_}', a parameter the grader supplies (hidden cases use "
+                "other values); remove that line and use the parameter by name",
+            )
+        )
     for var in a.required_variables.get(name, ()):
         if var not in defined:
             problems.append(
@@ -321,27 +330,28 @@ def explain(a: Assignment, field: str, err: BaseException, namespace: dict) -> P
     while e is not None and len(chain) < 10:
         chain.append(e)
         e = e.__cause__ or e.__context__
+    given = next((c for c in chain if isinstance(c, SpecError)), None)
+    if given is not None:  # raised by the assignment's own objects, already in plain words
+        return given.problems[0]
     dim = next((c for c in chain if isinstance(c, DimensionMismatchError)), None)
     if dim is not None:
         return Problem(
             field,
             "units",
-            f"inconsistent units: {' '.join(dim.desc.split())}. Every term of a sum and both "
-            "sides of an "
-            "equation or comparison must have the same unit (volt for v, vth and I; the "
-            "derivative of a volt is volt/second, so divide by a time constant); check which "
+            f"inconsistent units: {' '.join(dim.desc.split())}. {a.units_hint}; check which "
             "term is off",
         )
     text = " ".join(str(root).split())
     m = re.search(r'identifier "(\w+)" could not be resolved', " ".join(str(c) for c in chain))
     if m:
         ident = m.group(1)
-        names = set(namespace) | set(a.extra_identifiers)
+        usable = a.usable_parameters()
+        names = set(usable) | set(a.extra_identifiers)
         return Problem(
             field,
             "unknown_identifier",
-            f"unknown identifier '{ident}'{_suggest(ident, names)}; the task's parameters are "
-            f"{', '.join(sorted(a.parameters))}, and variables must be defined in the model",
+            f"unknown identifier '{ident}'{_suggest(ident, names)}; the parameters you can use "
+            f"are {', '.join(sorted(usable))}, and variables must be defined in the model",
         )
     return Problem(field, "brian", f"Brian2 rejected this field: {text}")
 

@@ -220,3 +220,18 @@ def test_input_must_stay_a_parameter():
     bad = dict(GOOD, model=GOOD["model"].replace("I : volt", "I = 20*mV : volt"))
     (p,) = dry_run(A, bad)
     assert p.field == "model"
+
+
+def test_model_that_defines_a_supplied_parameter():
+    bad = dict(GOOD, model=GOOD["model"] + "\ntau_th : second")
+    msg = one(A, bad, "model", "defines_parameter")
+    assert "'tau_th'" in msg and "hidden cases use other values" in msg
+
+
+def test_unknown_identifier_lists_only_usable_parameters():
+    ei = get("ei_balance")
+    spec = {"model": "w : 1", "on_pre": "Ii_post -= w*mV\nw += N_e", "on_post": "w += eta"}
+    spec, _ = validate(ei, spec)
+    (p,) = dry_run(ei, spec)
+    assert p.kind == "unknown_identifier" and "'N_e'" in p.message
+    assert "eta" in p.message and "w_init" not in p.message
