@@ -31,3 +31,34 @@ c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 # compiles for tens of seconds, more on a loaded server); the other cells run in seconds.
 c.Execute.timeout = 600
 c.Execute.interrupt_on_timeout = True
+
+# --- trusted grading -----------------------------------------------------------------------------
+# The same chain `autograde grade` uses (autograde.pipeline writes this file's settings plus its
+# per-worker overrides: sandboxed kernel, limits, backend, cache). SafeExecute survives dead
+# kernels and enforces a limit per submission; TrustedVerdicts re-grades every hidden cell from
+# the spec the kernel handed over, outside the kernel, so a plain `nbgrader autograde` gets
+# verdicts the student's code cannot forge. A plain run has no sandbox: grade untrusted
+# submissions with `autograde grade`.
+c.Autograde.autograde_preprocessors = [
+    "autograde.preprocessors.SafeExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "autograde.preprocessors.TrustedVerdicts",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+# A student who deleted a graded cell gets it back (and its points are computed as usual).
+c.OverwriteCells.add_missing_cells = True
+c.SafeExecute.timeout = 600
+c.SafeExecute.interrupt_on_timeout = True
+c.SafeExecute.submission_timeout = 1800.0
+# Simulation backend of the trusted verdicts: "" picks AUTOGRADE_BACKEND, else the best installed
+# (genn, genn-cpu, cpp_standalone, runtime); a name forces it, e.g. "genn-cpu". `autograde grade
+# --backend` overrides it.
+c.TrustedVerdicts.backend = ""
+# No sandbox in a plain run, so the kernel could plant results in the shared cache: simulate
+# afresh (the hidden cells of one notebook still share one build). `autograde grade` turns the
+# cache back on for sandboxed kernels.
+c.TrustedVerdicts.use_cache = False

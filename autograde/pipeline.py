@@ -109,6 +109,35 @@ def _kernelspec(folder: Path, limits: Limits, workdir: Path, runtime: Path) -> N
     (folder / "kernels" / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec, indent=1))
 
 
+def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
+    """nbgrader settings a worker appends to the course's ``nbgrader_config.py``.
+
+    The preprocessor chain and ``add_missing_cells`` repeat the course configuration (so that a
+    course without them is graded the same way); the rest is per worker.
+    """
+    overrides = {
+        "CourseDirectory.root": str(root),
+        "CourseDirectory.db_url": f"sqlite:///{root / 'gradebook.db'}",
+        "Autograde.autograde_preprocessors": AUTOGRADE_PREPROCESSORS,
+        "OverwriteCells.add_missing_cells": True,
+        "Execute.kernel_name": KERNEL_NAME,
+        "Execute.timeout": int(limits.cell_timeout),
+        "SafeExecute.timeout": int(limits.cell_timeout),
+        "SafeExecute.kernel_name": KERNEL_NAME,
+        "SafeExecute.submission_timeout": float(limits.submission_timeout),
+        "SafeExecute.max_output_bytes": int(limits.max_output_bytes),
+        "TrustedVerdicts.backend": job.get("backend") or "",
+        "TrustedVerdicts.cache_dir": job.get("cache_dir") or "",
+        # Without a sandbox the kernel could have forged cache entries: simulate afresh.
+        "TrustedVerdicts.use_cache": bool(limits.sandbox),
+    }
+    if limits.sandbox:
+        # TCP cannot cross --unshare-net; absolute ipc paths, distinct per worker.
+        overrides["KernelManager.transport"] = "ipc"
+        overrides["KernelManager.ip"] = str(runtime / "kernel")
+    return overrides
+
+
 def grade_one(job: dict) -> Result:
     """Grade one student's submission in a private temporary course (runs in a worker).
 
@@ -133,26 +162,7 @@ def grade_one(job: dict) -> Result:
         workdir = root / "autograded" / s / a
         _kernelspec(tmp / "jupyter", limits, workdir, runtime)
         (tmp / "jupyter-config").mkdir()
-        overrides = {
-            "CourseDirectory.root": str(root),
-            "CourseDirectory.db_url": f"sqlite:///{root / 'gradebook.db'}",
-            "Autograde.autograde_preprocessors": AUTOGRADE_PREPROCESSORS,
-            "OverwriteCells.add_missing_cells": True,
-            "Execute.kernel_name": KERNEL_NAME,
-            "Execute.timeout": int(limits.cell_timeout),
-            "SafeExecute.timeout": int(limits.cell_timeout),
-            "SafeExecute.kernel_name": KERNEL_NAME,
-            "SafeExecute.submission_timeout": float(limits.submission_timeout),
-            "SafeExecute.max_output_bytes": int(limits.max_output_bytes),
-            "TrustedVerdicts.backend": job.get("backend") or "",
-            "TrustedVerdicts.cache_dir": job.get("cache_dir") or "",
-            # Without a sandbox the kernel could have forged cache entries: simulate afresh.
-            "TrustedVerdicts.use_cache": bool(limits.sandbox),
-        }
-        if limits.sandbox:
-            # TCP cannot cross --unshare-net; absolute ipc paths, distinct per worker.
-            overrides["KernelManager.transport"] = "ipc"
-            overrides["KernelManager.ip"] = str(runtime / "kernel")
+        overrides = worker_config(job, limits, root, runtime)
         lines = [_course_config_text(course), "\n# --- autograde pipeline overrides ---"]
         for key, value in overrides.items():
             lines.append(f"c.{key} = {value!r}")

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -17,9 +18,10 @@ from pathlib import Path
 
 import pytest
 from nbformat.notebooknode import NotebookNode, from_dict
+from test_release import _hidden_patterns, find_leaks  # the release's leak detectors
 
-from autograde import demo, pipeline
-from autograde.preprocessors import TrustedVerdicts, hidden_calls
+from autograde import demo, feedback, pipeline, report
+from autograde.preprocessors import AUTOGRADE_PREPROCESSORS, TrustedVerdicts, hidden_calls
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -293,3 +295,174 @@ def test_leaks_finds_solution_lines_in_a_release(tmp_path):
     nbformat.write(nb, tmp_path / "leaky.ipynb")
     found = pipeline.leaks(src, tmp_path / "leaky.ipynb")
     assert "threshold = 'v > vth'" in found and "hidden_check(" in found
+
+
+# --- course configuration ----------------------------------------------------------------------
+
+
+def _load_config(path: Path):
+    from traitlets.config.loader import PyFileConfigLoader
+
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+
+
+def test_course_config_uses_the_trusted_chain():
+    """A plain ``nbgrader autograde`` in the course runs SafeExecute and TrustedVerdicts."""
+    cfg = _load_config(REPO / "nbgrader_config.py")
+    assert list(cfg.Autograde.autograde_preprocessors) == AUTOGRADE_PREPROCESSORS
+    assert cfg.OverwriteCells.add_missing_cells is True
+    assert cfg.TrustedVerdicts.backend == ""  # auto: AUTOGRADE_BACKEND or the best installed
+    assert cfg.TrustedVerdicts.use_cache is False  # no sandbox in a plain run
+
+
+def test_worker_config_repeats_the_course_chain(tmp_path):
+    job = {"backend": "runtime", "cache_dir": str(tmp_path)}
+    for sandbox in (True, False):
+        limits = pipeline.Limits(sandbox=sandbox)
+        cfg = pipeline.worker_config(job, limits, tmp_path / "root", tmp_path / "rt")
+        assert cfg["Autograde.autograde_preprocessors"] == AUTOGRADE_PREPROCESSORS
+        assert cfg["OverwriteCells.add_missing_cells"] is True
+        assert cfg["TrustedVerdicts.backend"] == "runtime"
+        # an unsandboxed kernel could have planted results in the cache: it is not used
+        assert cfg["TrustedVerdicts.use_cache"] is sandbox
+
+
+def test_backend_is_forced_by_nbgrader_config(tmp_path, monkeypatch):
+    """``c.TrustedVerdicts.backend`` reaches graders.check (issue 2: CLI, env and config)."""
+    import graders
+    from graders.notebook import spec_line
+    from graders.results import CheckResult, Verdict
+
+    text = (REPO / "nbgrader_config.py").read_text()
+    (tmp_path / "nbgrader_config.py").write_text(text + '\nc.TrustedVerdicts.backend = "genn"\n')
+    seen = {}
+
+    def fake_check(assignment, spec, backend=None, **kw):
+        seen.update(kw, backend=backend)
+        return Verdict(assignment, backend, [CheckResult("jump", 2, 1.0, "fine")])
+
+    monkeypatch.setattr(graders, "check", fake_check)
+    spec = {"model": "x", "threshold": "y", "reset": "z"}
+    nb = from_dict(
+        {
+            "cells": [_cell("hidden_jump", [_stdout(spec_line(A, "jump", spec) + "\n")])],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+    cfg = _load_config(tmp_path / "nbgrader_config.py")
+    pp = TrustedVerdicts(config=cfg, checks={"hidden_jump": f"{A}:jump"})
+    nb, _ = pp.preprocess(nb, {"nbgrader": {}})
+    assert seen["backend"] == "genn" and seen["use_cache"] is False
+    assert nb.metadata["autograde"]["backend"] == "genn"
+    assert nb.metadata["autograde"]["cells"]["hidden_jump"]["points"] == 2
+
+
+# --- feedback and class summary ----------------------------------------------------------------
+
+
+def _text_only(page: str) -> str:
+    """A page without its embedded images (base64 can spell anything)."""
+    return re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "data:image/png;base64,", page)
+
+
+def _assert_nothing_hidden(page: str, assignment: str) -> None:
+    import importlib
+
+    module = importlib.import_module(f"graders.assignments.{assignment}")
+    text = _text_only(page)
+    assert [what for what, pat in _hidden_patterns(module) if pat.search(text)] == []
+    for bad in ("hidden_check(", "GRADERS-SPEC", "BEGIN HIDDEN TESTS", "BEGIN SOLUTION"):
+        assert bad not in text
+    # the plots' block quotes no reference code (the student's own answer may, elsewhere)
+    block = text[text.find(feedback.BEGIN) : text.find(feedback.END)]
+    for code in module.REFERENCE.values():
+        assert find_leaks(code.splitlines(), [("block", block.splitlines())]) == []
+
+
+def _images(page: str) -> list[str]:
+    return re.findall(r'<img alt="(\w+): your traces', page)
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_feedback_has_a_plot_per_check_and_no_hidden_cases(graded_class):
+    course = graded_class["course"]
+    page = (course / "feedback" / "alice" / A / f"{A}.html").read_text()
+    assert _images(page) == ["reduction", "jump", "decay", "rest", "agreement"]
+    _assert_nothing_hidden(page, A)
+    # a notebook that handed nothing over gets its messages, and says why there is no plot
+    page = (course / "feedback" / "grace" / A / f"{A}.html").read_text()
+    assert _images(page) == [] and "handed no answer over" in page
+    _assert_nothing_hidden(page, A)
+    # a kernel that died: the reason is in the feedback
+    page = (course / "feedback" / "erin" / A / f"{A}.html").read_text()
+    assert "kernel died" in page
+
+
+@pytest.mark.slow
+def test_ei_balance_feedback_plots(tmp_path):
+    """Every check of ei_balance gets a plot on its feedback case (runtime backend)."""
+    from graders.assignments import ei_balance
+
+    spec = dict(ei_balance.REFERENCE, method="exact")
+    cells = {
+        f"hidden_{c}": {"check": c, "points": p, "max_points": p, "message": "ok", "spec": spec}
+        for c, p in ei_balance.ASSIGNMENT.points.items()
+    }
+    plots = feedback.make_plots("ei_balance", cells, "runtime", cache_dir=tmp_path)
+    assert plots["note"] == "" and set(plots["plots"]) == set(ei_balance.ASSIGNMENT.points)
+    page = feedback.insert(
+        "<html><body>x</body></html>", feedback.section("ei_balance", cells, plots)
+    )
+    assert _images(page) == list(ei_balance.ASSIGNMENT.points)
+    _assert_nothing_hidden(page, "ei_balance")
+    # the feedback case is none of the hidden cases
+    assert not set(map(json.dumps, ei_balance.ASSIGNMENT.feedback_cases())) & set(
+        map(json.dumps, ei_balance.ASSIGNMENT.cases())
+    )
+
+
+def test_feedback_cases_are_not_hidden_cases():
+    from graders.assignments import get
+
+    for name in ("adaptive_threshold", "ei_balance"):
+        a = get(name)
+        hidden = [json.dumps(c, sort_keys=True) for c in a.cases()]
+        for case in a.feedback_cases():
+            assert json.dumps(case, sort_keys=True) not in hidden
+            assert {k: v[0] for k, v in case["params"].items()} == {
+                k: v[0] for k, v in a.parameters.items()
+            }, "a feedback case uses the task's parameters only"
+
+
+def test_class_report(tmp_path):
+    rec = {"check": "jump", "points": 2, "max_points": 2, "status": "graded", "message": ""}
+    statuses = [
+        {"student": "a", "ok": True, "score": 10, "max_score": 10, "backend": "runtime",
+         "seconds": 3.0, "checks": {A: {"hidden_jump": rec}}},
+        {"student": "b", "ok": True, "score": 4, "max_score": 10, "backend": "runtime",
+         "seconds": 5.0, "checks": {A: {"hidden_jump": dict(rec, points=0)}}},
+        {"student": "c", "ok": False, "error": "nbgrader autograde failed:\nboom"},
+    ]  # fmt: skip
+    assert report.pass_rates(statuses) == {"jump": (1, 2)}
+    path = report.write(tmp_path, A, statuses, wall_s=12.0)
+    assert path == tmp_path / "reports" / A / "summary.html"
+    page = path.read_text()
+    assert page.count("<img") == 1 and "data:image/png;base64," in page
+    for text in ("1/2 (50%)", "nbgrader autograde failed", "runtime", "mean 4.0 s"):
+        assert text in page
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_grade_writes_the_class_summary(graded_class):
+    course = graded_class["course"]
+    page = (course / "reports" / A / "summary.html").read_text()
+    assert "<img" in page and "pass rate per check" in page.lower()
+    for student in CLASS:
+        assert f"<td>{student}</td>" in page
+    assert (
+        f"class summary: {course / 'reports' / A / 'summary.html'}" in graded_class["second"].stdout
+    )
