@@ -173,7 +173,11 @@ def _grading_options(p) -> None:
         "--max-output", type=int, default=1_000_000, help="bytes of output per cell (default 1e6)"
     )
     p.add_argument("--force", action="store_true", help="regrade students already graded")
-    p.add_argument("--no-feedback", action="store_true", help="skip the feedback HTML")
+    p.add_argument(
+        "--no-feedback",
+        action="store_true",
+        help="skip the feedback HTML and its plots (one simulation less per submission)",
+    )
     p.add_argument(
         "--no-sandbox",
         action="store_true",
