@@ -364,7 +364,8 @@ def dry_run(a: Assignment, spec: dict) -> list[Problem]:
     """
     import brian2
 
-    namespace = a.namespace()
+    # Only what the answer's strings may use, so a stray name is reported, not resolved.
+    namespace = {k: v for k, v in a.namespace().items() if k in a.usable_parameters()}
     fields = [f.name for f in a.fields if f.kind != "method"]
     for name in fields:
         brian2.start_scope()
