@@ -373,7 +373,8 @@ def _assert_nothing_hidden(page: str, assignment: str) -> None:
     module = importlib.import_module(f"graders.assignments.{assignment}")
     text = _text_only(page)
     assert [what for what, pat in _hidden_patterns(module) if pat.search(text)] == []
-    for bad in ("hidden_check(", "GRADERS-SPEC", "BEGIN HIDDEN TESTS", "BEGIN SOLUTION"):
+    # (not "GRADERS-SPEC": a student may print that marker in their own cells)
+    for bad in ("hidden_check(", "BEGIN HIDDEN TESTS", "BEGIN SOLUTION"):
         assert bad not in text
     # the plots' block quotes no reference code (the student's own answer may, elsewhere)
     block = text[text.find(feedback.BEGIN) : text.find(feedback.END)]
