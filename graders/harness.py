@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import tokenize
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -26,8 +29,28 @@ DEFAULT_TIMEOUT_S = 300.0
 DEFAULT_MEMORY_MB = 4096
 CACHE_ENV = "AUTOGRADE_CACHE"
 
+#: Where every process appends one JSON line per build or cache hit (for the benchmark, which
+#: counts across worker processes); unset: nothing is written.
+STATS_ENV = "AUTOGRADE_STATS_FILE"
+
 # Counts for this process; tests and the benchmark read them.
 STATS = {"builds": 0, "cache_hits": 0}
+
+_LAYOUT_TOKENS = {
+    tokenize.NEWLINE,
+    tokenize.NL,
+    tokenize.INDENT,
+    tokenize.DEDENT,
+    tokenize.ENDMARKER,
+    tokenize.COMMENT,
+}
+_WORD = "A-Za-z0-9_."
+# For lines Python cannot tokenize: whitespace with a name or number on one side and an
+# operator on the other, or next to a bracket or comma (removing it never joins two tokens)
+_SPACE_AT_OPERATOR = re.compile(
+    rf"(?<=[{_WORD}])[ \t]+(?=[^{_WORD}\s])|(?<=[^{_WORD}\s])[ \t]+(?=[{_WORD}])"
+    r"|[ \t]+(?=[()\[\],])|(?<=[()\[\],])[ \t]+"
+)
 
 
 class SimulationFailed(RuntimeError):
@@ -69,14 +92,69 @@ def _versions(backend: str) -> dict:
     return out
 
 
+def _tokens(code: str) -> list[tuple[int, str]] | None:
+    """Python's tokens of one line (an open bracket at its end is fine), or ``None``."""
+    out = []
+    try:
+        for t in tokenize.generate_tokens(io.StringIO(code).readline):
+            if t.type == tokenize.ERRORTOKEN:
+                return None
+            if t.type not in _LAYOUT_TOKENS:
+                out.append((t.type, t.string))
+    except tokenize.TokenError:
+        pass  # end of input inside brackets: the tokens so far are complete
+    except (SyntaxError, IndentationError):
+        return None
+    return out
+
+
+def _compact(code: str) -> str:
+    """``code`` (one line) without the spaces its tokens do not need."""
+    toks = _tokens(code)
+    if not toks:
+        return _SPACE_AT_OPERATOR.sub("", code)
+    out = toks[0][1]
+    for prev, tok in zip(toks, toks[1:], strict=False):
+        glued = prev[1] + tok[1]
+        out += tok[1] if _tokens(glued) == [prev, tok] else " " + tok[1]
+    return out if _tokens(out) == toks else _SPACE_AT_OPERATOR.sub("", code)
+
+
+def normalise_code(text: str) -> str:
+    """``text`` with only its layout made canonical, for the cache key.
+
+    Comments, blank lines and indentation are dropped, and within a line every space that
+    separates nothing (``v>vth`` and ``v > vth``, ``dv/dt=-v/tau`` and ``dv/dt = -v/tau``): a
+    space is removed only where the line still splits into the same Python tokens without it.
+    Statements keep their order and nothing else is rewritten, so two fields normalise alike
+    only when they are the same code; ``a - -b``, ``2 * * 3`` and ``unless refractory`` keep
+    their space.
+    """
+    lines = []
+    for raw in text.splitlines():
+        code = " ".join(raw.partition("#")[0].split())
+        if code:
+            lines.append(_compact(code))
+    return "\n".join(lines)
+
+
+def normalise_spec(spec: dict) -> dict:
+    """Every string field of ``spec`` through :func:`normalise_code`; other values as they are."""
+    return {k: normalise_code(v) if isinstance(v, str) else v for k, v in spec.items()}
+
+
 def cache_key(assignment: str, spec: dict, cases: list, backend: str) -> str:
-    """Hash of everything that determines the observables, including the grader's own code."""
+    """Hash of everything that determines the observables, including the grader's own code.
+
+    The spec is hashed after :func:`normalise_spec`, so answers that differ only in layout
+    (the same right answer typed by many students) share one build.
+    """
     mod = sys.modules[type(get(assignment)).__module__]
     code = hashlib.sha256(inspect.getsource(mod).encode()).hexdigest()
     blob = json.dumps(
         {
             "assignment": assignment,
-            "spec": spec,
+            "spec": normalise_spec(spec),
             "cases": cases,
             "backend": backend,
             "versions": _versions(backend),
@@ -99,6 +177,24 @@ def compiler_env(cache_dir: Path) -> dict:
     env["CCACHE_BASEDIR"] = tempfile.gettempdir()
     env["CCACHE_NOHASHDIR"] = "1"
     return env
+
+
+def record_event(event: str, assignment: str, backend: str) -> None:
+    """Count ``event`` ("build", "hit" or another) here and in the ``STATS_ENV`` file."""
+    name = {"build": "builds", "hit": "cache_hits"}.get(event, event)
+    STATS[name] = STATS.get(name, 0) + 1
+    path = os.environ.get(STATS_ENV)
+    if not path:
+        return
+    line = json.dumps({"event": event, "assignment": assignment, "backend": backend})
+    try:  # one short O_APPEND write per line: safe from parallel processes
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
 
 
 def _load(path: Path) -> dict[str, np.ndarray]:
@@ -158,7 +254,7 @@ def simulate(
     cdir = Path(cache_dir) if cache_dir else default_cache_dir()
     entry = cdir / key[:2] / key
     if use_cache and (entry / "obs.npz").is_file():
-        STATS["cache_hits"] += 1
+        record_event("hit", assignment, backend)
         meta = json.loads((entry / "meta.json").read_text())
         return Simulation(_load(entry / "obs.npz"), backend, True, 0.0, meta)
 
@@ -177,7 +273,7 @@ def simulate(
         log = open(jobdir / "worker.log", "wb")
         env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
         env.update(compiler_env(cdir))
-        STATS["builds"] += 1
+        record_event("build", assignment, backend)  # counted when started, failed ones included
         proc = subprocess.Popen(
             [sys.executable, "-m", "graders.worker", str(jobdir)],
             stdout=log,

@@ -1,0 +1,157 @@
+"""Reuse a submission's graded result when nothing that decides it has changed.
+
+A regrade (``autograde grade --force``) of a submission whose course folder, files, assignment
+source, course configuration, limits, backend, due date and trusted code (``graders``,
+``autograde`` and the pinned packages) are all unchanged gives the same grades: the hidden
+checks are deterministic functions of the spec, and the spec of the notebook. Such a result is
+stored under a hash of all of that in ``<cache>/submissions/`` and handed back instead of
+running the notebook again. Results cut short (a timeout, a dead kernel, a failed simulation)
+are never stored, since the next run may go differently. Runs without the sandbox neither read
+nor store them. Delete the folder (or set ``AUTOGRADE_NO_SUBMISSION_CACHE=1``) to run every
+notebook again.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import os
+import sqlite3
+import tempfile
+from dataclasses import asdict
+from importlib import metadata
+from pathlib import Path
+
+FOLDER = "submissions"
+#: Set to 1 to neither reuse nor store results (every notebook runs; for measurements).
+DISABLE_ENV = "AUTOGRADE_NO_SUBMISSION_CACHE"
+_UNSETTLED = {"timeout", "memory", "crashed", "not_run"}
+
+
+def _tree_hash(folder: Path, pattern: str = "*") -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob(pattern)):
+        if p.is_file() and "__pycache__" not in p.parts:
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def _code_hash() -> str:
+    import autograde
+    import graders
+
+    parts = [_tree_hash(Path(m.__file__).parent, "*.py") for m in (graders, autograde)]
+    for pkg in ("nbgrader", "nbclient", "brian2", "brian2genn", "numpy"):
+        try:
+            parts.append(f"{pkg}={metadata.version(pkg)}")
+        except metadata.PackageNotFoundError:
+            parts.append(f"{pkg}=-")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _duedate(snapshot: str, assignment: str) -> str:
+    try:
+        con = sqlite3.connect(f"file:{snapshot}?mode=ro", uri=True)
+        try:
+            row = con.execute(
+                "SELECT duedate FROM assignment WHERE name=?", (assignment,)
+            ).fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return "?"
+    return str(row[0]) if row else "-"
+
+
+def cache_folder(job: dict) -> Path:
+    from graders.harness import default_cache_dir
+
+    return Path(job.get("cache_dir") or default_cache_dir()) / FOLDER
+
+
+def key(job: dict, config_text: str) -> str | None:
+    """Hash of everything that decides the grades of ``job`` (see the module docstring).
+
+    ``None`` for an unsandboxed run (its kernel could plant results, so nothing is reused or
+    stored, as for the simulation cache) or where ``DISABLE_ENV`` is set.
+    """
+    from graders import backends
+
+    if not (job.get("limits") or {}).get("sandbox", True) or os.environ.get(DISABLE_ENV) == "1":
+        return None
+    course, a, s = Path(job["course"]), job["assignment"], job["student"]
+    try:
+        backend = backends.choose(job.get("backend"))
+    except backends.BackendUnavailable:
+        backend = "unavailable"
+    blob = {
+        # course, student, assignment, limits, backend, feedback switch, fingerprint...
+        "job": {k: v for k, v in job.items() if k not in ("snapshot", "cache_dir")},
+        "submission": _tree_hash(course / "submitted" / s / a),
+        "source": _tree_hash(course / "source" / a),
+        "config": config_text,
+        "backend": backend,
+        "duedate": _duedate(job["snapshot"], a),
+        "code": _code_hash(),
+    }
+    return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _encode(x):
+    if isinstance(x, bytes):
+        return {"__b64__": base64.b64encode(x).decode()}
+    if isinstance(x, dict):
+        return {k: _encode(v) for k, v in x.items()}
+    if isinstance(x, list | tuple):
+        return [_encode(v) for v in x]
+    return x
+
+
+def _decode(x):
+    if isinstance(x, dict):
+        if set(x) == {"__b64__"}:
+            return base64.b64decode(x["__b64__"])
+        return {k: _decode(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [_decode(v) for v in x]
+    return x
+
+
+def load(job: dict, k: str | None):
+    """The stored :class:`~autograde.pipeline.Result` for key ``k``, or ``None``."""
+    from .pipeline import Result
+
+    if k is None:
+        return None
+    path = cache_folder(job) / k[:2] / f"{k}.json"
+    try:
+        return Result(**_decode(json.loads(path.read_text())))
+    except (OSError, ValueError, TypeError):  # missing, damaged, or another Result version
+        return None
+
+
+def settled(res) -> bool:
+    """Whether ``res`` may be reused: graded fully, nothing cut short."""
+    if not res.ok or res.incidents:
+        return False
+    return not any(
+        rec.get("status") in _UNSETTLED for cells in res.checks.values() for rec in cells.values()
+    )
+
+
+def store(job: dict, k: str | None, res) -> None:
+    """Keep ``res`` under ``k`` if it is :func:`settled`; a failure to store is ignored."""
+    if k is None or not settled(res):
+        return
+    folder = cache_folder(job) / k[:2]
+    try:
+        text = json.dumps(_encode(asdict(res)))
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, folder / f"{k}.json")  # atomic: parallel workers never see half
+    except (OSError, TypeError, ValueError):
+        pass
