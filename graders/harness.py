@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import inspect
 import io
@@ -253,11 +255,53 @@ def simulate(
     key = cache_key(assignment, spec, cases, backend)
     cdir = Path(cache_dir) if cache_dir else default_cache_dir()
     entry = cdir / key[:2] / key
-    if use_cache and (entry / "obs.npz").is_file():
-        record_event("hit", assignment, backend)
-        meta = json.loads((entry / "meta.json").read_text())
-        return Simulation(_load(entry / "obs.npz"), backend, True, 0.0, meta)
+    args = (assignment, spec, cases, backend, timeout, memory_mb, cdir, entry, keep_build, dry_run)
+    if not use_cache:
+        return _build(*args, store=False)
+    hit = _cached(entry, assignment, backend)
+    if hit is not None:
+        return hit
+    # The same spec may be on its way in another worker (identical answers graded side by
+    # side): wait for that build instead of repeating it.
+    with _key_lock(cdir, key):
+        hit = _cached(entry, assignment, backend)
+        if hit is not None:
+            return hit
+        return _build(*args, store=True)
 
+
+def _cached(entry: Path, assignment: str, backend: str) -> Simulation | None:
+    if not (entry / "obs.npz").is_file():
+        return None
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        obs = _load(entry / "obs.npz")
+    except (OSError, ValueError):
+        return None
+    record_event("hit", assignment, backend)
+    return Simulation(obs, backend, True, 0.0, meta)
+
+
+@contextlib.contextmanager
+def _key_lock(cdir: Path, key: str):
+    """An exclusive lock per cache key, across processes; released when its holder exits."""
+    try:
+        lockdir = _ensure(cdir / "locks")
+        fd = os.open(lockdir / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:  # a read-only cache: build without the lock
+        yield
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _build(
+    assignment, spec, cases, backend, timeout, memory_mb, cdir, entry, keep_build, dry_run, store
+) -> Simulation:
+    use_cache = store
     jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{assignment}-"))
     t0 = time.perf_counter()
     try:

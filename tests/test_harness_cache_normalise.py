@@ -80,3 +80,22 @@ def test_stats_file_counts_hits(tmp_path, monkeypatch):
     harness.record_event("build", "adaptive_threshold", "runtime")
     lines = stats.read_text().splitlines()
     assert [line.split('"event": ')[1][:7] for line in lines] == ['"hit", ', '"build"']
+
+
+@pytest.mark.slow
+def test_identical_specs_graded_side_by_side_build_once(fresh_cache, tmp_path, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    stats = tmp_path / "stats.jsonl"
+    monkeypatch.setenv(harness.STATS_ENV, str(stats))
+    layout = dict(CANONICAL, threshold="v>vth", reset="v = vr   # reset\nvth += vth_inc")
+    with ThreadPoolExecutor(2) as pool:
+        sims = list(
+            pool.map(
+                lambda spec: harness.simulate("adaptive_threshold", spec, backend="runtime"),
+                [CANONICAL, layout],
+            )
+        )
+    events = [line.split('"event": "')[1].split('"')[0] for line in stats.read_text().splitlines()]
+    assert sorted(events) == ["build", "hit"]
+    assert sorted(s.cached for s in sims) == [False, True]
