@@ -96,12 +96,14 @@ def layout_variant(code: str, k: int) -> str:
         elif inside and line == "'''":
             inside = False
             out.append(line)
+        elif inside and k % 2:
+            out.append(line.replace(" = ", "=").replace(" : ", ":").replace(" += ", "  +=  "))
         elif inside:
-            line = line.replace(" = ", "=").replace(" : ", ":") if k % 2 else "  " + line
-            out.append(line.replace(" ", "  ") + ("" if k % 2 else "   # ok"))
+            out.append(f"  {line}   # ok")
         elif not line.startswith("method") and line.endswith("'"):
             name, _, text = line.partition(" = ")
-            out.append(f"{name} = ' {text[1:-1].replace(' ', '  ')} '")
+            text = text[1:-1].replace(" > ", ">") if k % 2 else f" {text[1:-1]} "
+            out.append(f"{name} = '{text}'")
         else:
             out.append(line)
     return "\n".join(out) + "\n"

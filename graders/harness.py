@@ -94,20 +94,25 @@ def _versions(backend: str) -> dict:
     return out
 
 
-def _tokens(code: str) -> list[tuple[int, str]] | None:
-    """Python's tokens of one line (an open bracket at its end is fine), or ``None``."""
+def _tokens(code: str) -> list[tuple[int, str, int, int]] | None:
+    """Python's tokens of one line as (type, string, start, end) (an open bracket at its end is
+    fine), or ``None``."""
     out = []
     try:
         for t in tokenize.generate_tokens(io.StringIO(code).readline):
             if t.type == tokenize.ERRORTOKEN:
                 return None
             if t.type not in _LAYOUT_TOKENS:
-                out.append((t.type, t.string))
+                out.append((t.type, t.string, t.start[1], t.end[1]))
     except tokenize.TokenError:
         pass  # end of input inside brackets: the tokens so far are complete
     except (SyntaxError, IndentationError):
         return None
     return out
+
+
+def _same(a, b) -> bool:
+    return a is not None and b is not None and [t[:2] for t in a] == [t[:2] for t in b]
 
 
 def _compact(code: str) -> str:
@@ -117,9 +122,10 @@ def _compact(code: str) -> str:
         return _SPACE_AT_OPERATOR.sub("", code)
     out = toks[0][1]
     for prev, tok in zip(toks, toks[1:], strict=False):
-        glued = prev[1] + tok[1]
-        out += tok[1] if _tokens(glued) == [prev, tok] else " " + tok[1]
-    return out if _tokens(out) == toks else _SPACE_AT_OPERATOR.sub("", code)
+        glued = _tokens(prev[1] + tok[1])
+        # a needed space is kept as it was typed: Brian reads 'unless  refractory' differently
+        out += tok[1] if _same(glued, [prev, tok]) else code[prev[3] : tok[2]] + tok[1]
+    return out if _same(_tokens(out), toks) else _SPACE_AT_OPERATOR.sub("", code)
 
 
 def normalise_code(text: str) -> str:
@@ -128,13 +134,13 @@ def normalise_code(text: str) -> str:
     Comments, blank lines and indentation are dropped, and within a line every space that
     separates nothing (``v>vth`` and ``v > vth``, ``dv/dt=-v/tau`` and ``dv/dt = -v/tau``): a
     space is removed only where the line still splits into the same Python tokens without it.
-    Statements keep their order and nothing else is rewritten, so two fields normalise alike
-    only when they are the same code; ``a - -b``, ``2 * * 3`` and ``unless refractory`` keep
-    their space.
+    Spaces that separate two tokens are kept exactly as typed (Brian's equation flags are
+    sensitive to them). Statements keep their order and nothing else is rewritten, so two
+    fields normalise alike only when they are the same code.
     """
     lines = []
     for raw in text.splitlines():
-        code = " ".join(raw.partition("#")[0].split())
+        code = raw.partition("#")[0].strip()
         if code:
             lines.append(_compact(code))
     return "\n".join(lines)

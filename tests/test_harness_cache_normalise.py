@@ -54,6 +54,8 @@ def test_different_code_gets_a_different_key(field, text):
         ("x = a or b", "x = aor b"),  # two names never merge
         ("x = 1.5", "x = 1 .5"),
         ("x : volt (unless refractory)", "x : volt (unlessrefractory)"),
+        # Brian refuses the flag with two spaces: it must not share the valid one's key
+        ("x : volt (unless refractory)", "x : volt (unless  refractory)"),
     ],
 )
 def test_normalise_code_keeps_tokens_apart(a, b):
