@@ -1,0 +1,56 @@
+"""Shared runner for the banks of submissions under tests/bank/<assignment>/.
+
+Each entry is ``{"spec": ..., "expect": {check: passed}}`` or ``{"spec": ..., "invalid":
+field}``; it is graded the way an instructor's script would, through ``python -m graders check``.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parent / "bank"
+
+
+def entries(assignment: str) -> list[Path]:
+    return sorted((ROOT / assignment).glob("*.json"))
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text())
+
+
+def check_cli(assignment: str, spec: dict, backend: str = "runtime") -> tuple[int, dict]:
+    out = subprocess.run(
+        [sys.executable, "-m", "graders", "check", assignment, "-", "--backend", backend],
+        input=json.dumps(spec),
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    return out.returncode, json.loads(out.stdout)
+
+
+def assert_entry(assignment: str, path: Path, backend: str = "runtime") -> dict:
+    """Grade one bank entry and assert its expected outcome; returns the verdict JSON."""
+    entry = load(path)
+    rc, out = check_cli(assignment, entry["spec"], backend)
+    if "invalid" in entry:
+        assert rc == 2, out
+        assert entry["invalid"] in {p["field"] for p in out["problems"]}, out
+        assert all(p["message"] for p in out["problems"])
+        return out
+    assert rc == 0, out
+    assert out["status"] == "graded" and out["backend"] == backend
+    got = {c["name"]: c["passed"] for c in out["checks"]}
+    assert got == entry["expect"], out["checks"]
+    if path.stem.startswith("right"):
+        assert out["score"] == out["max_score"], out["checks"]
+    else:
+        assert out["score"] < out["max_score"]
+        for c in out["checks"]:
+            if not c["passed"]:
+                assert c["message"] and c["points"] < c["max_points"]
+    return out
