@@ -175,6 +175,10 @@ def activate(backend: str, directory: str | os.PathLike) -> None:
         brian2.prefs.codegen.target = "numpy"
         return
     if backend == "cpp_standalone":
+        # Brian's default is an unbounded `make -j`: with parallel graders that is dozens of
+        # compilers at once. Bound it by AUTOGRADE_MAKE_JOBS (default: the cores there are).
+        jobs = os.environ.get("AUTOGRADE_MAKE_JOBS") or str(os.cpu_count() or 1)
+        brian2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{jobs}"]
         brian2.set_device("cpp_standalone", directory=str(directory))
         return
     if backend in ("genn", "genn-cpu"):
