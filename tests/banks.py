@@ -44,8 +44,11 @@ def assert_entry(assignment: str, path: Path, backend: str = "runtime") -> dict:
         return out
     assert rc == 0, out
     assert out["status"] == "graded" and out["backend"] == backend
-    got = {c["name"]: c["passed"] for c in out["checks"]}
-    assert got == entry["expect"], out["checks"]
+    # null in "expect": a borderline check that backends may decide either way
+    want = {k: v for k, v in entry["expect"].items() if v is not None}
+    got = {c["name"]: c["passed"] for c in out["checks"] if c["name"] in want}
+    assert got == want, out["checks"]
+    assert {c["name"] for c in out["checks"]} == set(entry["expect"])
     if path.stem.startswith("right"):
         assert out["score"] == out["max_score"], out["checks"]
     else:
