@@ -102,7 +102,8 @@ def layout_variant(code: str, k: int) -> str:
             out.append(f"  {line}   # ok")
         elif not line.startswith("method") and line.endswith("'"):
             name, _, text = line.partition(" = ")
-            text = text[1:-1].replace(" > ", ">") if k % 2 else f" {text[1:-1]} "
+            # (not ' v > vth ': Brian refuses a condition that starts with a space)
+            text = text[1:-1].replace(" > ", ">" if k % 2 else "  >  ")
             out.append(f"{name} = '{text}'")
         else:
             out.append(line)
@@ -451,7 +452,7 @@ def main(argv: list[str] | None = None) -> int:
             for sc in record["scores"].values():
                 for s, v in sc.get("baseline", {}).items():
                     w = sc.get("pipeline", {}).get(s)
-                    if w is not None and abs(v - w) < 1e-6:
+                    if w is not None and abs(v - w) < 1e-3:  # the pipeline rounds to 1e-4
                         agree += 1
                     else:
                         disagree += 1

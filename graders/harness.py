@@ -146,9 +146,37 @@ def normalise_code(text: str) -> str:
     return "\n".join(lines)
 
 
-def normalise_spec(spec: dict) -> dict:
-    """Every string field of ``spec`` through :func:`normalise_code`; other values as they are."""
-    return {k: normalise_code(v) if isinstance(v, str) else v for k, v in spec.items()}
+def normalise_expression(text: str) -> str:
+    """An expression field (a threshold) with only the spaces inside it made canonical.
+
+    Brian parses the string as it is: a leading space is an "unexpected indent", and a comment
+    or a second line is not checked here, so those keep the text as typed.
+    """
+    body = text.strip()
+    if not body or "#" in text or "\n" in body:
+        return text
+    head, tail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
+    return head + _compact(body) + tail
+
+
+def normalise_spec(spec: dict, kinds: dict[str, str] | None = None) -> dict:
+    """Every string field of ``spec`` with its layout made canonical, for the cache key.
+
+    ``kinds`` maps field names to the assignment's field kinds: equations and statements go
+    through :func:`normalise_code` (Brian ignores their indentation, blank lines and comments),
+    expressions through :func:`normalise_expression`, anything else stays as it is.
+    """
+    kinds = kinds or {}
+    out = {}
+    for k, v in spec.items():
+        kind = kinds.get(k, "equations")
+        if not isinstance(v, str) or kind not in ("equations", "statements", "expression"):
+            out[k] = v
+        elif kind == "expression":
+            out[k] = normalise_expression(v)
+        else:
+            out[k] = normalise_code(v)
+    return out
 
 
 def cache_key(assignment: str, spec: dict, cases: list, backend: str) -> str:
@@ -162,7 +190,7 @@ def cache_key(assignment: str, spec: dict, cases: list, backend: str) -> str:
     blob = json.dumps(
         {
             "assignment": assignment,
-            "spec": normalise_spec(spec),
+            "spec": normalise_spec(spec, {f.name: f.kind for f in get(assignment).fields}),
             "cases": cases,
             "backend": backend,
             "versions": _versions(backend),
