@@ -58,6 +58,7 @@ def check(
         sim = harness.simulate(
             assignment,
             spec,
+            cases=a.simulated_cases(),
             backend=name,
             cache_dir=cache_dir,
             use_cache=use_cache,

@@ -2,11 +2,13 @@
 
 The feedback cases use only the parameters the task states (see
 :meth:`graders.assignments.base.Assignment.feedback_cases`), so the traces can be shown to the
-student beside the reference's. They are simulated like the hidden cases: in a fresh, limited
-process, cached on disk by a hash of spec, cases and backend.
+student beside the reference's. They are simulated in the same network as the hidden cases (one
+build serves grading and feedback), whose observables are then left out.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -58,13 +60,26 @@ def feedback_observables(
         kwargs["timeout"] = timeout
     if memory_mb is not None:
         kwargs["memory_mb"] = memory_mb
+    # The same cases as graders.check simulates, so the grading build is reused (a cache hit).
     sim = harness.simulate(
         assignment,
         spec,
-        cases=a.feedback_cases(),
+        cases=a.simulated_cases(),
         backend=backends.choose(backend),
         cache_dir=cache_dir,
         use_cache=use_cache,
         **kwargs,
     )
-    return sim.observables
+    return feedback_only(sim.observables, len(a.cases()))
+
+
+def feedback_only(obs: dict[str, np.ndarray], n_hidden: int) -> dict[str, np.ndarray]:
+    """Drop the hidden cases' observables and renumber the feedback cases from ``c0``."""
+    out = {}
+    for key, value in obs.items():
+        m = re.match(r"c(\d+)_(.*)", key)
+        if m is None:
+            out[key] = value
+        elif int(m.group(1)) >= n_hidden:
+            out[f"c{int(m.group(1)) - n_hidden}_{m.group(2)}"] = value
+    return out

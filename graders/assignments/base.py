@@ -122,6 +122,15 @@ class Assignment:
         params.update(overrides or {})
         return to_namespace(params)
 
+    def simulated_cases(self) -> list[dict]:
+        """The hidden cases followed by the feedback cases: one network, one build, serves both
+        the checks (which read cases ``0..len(cases())-1``) and the feedback plots."""
+        try:
+            extra = self.feedback_cases()
+        except NotImplementedError:
+            extra = []
+        return self.cases() + extra
+
     def usable_parameters(self) -> tuple[str, ...]:
         return self.string_parameters or tuple(self.parameters)
 
