@@ -70,7 +70,9 @@ def main(argv: list[str]) -> int:
     except Exception as err:
         tb = traceback.format_exc(limit=20)
         msg = " ".join(str(err).split())[:2000]
-        if isinstance(err, MemoryError) or "std::bad_alloc" in msg or "MemoryError" in tb:
+        # MemoryError itself is caught above; these are allocation failures reported by Brian's
+        # compiled code or re-raised inside another exception
+        if "std::bad_alloc" in msg or "MemoryError" in tb:
             return _fail(jobdir, "memory", "the simulation ran out of memory", traceback=tb)
         return _fail(jobdir, "crashed", f"{type(err).__name__}: {msg}", traceback=tb)
 

@@ -46,14 +46,6 @@ IE_ATOL = 1e-9  # V
 ALLOWED_POST = {"Ii_post"}
 
 
-def _pp(case, name):
-    return case["params"][name][0]
-
-
-def _ms(x):
-    return f"{x * 1e3:.0f} ms"
-
-
 def _late(obs):
     from .ei_balance import LATE
 
@@ -64,7 +56,7 @@ def _late(obs):
 def _ratio(obs, k, role, sel):
     ie = float(np.mean(obs[f"c{k}_{role}_Ie"][sel]))
     ii = float(np.mean(obs[f"c{k}_{role}_Ii"][sel]))
-    return (ie + ii) / ie if ie else np.nan, ie, ii
+    return (ie + ii) / ie if ie else np.nan
 
 
 def _rate(obs, k, role, window):
@@ -90,9 +82,7 @@ def balance(spec, obs, cases):
     sel, window = _late(obs)
     items = []
     for k, case in enumerate(cases):
-        rs, ie, ii = _ratio(obs, k, "s", sel)
-        rr, _, _ = _ratio(obs, k, "r", sel)
-        rc, _, _ = _ratio(obs, k, "c", sel)
+        rs, rr, rc = (_ratio(obs, k, role, sel) for role in ("s", "r", "c"))
         bound = abs(rr) + BALANCE_MARGIN
         ok = bool(np.isfinite(rs) and abs(rs) <= bound and rc >= CONTROL_MIN_RATIO)
         items.append(
