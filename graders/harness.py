@@ -304,6 +304,130 @@ def simulate(
         return _build(*args, store=True)
 
 
+def simulate_batch(
+    assignment: str,
+    specs: list[dict],
+    cases: list[dict] | None = None,
+    backend: str = "runtime",
+    *,
+    timeout: float = DEFAULT_TIMEOUT_S,
+    memory_mb: int | None = DEFAULT_MEMORY_MB,
+    cache_dir: str | os.PathLike | None = None,
+    on_locked=None,
+) -> list[str]:
+    """Fill the cache for many answers with one build that holds all their networks.
+
+    A class's distinct answers share one compile (one GeNN model, one C++ program) instead of a
+    build each. Nothing is returned to grade from: each answer is graded later by
+    :func:`simulate`, which finds its entry. Whatever goes wrong here costs only time: an answer
+    that is not in the cache afterwards is built alone by :func:`simulate`, where its own
+    errors and limits apply.
+
+    While the batch builds it holds the lock of every answer in it, so a grader that needs one
+    of them waits for the batch instead of building it a second time.
+
+    Parameters
+    ----------
+    specs
+        Validated answer specs (see :func:`graders.spec.validate`).
+    timeout : float
+        Limit for one answer; the batch may take ``timeout * (1 + len(batch) / 4)``.
+    on_locked : callable, optional
+        Called (without arguments) once the locks are held, before the build starts.
+
+    Returns
+    -------
+    list of str
+        Per spec: "cached" (it was already), "built", "busy" (another process is building it),
+        "duplicate" (the same key as an earlier spec), "left" (Brian rejected it or its build
+        failed: it builds alone later) or "failed" (the batch as a whole failed).
+    """
+    a = get(assignment)
+    cases = a.cases() if cases is None else cases
+    cdir = Path(cache_dir) if cache_dir else default_cache_dir()
+    status: list[str] = []
+    todo: dict[str, int] = {}  # key -> index into specs
+    locks: list[int] = []
+    try:
+        for i, spec in enumerate(specs):
+            key = cache_key(assignment, spec, cases, backend)
+            if key in todo:
+                status.append("duplicate")
+            elif (cdir / key[:2] / key / "obs.npz").is_file():
+                status.append("cached")
+            else:
+                fd = _try_lock(cdir, key)
+                if fd is None:
+                    status.append("busy")
+                    continue
+                locks.append(fd)
+                # checked again under the lock: it may have been stored in between
+                status.append("cached" if (cdir / key[:2] / key / "obs.npz").is_file() else "")
+                if not status[-1]:
+                    todo[key] = i
+        if on_locked is not None:
+            on_locked()
+        if not todo:
+            return status
+        keys = list(todo)
+        batch = [specs[todo[k]] for k in keys]
+        limit = timeout * (1 + len(batch) / 4)
+        try:
+            outcome = _build_batch(assignment, batch, cases, backend, limit, memory_mb, cdir, keys)
+        except (SimulationFailed, SpecError):
+            outcome = ["failed"] * len(batch)
+        for key, result in zip(keys, outcome, strict=True):
+            status[todo[key]] = result
+        return status
+    finally:
+        for fd in locks:
+            os.close(fd)
+
+
+def _try_lock(cdir: Path, key: str) -> int | None:
+    """The key's lock if nobody holds it (never waits), else ``None``."""
+    try:
+        fd = os.open(_ensure(cdir / "locks") / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _build_batch(assignment, specs, cases, backend, timeout, memory_mb, cdir, keys) -> list[str]:
+    jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{assignment}-batch-"))
+    try:
+        job = {
+            "assignment": assignment,
+            "specs": specs,
+            "cases": cases,
+            "backend": backend,
+            "memory_mb": memory_mb,
+            "dry_run": True,
+        }
+        meta = _run_worker(jobdir, job, cdir, timeout, assignment, backend, event="batch_build")
+        out = []
+        for i, key in enumerate(keys):
+            if i not in meta["built"]:
+                out.append("left")
+                continue
+            entry_meta = {
+                "backend": backend,
+                "build_and_run_s": meta["build_and_run_s"],
+                "seconds": meta["seconds"],
+                "batch": len(specs),
+            }
+            _store(cdir, cdir / key[:2] / key, jobdir / f"obs_{i}.npz", entry_meta)
+            out.append("built")
+        return out
+    finally:
+        shutil.rmtree(jobdir, ignore_errors=True)
+
+
 def _cached(entry: Path, assignment: str, backend: str) -> Simulation | None:
     if not (entry / "obs.npz").is_file():
         return None
@@ -335,9 +459,7 @@ def _key_lock(cdir: Path, key: str):
 def _build(
     assignment, spec, cases, backend, timeout, memory_mb, cdir, entry, keep_build, dry_run, store
 ) -> Simulation:
-    use_cache = store
     jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{assignment}-"))
-    t0 = time.perf_counter()
     try:
         job = {
             "assignment": assignment,
@@ -347,59 +469,77 @@ def _build(
             "memory_mb": memory_mb,
             "dry_run": dry_run,
         }
-        (jobdir / "job.json").write_text(json.dumps(job))
-        log = open(jobdir / "worker.log", "wb")
-        env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
-        env.update(compiler_env(cdir))
-        record_event("build", assignment, backend)  # counted when started, failed ones included
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "graders.worker", str(jobdir)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=jobdir,
-            env=env,
-            start_new_session=True,  # so a timeout kills the compiler and binary too
-        )
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            raise SimulationFailed(
-                "timeout",
-                f"the simulation did not finish within the limit of {timeout:g} s and was stopped",
-            ) from None
-        finally:
-            log.close()
-        seconds = time.perf_counter() - t0
-        logtext = (jobdir / "worker.log").read_text(errors="replace")[-4000:]
-        if (jobdir / "error.json").is_file():
-            err = json.loads((jobdir / "error.json").read_text())
-            if err["kind"] == "invalid_spec":
-                raise SpecError([Problem(**p) for p in err["problems"]])
-            raise SimulationFailed(err["kind"], err["message"], logtext)
-        if proc.returncode != 0 or not (jobdir / "obs.npz").is_file():
-            rc = proc.returncode
-            kind = "memory" if rc in (-signal.SIGKILL, -signal.SIGSEGV) else "crashed"
-            why = "was killed (out of memory?)" if kind == "memory" else f"exited with {rc}"
-            raise SimulationFailed(kind, f"the simulation process {why}", logtext)
+        meta = _run_worker(jobdir, job, cdir, timeout, assignment, backend)
         obs = _load(jobdir / "obs.npz")
-        meta = json.loads((jobdir / "meta.json").read_text())
-        meta["seconds"] = seconds
-        if use_cache:
-            tmp = Path(tempfile.mkdtemp(dir=_ensure(cdir)))
-            shutil.copy(jobdir / "obs.npz", tmp / "obs.npz")
-            (tmp / "meta.json").write_text(json.dumps(meta))
-            entry.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                os.replace(tmp, entry)  # atomic: parallel workers never see half an entry
-            except OSError:
-                shutil.rmtree(tmp, ignore_errors=True)
-        return Simulation(obs, backend, False, seconds, meta)
+        if store:
+            _store(cdir, entry, jobdir / "obs.npz", meta)
+        return Simulation(obs, backend, False, meta["seconds"], meta)
     finally:
         if keep_build:
             shutil.copytree(jobdir, Path(keep_build), dirs_exist_ok=True)
         shutil.rmtree(jobdir, ignore_errors=True)
+
+
+def _run_worker(jobdir, job, cdir, timeout, assignment, backend, event="build") -> dict:
+    """Run ``python -m graders.worker`` on ``job`` within the limits; its ``meta.json``.
+
+    Raises
+    ------
+    SpecError, SimulationFailed
+        As :func:`simulate` documents.
+    """
+    t0 = time.perf_counter()
+    (jobdir / "job.json").write_text(json.dumps(job))
+    log = open(jobdir / "worker.log", "wb")
+    env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
+    env.update(compiler_env(cdir))
+    record_event(event, assignment, backend)  # counted when started, failed ones included
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "graders.worker", str(jobdir)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        cwd=jobdir,
+        env=env,
+        start_new_session=True,  # so a timeout kills the compiler and binary too
+    )
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        _kill_group(proc)
+        raise SimulationFailed(
+            "timeout",
+            f"the simulation did not finish within the limit of {timeout:g} s and was stopped",
+        ) from None
+    finally:
+        log.close()
+    seconds = time.perf_counter() - t0
+    logtext = (jobdir / "worker.log").read_text(errors="replace")[-4000:]
+    if (jobdir / "error.json").is_file():
+        err = json.loads((jobdir / "error.json").read_text())
+        if err["kind"] == "invalid_spec":
+            raise SpecError([Problem(**p) for p in err["problems"]])
+        raise SimulationFailed(err["kind"], err["message"], logtext)
+    if proc.returncode != 0 or not (jobdir / "meta.json").is_file():
+        rc = proc.returncode
+        kind = "memory" if rc in (-signal.SIGKILL, -signal.SIGSEGV) else "crashed"
+        why = "was killed (out of memory?)" if kind == "memory" else f"exited with {rc}"
+        raise SimulationFailed(kind, f"the simulation process {why}", logtext)
+    meta = json.loads((jobdir / "meta.json").read_text())
+    meta["seconds"] = seconds
+    return meta
+
+
+def _store(cdir: Path, entry: Path, obs: Path, meta: dict) -> None:
+    """Put one cache entry in place atomically: parallel workers never see half an entry."""
+    tmp = Path(tempfile.mkdtemp(dir=_ensure(cdir)))
+    shutil.copy(obs, tmp / "obs.npz")
+    (tmp / "meta.json").write_text(json.dumps(meta))
+    entry.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(tmp, entry)
+    except OSError:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def _ensure(path: Path) -> Path:

@@ -3,6 +3,11 @@
 Brian2GeNN and C++ standalone build and run once per process, so every job gets its own
 interpreter. The job is read from ``JOBDIR/job.json``; observables go to ``JOBDIR/obs.npz`` and
 ``JOBDIR/meta.json``, or a failure to ``JOBDIR/error.json``. Nothing is pickled.
+
+A job with ``specs`` (a list) instead of ``spec`` puts every answer's network into one build,
+each under its own name prefix: observables go to ``JOBDIR/obs_<i>.npz``, and ``meta.json``
+lists which answers were built (``built``) and which were left out before the build because
+Brian rejected them (``left``: index -> reason); those are graded by a build of their own.
 """
 
 from __future__ import annotations
@@ -43,6 +48,8 @@ def main(argv: list[str]) -> int:
         brian2.prefs.codegen.target = "numpy"
         brian2.prefs.logging.console_log_level = "WARNING"
         a = get(job["assignment"])
+        if "specs" in job:
+            return _batch(jobdir, job, a, brian2, backends, dry_run)
         spec, cases = job["spec"], job["cases"]
         if job.get("dry_run", True):
             problems = dry_run(a, spec)
@@ -75,6 +82,47 @@ def main(argv: list[str]) -> int:
         if "std::bad_alloc" in msg or "MemoryError" in tb:
             return _fail(jobdir, "memory", "the simulation ran out of memory", traceback=tb)
         return _fail(jobdir, "crashed", f"{type(err).__name__}: {msg}", traceback=tb)
+
+
+def _batch(jobdir: Path, job: dict, a, brian2, backends, dry_run) -> int:
+    """Several answers in one network (see the module docstring); failures raise."""
+    left: dict[int, str] = {}
+    for i, spec in enumerate(job["specs"]):
+        problems = dry_run(a, spec) if job.get("dry_run", True) else []
+        if problems:
+            left[i] = "; ".join(str(p) for p in problems)
+    t0 = time.perf_counter()
+    backends.activate(job["backend"], jobdir / "build")
+    objects, built = [], {}
+    for i, spec in enumerate(job["specs"]):
+        if i in left:
+            continue
+        try:
+            b = a.build(spec, job["cases"], prefix=f"b{i}_")
+        except Exception as err:  # this answer alone; it is graded (and explained) on its own
+            left[i] = f"{type(err).__name__}: {err}"
+            continue
+        built[i] = b
+        objects += b.objects
+    if not built:
+        return _fail(jobdir, "crashed", "no answer of the batch could be built")
+    net = brian2.Network(objects)
+    net.run(next(iter(built.values())).duration, namespace={})
+    t1 = time.perf_counter()
+    for i, b in built.items():
+        obs = {k: np.asarray(v, dtype=float) for k, v in b.collect().items()}
+        np.savez(jobdir / f"obs_{i}.npz", **obs)
+    (jobdir / "meta.json").write_text(
+        json.dumps(
+            {
+                "build_and_run_s": t1 - t0,
+                "backend": job["backend"],
+                "built": sorted(built),
+                "left": {str(i): why for i, why in left.items()},
+            }
+        )
+    )
+    return 0
 
 
 if __name__ == "__main__":

@@ -117,7 +117,7 @@ class AdaptiveThreshold(Assignment):
     def feedback_cases(self):
         return [dict(c) for c in FEEDBACK_CASES]
 
-    def build(self, spec, cases):
+    def build(self, spec, cases, prefix=""):
         import brian2 as b
 
         # Layout: the student group holds every case's neurons in order; the reference group
@@ -132,8 +132,8 @@ class AdaptiveThreshold(Assignment):
                     pulses.append((len(rows) - 1, drive * MV, on, off))
         n = len(rows)
         ref_spec = dict(REFERENCE, method=spec.get("method") or "euler")
-        student = self._group(spec, {}, n, "student", per_neuron=names)
-        reference = self._group(ref_spec, {}, 2 * n, "reference", per_neuron=names)
+        student = self._group(spec, {}, n, prefix + "student", per_neuron=names)
+        reference = self._group(ref_spec, {}, 2 * n, prefix + "reference", per_neuron=names)
         objects = [student, reference]
         for g, copies in ((student, 1), (reference, 2)):
             for p in names:
@@ -155,10 +155,12 @@ class AdaptiveThreshold(Assignment):
                     (j + c * n, a, on, off) for c in range(copies) for j, a, on, off in pulses
                 ]
                 objects += self._pulses(g, shifted, g.name)
-        s_spk = b.SpikeMonitor(student, name="student_spk")
-        s_st = b.StateMonitor(student, ["v", "vth"], record=np.arange(n), name="student_st")
-        r_spk = b.SpikeMonitor(reference, name="reference_spk")
-        r_st = b.StateMonitor(reference, ["vth"], record=np.arange(n), name="reference_st")
+        s_spk = b.SpikeMonitor(student, name=prefix + "student_spk")
+        s_st = b.StateMonitor(
+            student, ["v", "vth"], record=np.arange(n), name=prefix + "student_st"
+        )
+        r_spk = b.SpikeMonitor(reference, name=prefix + "reference_spk")
+        r_st = b.StateMonitor(reference, ["vth"], record=np.arange(n), name=prefix + "reference_st")
         objects += [s_spk, s_st, r_spk, r_st]
 
         def collect():

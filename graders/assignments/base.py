@@ -101,8 +101,12 @@ class Assignment:
         """
         raise NotImplementedError
 
-    def build(self, spec: dict, cases: list[dict]) -> Built:
-        """Every case's groups in one network, on whatever device is active."""
+    def build(self, spec: dict, cases: list[dict], prefix: str = "") -> Built:
+        """Every case's groups in one network, on whatever device is active.
+
+        Every Brian object's name starts with ``prefix``, so that several answers' networks can
+        share one build (see :func:`graders.harness.simulate_batch`).
+        """
         raise NotImplementedError
 
     def grade(self, spec: dict, obs: dict[str, np.ndarray], cases: list[dict]) -> list[CheckResult]:

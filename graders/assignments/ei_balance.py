@@ -222,7 +222,7 @@ class EIBalance(Assignment):
     def feedback_cases(self):
         return [dict(c) for c in FEEDBACK_CASES]
 
-    def build(self, spec, cases):
+    def build(self, spec, cases, prefix=""):
         import brian2 as b
 
         ref_spec = dict(REFERENCE, on_pre=REFERENCE_PRE, method="exact")
@@ -277,13 +277,19 @@ class EIBalance(Assignment):
                 inh_s.append((i_off, j, probe["eta"], probe["tau_stdp"], VISIBLE["w_init"][0]))
                 i_off += 1
 
-        neurons = self._neurons(n_neurons)
+        neurons = self._neurons(n_neurons, prefix + "neurons")
         neurons.v = VISIBLE["vr"][0] * b.volt
         exc_gen = b.SpikeGeneratorGroup(
-            e_off, np.concatenate(exc_i), np.concatenate(exc_t) * DT * b.second, name="exc_gen"
+            e_off,
+            np.concatenate(exc_i),
+            np.concatenate(exc_t) * DT * b.second,
+            name=prefix + "exc_gen",
         )
         inh_gen = b.SpikeGeneratorGroup(
-            i_off, np.concatenate(inh_i), np.concatenate(inh_t) * DT * b.second, name="inh_gen"
+            i_off,
+            np.concatenate(inh_i),
+            np.concatenate(inh_t) * DT * b.second,
+            name=prefix + "inh_gen",
         )
         exc = b.Synapses(
             exc_gen,
@@ -291,13 +297,13 @@ class EIBalance(Assignment):
             "w_e : 1 (constant)",
             on_pre="Ie_post += w_e*mV",
             namespace={},
-            name="exc_syn",
+            name=prefix + "exc_syn",
         )
         ij = np.array(exc_syn_ij)
         exc.connect(i=ij[:, 0], j=ij[:, 1])
         exc.w_e = np.array(exc_w)
-        student = self._synapses(spec, inh_gen, neurons, "student")
-        reference = self._synapses(ref_spec, inh_gen, neurons, "reference")
+        student = self._synapses(spec, inh_gen, neurons, prefix + "student")
+        reference = self._synapses(ref_spec, inh_gen, neurons, prefix + "reference")
         for syn, rows in ((student, inh_s), (reference, inh_r)):
             r = np.array(rows)
             syn.connect(i=r[:, 0].astype(int), j=r[:, 1].astype(int))
@@ -307,8 +313,8 @@ class EIBalance(Assignment):
 
         # Record few things: currents of the case neurons, and a handful of weights per case.
         case_idx = np.arange(3 * n_case)
-        spk = b.SpikeMonitor(neurons, name="spikes")
-        cur = b.StateMonitor(neurons, ["Ie", "Ii"], record=case_idx, name="currents")
+        spk = b.SpikeMonitor(neurons, name=prefix + "spikes")
+        cur = b.StateMonitor(neurons, ["Ie", "Ii"], record=case_idx, name=prefix + "currents")
         s_rec, r_rec, s_off, r_off = [], [], 0, 0
         for case in cases:
             ni = int(case["params"]["N_i"][0])
@@ -316,8 +322,8 @@ class EIBalance(Assignment):
             r_rec += list(r_off + np.arange(0, ni, ni // 8)[:8])  # reference, not control
             s_off += ni
             r_off += 2 * ni
-        s_w = b.StateMonitor(student, "w", record=np.array(s_rec), name="student_w")
-        r_w = b.StateMonitor(reference, "w", record=np.array(r_rec), name="reference_w")
+        s_w = b.StateMonitor(student, "w", record=np.array(s_rec), name=prefix + "student_w")
+        r_w = b.StateMonitor(reference, "w", record=np.array(r_rec), name=prefix + "reference_w")
         objects = [neurons, exc_gen, inh_gen, exc, student, reference, spk, cur, s_w, r_w]
 
         def collect():

@@ -1,0 +1,156 @@
+"""Many submissions through one nbgrader process: ``python -m autograde.nbserver``.
+
+A pipeline worker used to start ``python -m nbgrader autograde`` for every submission: 2-3 s of
+Python start-up and imports (nbgrader, nbformat's schema checkers, then graders and Brian for the
+trusted step) before the student's notebook even starts. This server pays them once: it reads
+one job per line on stdin and answers one line on stdout, each a JSON object:
+
+- job: ``{"root": course folder, "assignment": ..., "student": ..., "env": {...}}``; ``env`` is
+  the job's whole environment (``JUPYTER_PATH``, ``TMPDIR``, ...), restored afterwards;
+- answer: ``{"success": bool, "log": str, "error": str}``, as
+  ``nbgrader.apps.NbGraderAPI.autograde`` reports it.
+
+The course folder's ``nbgrader_config.py`` is loaded for every job, so each job sees exactly the
+configuration a ``nbgrader autograde`` started in that folder would. :class:`Server` is the
+client side: it starts the server, enforces a time limit per job (killing a hung server, which
+then starts afresh for the next job) and reports a dead server as a failed job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+
+
+def run_job(job: dict) -> dict:
+    """Autograde one submission in this process (the server side)."""
+    from nbgrader.apps import NbGraderAPI
+    from traitlets.config.loader import PyFileConfigLoader
+
+    saved_env, saved_cwd, saved_tmp = dict(os.environ), os.getcwd(), tempfile.tempdir
+    try:
+        if job.get("env") is not None:
+            os.environ.clear()
+            os.environ.update(job["env"])
+        # jupyter_client writes connection files through tempfile, which caches its folder
+        tempfile.tempdir = os.environ.get("TMPDIR") or None
+        os.chdir(job["root"])
+        config = PyFileConfigLoader("nbgrader_config.py", path=job["root"]).load_config()
+        api = NbGraderAPI(config=config)
+        result = api.autograde(job["assignment"], job["student"], force=True, create=True)
+    except Exception:
+        result = {"success": False, "error": traceback.format_exc()}
+    finally:
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+        tempfile.tempdir = saved_tmp
+    return {
+        "success": bool(result.get("success")),
+        "log": str(result.get("log") or ""),
+        "error": str(result.get("error") or ""),
+    }
+
+
+def main() -> int:
+    # The protocol owns the real stdout; anything a library prints goes to stderr instead.
+    out = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            job = json.loads(line)
+        except json.JSONDecodeError as err:
+            answer = {"success": False, "log": "", "error": f"bad job line: {err}"}
+        else:
+            answer = run_job(job)
+        out.write(json.dumps(answer) + "\n")
+        out.flush()
+    return 0
+
+
+class Server:
+    """The client side: one server process, restarted whenever it died or hung.
+
+    Parameters
+    ----------
+    env : dict
+        The environment the server starts with (jobs add their own on top).
+    """
+
+    def __init__(self, env: dict | None = None):
+        self.env = dict(env if env is not None else os.environ)
+        self.proc: subprocess.Popen | None = None
+        self.jobs = 0
+
+    def _start(self) -> subprocess.Popen:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "autograde.nbserver"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+            env=self.env,
+            start_new_session=True,  # a timeout kills the server and its kernels together
+        )
+        return self.proc
+
+    def autograde(self, root, assignment: str, student: str, env: dict, timeout: float) -> dict:
+        """Grade one submission; never raises: a failure is ``{"success": False, ...}``."""
+        proc = self.proc if self.proc and self.proc.poll() is None else self._start()
+        job = {"root": str(root), "assignment": assignment, "student": student, "env": env}
+        try:
+            proc.stdin.write(json.dumps(job) + "\n")
+            proc.stdin.flush()
+        except OSError as err:
+            self.close()
+            return {"success": False, "log": "", "error": f"the nbgrader server died: {err}"}
+        self.jobs += 1
+        deadline = time.monotonic() + timeout
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self.close()
+                    return {
+                        "success": False,
+                        "log": "",
+                        "error": f"grading did not finish within {timeout:g} s",
+                    }
+                if sel.select(timeout=min(left, 5.0)):
+                    line = proc.stdout.readline()
+                    if not line:  # the server exited
+                        self.close()
+                        return {"success": False, "log": "", "error": "the nbgrader server died"}
+                    return json.loads(line)
+
+    def close(self) -> None:
+        """Stop the server (and everything it started)."""
+        proc, self.proc = self.proc, None
+        if proc is None:
+            return
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            try:
+                stream.close()
+            except OSError:
+                pass
+
+
+if __name__ == "__main__":
+    sys.exit(main())

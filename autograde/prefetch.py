@@ -1,0 +1,214 @@
+"""Build the class's distinct answers together before their notebooks are graded.
+
+Grading a submission needs one simulation of its answer; identical answers already share it
+through the result cache. This module goes further: before the workers start, it reads each
+submitted notebook *without running it*, guesses the answer its hidden cells will hand over
+(the fields the source notebook's ``hidden_check(...)`` calls pass, when the student's cells
+assign them plain string literals, as the task asks), and builds all distinct guesses in one
+network (:func:`graders.harness.simulate_batch`): one GeNN model, one compile, for the class.
+
+A guess is only ever a cache warm-up. The grade always comes from the spec the kernel actually
+hands over, looked up by the same cache key; a wrong or missing guess costs a build of its own,
+and a guess that breaks the shared build leaves every answer of that batch to build alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: Backends where one build of many answers pays (see README, "Batching"): GeNN generates and
+#: compiles a whole model at once, so its fixed cost per build dominates.
+BATCH_BACKENDS = ("genn", "genn-cpu")
+#: Answers per shared build: a failure costs at most this many a build of their own.
+BATCH_SIZE = 16
+
+_UNKNOWN = object()
+
+
+def _code_cells(nb: dict) -> list[str]:
+    out = []
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") == "code":
+            src = cell.get("source", "")
+            out.append("".join(src) if isinstance(src, list) else src)
+    return out
+
+
+def hidden_fields(source_nb: dict) -> dict[str, str]:
+    """Field -> the variable name the source notebook's ``hidden_check`` calls pass for it.
+
+    Only fields passed as a plain name (``model=model``) are returned.
+    """
+    for src in _code_cells(source_nb):
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "id", getattr(node.func, "attr", "")) == "hidden_check"
+            ):
+                return {
+                    kw.arg: kw.value.id
+                    for kw in node.keywords
+                    if kw.arg and isinstance(kw.value, ast.Name)
+                }
+    return {}
+
+
+def _literal(node: ast.expr):
+    try:
+        value = ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return _UNKNOWN
+    return value if value is None or isinstance(value, str) else _UNKNOWN
+
+
+def guess_spec(nb: dict, fields: dict[str, str]) -> dict | None:
+    """The spec the notebook's hidden cells would hand over, read without running it.
+
+    Top-level ``name = "literal"`` assignments are followed cell by cell; a name bound any
+    other way (computed, inside a loop or function, augmented, imported) makes the guess
+    unknown. Returns ``None`` when any field is unknown or no field is set.
+    """
+    names = set(fields.values())
+    env: dict[str, object] = {}
+    for src in _code_cells(nb):
+        try:
+            tree = ast.parse(src)
+        except SyntaxError:  # IPython magics, or a typo: the kernel will tell
+            if any(n in src for n in names):
+                return None
+            continue
+        for stmt in tree.body:
+            if isinstance(stmt, ast.Assign) and all(isinstance(t, ast.Name) for t in stmt.targets):
+                value = _literal(stmt.value)
+                for t in stmt.targets:
+                    env[t.id] = value
+                continue
+            for node in ast.walk(stmt):  # anything else that binds a field's name
+                bound = (
+                    node.id
+                    if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store)
+                    else getattr(node, "name", None)
+                )
+                if bound in names:
+                    env[bound] = _UNKNOWN
+                if isinstance(node, ast.alias) and (node.asname or node.name) in names:
+                    env[node.asname or node.name] = _UNKNOWN
+    spec = {}
+    for f, name in fields.items():
+        value = env.get(name, _UNKNOWN)
+        if value is _UNKNOWN:
+            return None
+        if value is not None:  # hidden_check drops None
+            spec[f] = value
+    return spec or None
+
+
+@dataclass
+class Prefetch:
+    """What a prefetch found and did (the figures ``autograde grade`` reports)."""
+
+    submissions: int = 0
+    guessed: int = 0
+    distinct: int = 0
+    status: dict = field(default_factory=dict)  # simulate_batch status -> count
+    seconds: float = 0.0
+    error: str = ""
+
+
+def class_specs(course: Path, assignment: str, students: list[str]) -> tuple[list[dict], int]:
+    """The validated guesses of ``students``' answers (distinct by cache key) and how many
+    submissions gave a guess at all."""
+    from graders import SpecError
+    from graders.assignments import get
+    from graders.harness import normalise_spec
+    from graders.spec import validate
+
+    a = get(assignment)
+    kinds = {f.name: f.kind for f in a.fields}
+    sources = sorted((course / "source" / assignment).glob("*.ipynb"))
+    guessed, specs, seen = 0, [], set()
+    for src in sources:
+        fields = hidden_fields(json.loads(src.read_text()))
+        if not fields:
+            continue
+        for s in students:
+            path = course / "submitted" / s / assignment / src.name
+            try:
+                spec = guess_spec(json.loads(path.read_text()), fields)
+            except (OSError, ValueError):
+                continue
+            if spec is None:
+                continue
+            guessed += 1
+            try:
+                spec, _notes = validate(a, spec)
+            except SpecError:
+                continue  # graded (and explained) without any build
+            key = json.dumps(normalise_spec(spec, kinds), sort_keys=True)
+            if key not in seen:
+                seen.add(key)
+                specs.append(spec)
+    return specs, guessed
+
+
+def start(
+    course: Path,
+    assignment: str,
+    students: list[str],
+    backend: str,
+    cache_dir: str | None,
+    *,
+    timeout: float = 300.0,
+    memory_mb: int = 4096,
+    batch_size: int = BATCH_SIZE,
+) -> tuple[threading.Thread, Prefetch]:
+    """Start building the class's distinct answers in a background thread.
+
+    Returns once the thread holds the cache locks of its first batch, so that workers started
+    afterwards wait for that batch instead of building the same answers alone.
+    """
+    import time
+
+    from graders.assignments import get
+    from graders.harness import simulate_batch
+
+    report = Prefetch(submissions=len(students))
+    locked = threading.Event()
+
+    def work():
+        t0 = time.perf_counter()
+        try:
+            specs, report.guessed = class_specs(course, assignment, students)
+            report.distinct = len(specs)
+            cases = get(assignment).simulated_cases()
+            for i in range(0, len(specs), batch_size):
+                status = simulate_batch(
+                    assignment,
+                    specs[i : i + batch_size],
+                    cases,
+                    backend,
+                    timeout=timeout,
+                    memory_mb=memory_mb,
+                    cache_dir=cache_dir,
+                    on_locked=locked.set,
+                )
+                for st in status:
+                    report.status[st] = report.status.get(st, 0) + 1
+        except Exception as err:  # a prefetch failure only costs time
+            report.error = f"{type(err).__name__}: {err}"
+        finally:
+            report.seconds = round(time.perf_counter() - t0, 2)
+            locked.set()
+
+    thread = threading.Thread(target=work, name="autograde-prefetch", daemon=True)
+    thread.start()
+    locked.wait()
+    return thread, report
