@@ -66,6 +66,7 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
         cache_dir=args.cache,
         force=args.force,
         feedback=not args.no_feedback,
+        batch=args.batch,
     )
     if not args.no_feedback:
         pipeline.generate_feedback(course, assignment)
@@ -184,6 +185,13 @@ def _grading_options(p) -> None:
         help="run student kernels without bubblewrap (trusted submissions only); the result "
         "cache and ccache are then neither read nor written, since an unsandboxed kernel could "
         "plant fake results there, so every submission is simulated afresh",
+    )
+    p.add_argument(
+        "--batch",
+        choices=("auto", "on", "off"),
+        default="auto",
+        help="build the class's distinct answers together before grading (one GeNN model for "
+        "many students); auto: on for GeNN backends, where it pays (default auto)",
     )
     p.add_argument(
         "--cache",

@@ -11,6 +11,7 @@ student, each as soon as its result arrives, so an interrupted run loses nothing
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
 import shutil
 import sqlite3
@@ -190,21 +191,16 @@ def grade_one(job: dict) -> Result:
         if not limits.sandbox:
             # ccache's store is as writable to an unsandboxed kernel as the result cache.
             env["CCACHE_DISABLE"] = "1"
-        cmd = [sys.executable, "-m", "nbgrader", "autograde", a, "--student", s, "--force"]
         # Backstop: the per-notebook limit is enforced inside; this catches a hung nbgrader.
         outer = limits.submission_timeout * 2 + 600
-        try:
-            proc = subprocess.run(
-                cmd, cwd=root, env=env, capture_output=True, text=True, timeout=outer
-            )
-            log = proc.stdout + proc.stderr
-            (tmp / "nbgrader.log").write_text(log)
-        except subprocess.TimeoutExpired as err:
-            res.error = f"grading did not finish within {outer:g} s"
-            log = str(err.stdout or "") + str(err.stderr or "")
+        answer = _server().autograde(root, a, s, env, timeout=outer)
+        log = answer.get("log", "") + answer.get("error", "")
+        (tmp / "nbgrader.log").write_text(log)
+        if answer.get("error", "").startswith("grading did not finish"):
+            res.error = answer["error"]
             return res
         _collect(res, root, a, s)
-        if proc.returncode != 0 or not res.grades:
+        if not answer.get("success") or not res.grades:
             res.ok = False
             res.error = res.error or "nbgrader autograde failed:\n" + log[-3000:]
         else:
@@ -220,6 +216,24 @@ def grade_one(job: dict) -> Result:
         res.seconds = round(time.perf_counter() - t0, 2)
         if not os.environ.get("AUTOGRADE_KEEP_TMP"):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+_SERVER = None  # this worker process's nbgrader server (autograde.nbserver)
+SERVER_MAX_JOBS = 50  # then a fresh one, so that nothing a long run accumulates grows forever
+
+
+def _server():
+    """The nbgrader server of this worker process, started on first use."""
+    from .nbserver import Server
+
+    global _SERVER
+    if _SERVER is None or _SERVER.jobs >= SERVER_MAX_JOBS:
+        if _SERVER is not None:
+            _SERVER.close()
+        env = dict(os.environ)
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        _SERVER = Server(env)
+    return _SERVER
 
 
 def _plots(res: Result, job: dict, limits: Limits) -> None:
@@ -432,6 +446,7 @@ def grade_assignment(
     export: bool = True,
     progress: bool = True,
     feedback: bool = True,
+    batch: str = "auto",
 ) -> list[dict]:
     """Grade every (or the named) submission of ``assignment`` in ``course``.
 
@@ -451,6 +466,10 @@ def grade_assignment(
         submission changed since).
     feedback : bool
         Make the feedback plots (one more simulation per submission, on the feedback cases).
+    batch : {"auto", "on", "off"}
+        Build the distinct answers of the submissions to grade together first (see
+        :mod:`autograde.prefetch`); "auto" does so on the backends in
+        ``prefetch.BATCH_BACKENDS``. Needs the result cache, so never without a sandbox.
     cache_dir : str, optional
         Result cache; default ``AUTOGRADE_CACHE`` or ``~/.cache``. Without a sandbox
         (``limits.sandbox`` false) no cache is read or written: an unsandboxed student kernel
@@ -486,23 +505,35 @@ def grade_assignment(
         tmpdir = Path(tempfile.mkdtemp(prefix="autograde-snap-"))
         snap = snapshot(course, tmpdir / "gradebook.db")
         own = executor is None
-        pool = executor or ProcessPoolExecutor(max_workers=max(1, jobs))
+        # Not forked from this process: the prefetch thread holds cache locks that a forked
+        # worker would inherit (and then wait on forever).
+        ctx = multiprocessing.get_context("spawn")
+        pool = executor or ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx)
         bar = Progress(len(todo)) if progress else None
+        jobs_ = [
+            {
+                "course": str(course),
+                "assignment": assignment,
+                "student": s,
+                "snapshot": str(snap),
+                "limits": asdict(limits),
+                "backend": backend,
+                "cache_dir": cache_dir,
+                "fingerprint": fp,
+                "feedback": feedback,
+            }
+            for s, fp in todo
+        ]
+        config = _course_config_text(course)
+        # only the submissions whose whole result is not stored from an earlier run
+        fresh = [
+            j["student"]
+            for j in jobs_
+            if not submission_cache.has(j, submission_cache.key(j, config))
+        ]
+        fetch = _prefetch(course, assignment, fresh, backend, cache_dir, batch, limits)
         try:
-            futures = {}
-            for s, fp in todo:
-                job = {
-                    "course": str(course),
-                    "assignment": assignment,
-                    "student": s,
-                    "snapshot": str(snap),
-                    "limits": asdict(limits),
-                    "backend": backend,
-                    "cache_dir": cache_dir,
-                    "fingerprint": fp,
-                    "feedback": feedback,
-                }
-                futures[pool.submit(grade_one, job)] = s
+            futures = {pool.submit(grade_one, job): job["student"] for job in jobs_}
             for fut in as_completed(futures):
                 s = futures[fut]
                 try:
@@ -516,9 +547,37 @@ def grade_assignment(
             if own:
                 pool.shutdown(wait=True, cancel_futures=True)
             shutil.rmtree(tmpdir, ignore_errors=True)
+        if fetch is not None and progress:
+            fetch[0].join()
+            r = fetch[1]
+            sys.stderr.write(
+                f"shared builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
+                f"{r.distinct} distinct: "
+                + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
+                + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}\n"
+            )
     if export:
         _nbgrader(course, "export", check=False)
     return [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
+
+
+def _prefetch(course, assignment, todo, backend, cache_dir, batch, limits):
+    """Start :mod:`autograde.prefetch` where it is wanted; ``(thread, report)`` or ``None``."""
+    from graders import backends
+
+    from . import prefetch
+
+    if batch not in ("auto", "on", "off"):
+        raise ValueError(f"batch must be 'auto', 'on' or 'off', not {batch!r}")
+    if batch == "off" or not limits.sandbox or len(todo) < 2:
+        return None
+    try:
+        name = backends.choose(backend)
+    except backends.BackendUnavailable:
+        return None  # the graders report it, per submission
+    if batch == "auto" and name not in prefetch.BATCH_BACKENDS:
+        return None
+    return prefetch.start(course, assignment, todo, name, cache_dir)
 
 
 def summary(statuses: list[dict], assignment: str) -> str:

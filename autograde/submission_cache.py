@@ -119,6 +119,11 @@ def _decode(x):
     return x
 
 
+def has(job: dict, k: str | None) -> bool:
+    """Whether a result is stored under ``k`` (without reading it)."""
+    return k is not None and (cache_folder(job) / k[:2] / f"{k}.json").is_file()
+
+
 def load(job: dict, k: str | None):
     """The stored :class:`~autograde.pipeline.Result` for key ``k``, or ``None``."""
     from .pipeline import Result

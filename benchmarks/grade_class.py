@@ -293,6 +293,7 @@ def count_stats(path: Path) -> dict:
         "builds": events.count("build"),
         "cache_hits": events.count("hit"),
         "submission_cache_hits": events.count("submission_hit"),
+        "shared_builds": events.count("batch_build"),
     }
 
 
@@ -330,7 +331,8 @@ def phase(name: str, runs: list[dict], stats: Path, n: int) -> dict:
     print(
         f"{name:<9} wall {rec['wall_s']:8.1f} s  {rec['s_per_submission']:6.2f} s/submission  "
         f"peak {rec['peak_rss_mb']:7.0f} MB  builds {rec['builds']:4d}  "
-        f"cache hits {rec['cache_hits']:4d} (+{rec['submission_cache_hits']} whole submissions)",
+        f"cache hits {rec['cache_hits']:4d} (+{rec['submission_cache_hits']} whole submissions)  "
+        f"shared builds {rec['shared_builds']}",
         flush=True,
     )
     return rec
@@ -397,6 +399,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-feedback", action="store_true", help="(b) without the feedback HTML")
     p.add_argument(
+        "--batch", choices=("auto", "on", "off"), default="auto", help="(b)'s --batch option"
+    )
+    p.add_argument(
         "--no-submission-cache",
         action="store_true",
         help="(b) runs every notebook again on the regrade (only the simulation cache)",
@@ -420,6 +425,7 @@ def main(argv: list[str] | None = None) -> int:
             "sandbox": not args.no_sandbox,
             "feedback": not args.no_feedback,
             "submission_cache": not args.no_submission_cache,
+            "batch": args.batch,
         },
         "assignments": args.assignments,
         "machine": {
@@ -489,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
                 cmd += ["--force"] if force else []
                 cmd += ["--no-sandbox"] if args.no_sandbox else []
                 cmd += ["--no-feedback"] if args.no_feedback else []
+                cmd += ["--batch", args.batch]
                 runs.append(run(cmd, course, env))
                 (work / f"{label}-{a}.log").write_text(runs[-1]["log"])
                 if runs[-1]["rc"] not in (0, 3):

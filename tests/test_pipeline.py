@@ -467,3 +467,30 @@ def test_grade_writes_the_class_summary(graded_class):
     assert (
         f"class summary: {course / 'reports' / A / 'summary.html'}" in graded_class["second"].stdout
     )
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_shared_build_gives_the_same_scores_with_one_build(graded_class, tmp_path):
+    """--batch on: the class's answers, read from the notebooks, build together before grading;
+    every grader then finds its answer in the cache (no build of its own), scores unchanged."""
+    base = graded_class["base"]
+    some = {s: CLASS[s] for s in ("alice", "bob", "carol", "grace")}
+    course = demo.make_course(base / "shared", REPO, A, some)
+    stats = tmp_path / "stats.jsonl"
+    env = dict(_env(tmp_path / "fresh-cache"), AUTOGRADE_STATS_FILE=str(stats))
+    proc = subprocess.run(
+        _grade_cmd("--jobs", "2", "--batch", "on"),
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    events = [json.loads(line)["event"] for line in stats.read_text().splitlines()]
+    if SANDBOX:  # without a sandbox nothing is cached, so there is nothing to share
+        assert "4 of 4 answers read from the notebooks, 3 distinct: 3 built" in proc.stderr
+        assert events.count("batch_build") == 1 and events.count("build") == 0, events
+    parallel = _scores(graded_class["course"])
+    assert _scores(course) == {s: parallel[s] for s in some}
