@@ -531,7 +531,7 @@ def grade_assignment(
             for j in jobs_
             if not submission_cache.has(j, submission_cache.key(j, config))
         ]
-        fetch = _prefetch(course, assignment, fresh, backend, cache_dir, batch, limits)
+        fetch = _prefetch(course, assignment, fresh, backend, cache_dir, batch, limits, jobs)
         try:
             futures = {pool.submit(grade_one, job): job["student"] for job in jobs_}
             for fut in as_completed(futures):
@@ -552,7 +552,7 @@ def grade_assignment(
             r = fetch[1]
             sys.stderr.write(
                 f"shared builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
-                f"{r.distinct} distinct: "
+                f"{r.distinct} distinct in {r.batches} batch{'es' if r.batches != 1 else ''}: "
                 + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
                 + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}\n"
             )
@@ -561,7 +561,7 @@ def grade_assignment(
     return [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
 
 
-def _prefetch(course, assignment, todo, backend, cache_dir, batch, limits):
+def _prefetch(course, assignment, todo, backend, cache_dir, batch, limits, jobs):
     """Start :mod:`autograde.prefetch` where it is wanted; ``(thread, report)`` or ``None``."""
     from graders import backends
 
@@ -577,7 +577,7 @@ def _prefetch(course, assignment, todo, backend, cache_dir, batch, limits):
         return None  # the graders report it, per submission
     if batch == "auto" and name not in prefetch.BATCH_BACKENDS:
         return None
-    return prefetch.start(course, assignment, todo, name, cache_dir)
+    return prefetch.start(course, assignment, todo, name, cache_dir, parallel=jobs)
 
 
 def summary(statuses: list[dict], assignment: str) -> str:

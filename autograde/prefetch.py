@@ -118,6 +118,7 @@ class Prefetch:
     submissions: int = 0
     guessed: int = 0
     distinct: int = 0
+    batches: int = 0
     status: dict = field(default_factory=dict)  # simulate_batch status -> count
     seconds: float = 0.0
     error: str = ""
@@ -159,6 +160,18 @@ def class_specs(course: Path, assignment: str, students: list[str]) -> tuple[lis
     return specs, guessed
 
 
+def chunks(specs: list, parallel: int, size: int = BATCH_SIZE) -> list[list]:
+    """Split ``specs`` into batches: at least two answers each, at most ``size``, and as many
+    as ``parallel`` so that every core builds one (graders blocked on a batch leave their cores
+    idle, so one big batch on a multi-core machine would waste them)."""
+    if not specs:
+        return []
+    n = max(1, min(parallel, len(specs) // 2))
+    n = max(n, -(-len(specs) // size))
+    per = -(-len(specs) // n)
+    return [specs[i : i + per] for i in range(0, len(specs), per)]
+
+
 def start(
     course: Path,
     assignment: str,
@@ -166,22 +179,40 @@ def start(
     backend: str,
     cache_dir: str | None,
     *,
+    parallel: int = 1,
     timeout: float = 300.0,
     memory_mb: int = 4096,
-    batch_size: int = BATCH_SIZE,
 ) -> tuple[threading.Thread, Prefetch]:
-    """Start building the class's distinct answers in a background thread.
+    """Start building the class's distinct answers in the background, ``parallel`` batches at
+    a time (see :func:`chunks`).
 
-    Returns once the thread holds the cache locks of its first batch, so that workers started
-    afterwards wait for that batch instead of building the same answers alone.
+    Returns once every batch holds its answers' cache locks, so that workers started afterwards
+    wait for the batch instead of building the same answers alone.
     """
     import time
+    from concurrent.futures import ThreadPoolExecutor
 
     from graders.assignments import get
     from graders.harness import simulate_batch
 
     report = Prefetch(submissions=len(students))
-    locked = threading.Event()
+    ready = threading.Event()
+    lock = threading.Lock()
+
+    def one(batch, cases, locked):
+        status = simulate_batch(
+            assignment,
+            batch,
+            cases,
+            backend,
+            timeout=timeout,
+            memory_mb=memory_mb,
+            cache_dir=cache_dir,
+            on_locked=locked,
+        )
+        with lock:
+            for st in status:
+                report.status[st] = report.status.get(st, 0) + 1
 
     def work():
         t0 = time.perf_counter()
@@ -189,26 +220,32 @@ def start(
             specs, report.guessed = class_specs(course, assignment, students)
             report.distinct = len(specs)
             cases = get(assignment).simulated_cases()
-            for i in range(0, len(specs), batch_size):
-                status = simulate_batch(
-                    assignment,
-                    specs[i : i + batch_size],
-                    cases,
-                    backend,
-                    timeout=timeout,
-                    memory_mb=memory_mb,
-                    cache_dir=cache_dir,
-                    on_locked=locked.set,
-                )
-                for st in status:
-                    report.status[st] = report.status.get(st, 0) + 1
+            batches = chunks(specs, parallel)
+            report.batches = len(batches)
+            waiting = [len(batches)]
+
+            def locked():
+                with lock:
+                    waiting[0] -= 1
+                    if waiting[0] <= 0:
+                        ready.set()
+
+            if not batches:
+                ready.set()
+            with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
+                for f in [pool.submit(one, b, cases, locked) for b in batches]:
+                    try:
+                        f.result()
+                    except Exception as err:  # this batch only costs time
+                        report.error = f"{type(err).__name__}: {err}"
+                        ready.set()
         except Exception as err:  # a prefetch failure only costs time
             report.error = f"{type(err).__name__}: {err}"
         finally:
             report.seconds = round(time.perf_counter() - t0, 2)
-            locked.set()
+            ready.set()
 
     thread = threading.Thread(target=work, name="autograde-prefetch", daemon=True)
     thread.start()
-    locked.wait()
+    ready.wait()
     return thread, report

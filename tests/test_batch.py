@@ -196,3 +196,22 @@ def test_class_specs_reads_a_course(tmp_path):
     specs, guessed = prefetch.class_specs(course, A, ["ann", "bo", "cy"])
     assert guessed == 3
     assert len(specs) == 2  # two identical right answers share one entry
+
+
+@pytest.mark.parametrize(
+    ("n", "parallel", "sizes"),
+    [
+        (0, 2, []),
+        (1, 2, [1]),
+        (3, 2, [3]),  # two batches of one and two would share nothing
+        (4, 2, [2, 2]),
+        (13, 2, [7, 6]),
+        (40, 2, [14, 14, 12]),  # capped at BATCH_SIZE per batch
+        (5, 1, [5]),
+    ],
+)
+def test_chunks_one_batch_per_core_of_at_least_two(n, parallel, sizes):
+    assert prefetch.BATCH_SIZE == 16
+    got = prefetch.chunks(list(range(n)), parallel)
+    assert [len(c) for c in got] == sizes
+    assert [x for c in got for x in c] == list(range(n))

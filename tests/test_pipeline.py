@@ -490,7 +490,9 @@ def test_shared_build_gives_the_same_scores_with_one_build(graded_class, tmp_pat
     assert proc.returncode == 0, proc.stderr[-3000:]
     events = [json.loads(line)["event"] for line in stats.read_text().splitlines()]
     if SANDBOX:  # without a sandbox nothing is cached, so there is nothing to share
-        assert "4 of 4 answers read from the notebooks, 3 distinct: 3 built" in proc.stderr
+        assert (
+            "4 of 4 answers read from the notebooks, 3 distinct in 1 batch: 3 built" in proc.stderr
+        )
         assert events.count("batch_build") == 1 and events.count("build") == 0, events
     parallel = _scores(graded_class["course"])
     assert _scores(course) == {s: parallel[s] for s in some}
