@@ -215,3 +215,32 @@ def test_chunks_one_batch_per_core_of_at_least_two(n, parallel, sizes):
     got = prefetch.chunks(list(range(n)), parallel)
     assert [len(c) for c in got] == sizes
     assert [x for c in got for x in c] == list(range(n))
+
+
+@pytest.mark.genn
+@pytest.mark.slow
+def test_batch_on_genn_cpu_equals_builds_of_their_own(tmp_path):
+    """One GeNN model for two answers gives each exactly what its own model gives."""
+    cases = get(A).simulated_cases()
+    specs = [_bank(A, "right_canonical"), _bank(A, "wrong_no_decay")]
+    status = harness.simulate_batch(A, specs, cases, "genn-cpu", cache_dir=tmp_path)
+    assert status == ["built", "built"]
+    for spec in specs:
+        hit = harness.simulate(A, spec, cases, "genn-cpu", cache_dir=tmp_path)
+        alone = harness.simulate(A, spec, cases, "genn-cpu", use_cache=False)
+        assert hit.cached
+        for k, v in alone.observables.items():
+            np.testing.assert_array_equal(hit.observables[k], v, err_msg=k)
+
+
+@pytest.mark.slow
+def test_ei_balance_batch_equals_builds_of_their_own(tmp_path):
+    ei = "ei_balance"
+    cases = get(ei).simulated_cases()
+    specs = [_bank(ei, "right_canonical"), _bank(ei, "wrong_post_half_only")]
+    assert harness.simulate_batch(ei, specs, cases, "runtime", cache_dir=tmp_path) == ["built"] * 2
+    for spec in specs:
+        hit = harness.simulate(ei, spec, cases, "runtime", cache_dir=tmp_path)
+        alone = harness.simulate(ei, spec, cases, "runtime", use_cache=False)
+        for k, v in alone.observables.items():
+            np.testing.assert_array_equal(hit.observables[k], v, err_msg=k)
