@@ -9,8 +9,9 @@ wrong; a few broken: untouched, invalid, a kernel that dies). The class is grade
     student's kernel, so every hidden cell builds and runs its own simulation, graded by one
     sequential ``nbgrader autograde`` (no trusted step, no parallelism, no result cache, no
     ccache);
-(b) *pipeline*: ``autograde grade`` as shipped (parallel workers, sandboxed kernels, trusted
-    verdicts, one build per distinct answer, result cache, ccache where installed, feedback), then
+(b) *pipeline*: ``autograde grade`` as shipped (parallel workers with one nbgrader process each,
+    sandboxed kernels, trusted verdicts, one build per distinct answer, result cache, ccache where
+    installed, shared builds per ``--batch``, feedback), then
 (c) *regrade*: ``autograde grade --force`` of the same class again.
 
 For each it reports wall time, seconds per submission, peak memory of the whole process tree
@@ -19,7 +20,10 @@ For each it reports wall time, seconds per submission, peak memory of the whole 
 
     python benchmarks/grade_class.py --backend cpp_standalone -n 8 --jobs 2 --out bench.json
 
-Timings depend on the machine's load; the record notes the load average before and after.
+(a) costs about 45 s per submission on C++ standalone here: ``--baseline-only`` measures it once
+and ``--baseline-from`` reuses that record for later runs of (b) on the same class.
+Timings depend on the machine's load; the record notes the load average before and after each
+phase and its mean while the phase ran, and the commit it ran.
 """
 
 from __future__ import annotations
