@@ -243,6 +243,7 @@ def run(cmd: list[str], cwd: Path, env: dict, check: bool = False) -> dict:
     """Run ``cmd``; wall time, peak RSS of its whole process tree (sampled), exit status."""
     import psutil
 
+    commit = _commit()  # the code it runs; recorded at the start, the tree may change meanwhile
     t0 = time.perf_counter()
     proc = subprocess.Popen(
         cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
@@ -285,6 +286,7 @@ def run(cmd: list[str], cwd: Path, env: dict, check: bool = False) -> dict:
         "rc": proc.returncode,
         "log": out,
         "load_mean": sum(loads) / len(loads) if loads else None,
+        "commit": commit,
     }
 
 
@@ -329,7 +331,7 @@ def phase(name: str, runs: list[dict], stats: Path, n: int) -> dict:
         **count_stats(stats),
         # the 1-minute load average sampled while it ran: more than the cpu count means contention
         "load_mean": _mean([r["load_mean"] for r in runs if r.get("load_mean") is not None]),
-        "commit": _commit(),
+        "commit": sorted({r.get("commit") or "?" for r in runs}),
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     print(
