@@ -202,7 +202,9 @@ def grade_one(job: dict) -> Result:
         _collect(res, root, a, s)
         if not answer.get("success") or not res.grades:
             res.ok = False
-            res.error = res.error or "nbgrader autograde failed:\n" + log[-3000:]
+            # the summary shows the first line: make it the reason, the log tail follows
+            last = (answer.get("error") or log or "no output").strip().splitlines()[-1]
+            res.error = res.error or f"nbgrader autograde failed: {last[:200]}\n" + log[-3000:]
         else:
             res.ok = True
             if job.get("feedback", True):
@@ -524,14 +526,7 @@ def grade_assignment(
             }
             for s, fp in todo
         ]
-        config = _course_config_text(course)
-        # only the submissions whose whole result is not stored from an earlier run
-        fresh = [
-            j["student"]
-            for j in jobs_
-            if not submission_cache.has(j, submission_cache.key(j, config))
-        ]
-        fetch = _prefetch(course, assignment, fresh, backend, cache_dir, batch, limits, jobs)
+        fetch = _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs)
         try:
             futures = {pool.submit(grade_one, job): job["student"] for job in jobs_}
             for fut in as_completed(futures):
@@ -561,7 +556,7 @@ def grade_assignment(
     return [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
 
 
-def _prefetch(course, assignment, todo, backend, cache_dir, batch, limits, jobs):
+def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):
     """Start :mod:`autograde.prefetch` where it is wanted; ``(thread, report)`` or ``None``."""
     from graders import backends
 
@@ -569,7 +564,7 @@ def _prefetch(course, assignment, todo, backend, cache_dir, batch, limits, jobs)
 
     if batch not in ("auto", "on", "off"):
         raise ValueError(f"batch must be 'auto', 'on' or 'off', not {batch!r}")
-    if batch == "off" or not limits.sandbox or len(todo) < 2:
+    if batch == "off" or not limits.sandbox or len(jobs_) < 2:
         return None
     try:
         name = backends.choose(backend)
@@ -577,7 +572,14 @@ def _prefetch(course, assignment, todo, backend, cache_dir, batch, limits, jobs)
         return None  # the graders report it, per submission
     if batch == "auto" and name not in prefetch.BATCH_BACKENDS:
         return None
-    return prefetch.start(course, assignment, todo, name, cache_dir, parallel=jobs)
+    config = _course_config_text(course)
+    # only the submissions whose whole result is not stored from an earlier run
+    fresh = [
+        j["student"] for j in jobs_ if not submission_cache.has(j, submission_cache.key(j, config))
+    ]
+    if len(fresh) < 2:
+        return None
+    return prefetch.start(course, assignment, fresh, name, cache_dir, parallel=jobs)
 
 
 def summary(statuses: list[dict], assignment: str) -> str:

@@ -288,7 +288,7 @@ def simulate(
     cases = a.cases() if cases is None else cases
     key = cache_key(assignment, spec, cases, backend)
     cdir = Path(cache_dir) if cache_dir else default_cache_dir()
-    entry = cdir / key[:2] / key
+    entry = _entry(cdir, key)
     args = (assignment, spec, cases, backend, timeout, memory_mb, cdir, entry, keep_build, dry_run)
     if not use_cache:
         return _build(*args, store=False)
@@ -353,7 +353,7 @@ def simulate_batch(
             key = cache_key(assignment, spec, cases, backend)
             if key in todo:
                 status.append("duplicate")
-            elif (cdir / key[:2] / key / "obs.npz").is_file():
+            elif (_entry(cdir, key) / "obs.npz").is_file():
                 status.append("cached")
             else:
                 fd = _try_lock(cdir, key)
@@ -362,7 +362,7 @@ def simulate_batch(
                     continue
                 locks.append(fd)
                 # checked again under the lock: it may have been stored in between
-                status.append("cached" if (cdir / key[:2] / key / "obs.npz").is_file() else "")
+                status.append("cached" if (_entry(cdir, key) / "obs.npz").is_file() else "")
                 if not status[-1]:
                     todo[key] = i
         if on_locked is not None:
@@ -382,6 +382,11 @@ def simulate_batch(
     finally:
         for fd in locks:
             os.close(fd)
+
+
+def _entry(cdir: Path, key: str) -> Path:
+    """The cache folder of ``key`` (``obs.npz`` and ``meta.json``)."""
+    return cdir / key[:2] / key
 
 
 def _try_lock(cdir: Path, key: str) -> int | None:
@@ -421,7 +426,7 @@ def _build_batch(assignment, specs, cases, backend, timeout, memory_mb, cdir, ke
                 "seconds": meta["seconds"],
                 "batch": len(specs),
             }
-            _store(cdir, cdir / key[:2] / key, jobdir / f"obs_{i}.npz", entry_meta)
+            _store(cdir, _entry(cdir, key), jobdir / f"obs_{i}.npz", entry_meta)
             out.append("built")
         return out
     finally:
