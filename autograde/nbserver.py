@@ -28,6 +28,9 @@ import tempfile
 import time
 import traceback
 
+#: What the instructor can do about a failure of the server itself (not of the student's code).
+RETRY = "this submission is not graded; run autograde grade again to retry it"
+
 
 def run_job(job: dict) -> dict:
     """Autograde one submission in this process (the server side)."""
@@ -78,6 +81,10 @@ def main() -> int:
     return 0
 
 
+def _failure(why: str) -> dict:
+    return {"success": False, "log": "", "error": f"{why}; {RETRY}"}
+
+
 class Server:
     """The client side: one server process, restarted whenever it died or hung.
 
@@ -113,7 +120,7 @@ class Server:
             proc.stdin.flush()
         except OSError as err:
             self.close()
-            return {"success": False, "log": "", "error": f"the nbgrader server died: {err}"}
+            return _failure(f"the nbgrader server died ({err})")
         self.jobs += 1
         deadline = time.monotonic() + timeout
         with selectors.DefaultSelector() as sel:
@@ -122,16 +129,12 @@ class Server:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     self.close()
-                    return {
-                        "success": False,
-                        "log": "",
-                        "error": f"grading did not finish within {timeout:g} s",
-                    }
+                    return _failure(f"grading did not finish within {timeout:g} s and was stopped")
                 if sel.select(timeout=min(left, 5.0)):
                     line = proc.stdout.readline()
                     if not line:  # the server exited
                         self.close()
-                        return {"success": False, "log": "", "error": "the nbgrader server died"}
+                        return _failure("the nbgrader server died")
                     return json.loads(line)
 
     def close(self) -> None:
