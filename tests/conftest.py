@@ -26,13 +26,16 @@ def pytest_collection_modifyitems(config, items):
     genn, cuda = _genn_reason(), _cuda_reason()
     cxx = backends.compiler()
     for item in items:
-        if "genn" in item.keywords and genn:
+        # Markers, not keywords: keywords also hold folder names and parameter ids, so a clone
+        # in a folder named "genn" would skip every test.
+        marks = {m.name for m in item.iter_markers()}
+        if "genn" in marks and genn:
             item.add_marker(pytest.mark.skip(reason=f"GeNN 4.9 not found ({genn}); set GENN_PATH"))
             _SKIPPED.append(item.nodeid)
-        elif "cuda" in item.keywords and cuda:
+        elif "cuda" in marks and cuda:
             item.add_marker(pytest.mark.skip(reason=f"no GeNN CUDA backend here ({cuda})"))
             _SKIPPED.append(item.nodeid)
-        elif "standalone" in item.keywords and not cxx:
+        elif "standalone" in marks and not cxx:
             item.add_marker(pytest.mark.skip(reason="no C++ compiler"))
 
 
