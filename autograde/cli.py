@@ -22,7 +22,8 @@ def cmd_backends(args) -> int:
     gp = backends.genn_path()
     cp = backends.cuda_path()
     print(f"\nGENN_PATH: {gp or '(not set; genn-buildmodel.sh not on PATH)'}")
-    print(f"CUDA:      {cp or '(CUDA_PATH not set; nvcc not on PATH)'}")
+    tried = ", ".join(f"{where}: {root}" for where, root in backends.cuda_candidates())
+    print(f"CUDA:      {cp or f'(none of these holds include/cuda.h: {tried})'}")
     print(f"compiler:  {backends.compiler() or '(none found)'}")
     try:
         chosen = backends.choose(args.backend)

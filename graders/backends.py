@@ -8,6 +8,7 @@ way Brian2GeNN finds it: ``GENN_PATH`` or ``genn-buildmodel.sh`` on ``PATH``.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sysconfig
 from dataclasses import dataclass
@@ -60,15 +61,71 @@ def genn_version(path: Path) -> str | None:
         return None
 
 
-def cuda_path() -> Path | None:
-    """CUDA's root: ``CUDA_PATH`` first, then the directory above ``nvcc``."""
-    env = os.environ.get("CUDA_PATH")
-    if env:
-        return Path(env)
-    nvcc = shutil.which("nvcc")
+CUDA_DEFAULT = Path("/usr/local/cuda")
+# An absolute path ending in /nvcc in a wrapper script (`exec /usr/local/cuda-13.0/bin/nvcc`)
+_NVCC_IN_SCRIPT = re.compile(r"""(/[^\s'"`;|&()<>$]*/nvcc)(?![\w.-])""")
+
+
+def real_nvcc(nvcc: str | os.PathLike, _depth: int = 0) -> Path:
+    """The nvcc binary behind ``nvcc``: symlinks followed, and for a wrapper script (a file that
+    starts with ``#!``) the absolute nvcc path it runs, followed in turn."""
+    path = Path(nvcc).resolve()
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4096)
+    except OSError:
+        return path
+    if not head.startswith(b"#!") or _depth >= 5:
+        return path
+    for match in _NVCC_IN_SCRIPT.finditer(head.decode("utf-8", "replace")):
+        target = Path(match.group(1))
+        if target.resolve() != path and os.access(target, os.X_OK) and target.is_file():
+            return real_nvcc(target, _depth + 1)
+    return path
+
+
+def cuda_candidates(
+    environ: dict[str, str] | None = None, default: Path | None = None
+) -> list[tuple[str, Path]]:
+    """Where CUDA may be, in order, each with where the guess came from: ``CUDA_PATH``, then
+    ``default`` (:data:`CUDA_DEFAULT`), then the folder above the real ``nvcc`` on ``PATH``.
+
+    ``environ`` (default ``os.environ``) and ``default`` let tests point at fake trees.
+    """
+    env = os.environ if environ is None else environ
+    default = CUDA_DEFAULT if default is None else default
+    found: list[tuple[str, Path]] = []
+    if env.get("CUDA_PATH"):
+        found.append(("CUDA_PATH", Path(env["CUDA_PATH"]).expanduser()))
+    found.append((str(default), default))
+    nvcc = shutil.which("nvcc", path=env.get("PATH", os.defpath))
     if nvcc:
-        return Path(nvcc).resolve().parent.parent
+        found.append((f"nvcc on PATH ({nvcc})", real_nvcc(nvcc).parent.parent))
+    return found
+
+
+def cuda_path(candidates: list[tuple[str, Path]] | None = None) -> Path | None:
+    """CUDA's root: the first of :func:`cuda_candidates` that holds ``include/cuda.h``.
+
+    ``nvcc`` may be a wrapper script in a folder of its own (``/usr/local/bin/nvcc`` running
+    ``/usr/local/cuda-13.0/bin/nvcc``): the folder above the *real* nvcc is the root, never
+    ``/usr/local``.
+    """
+    for _, root in cuda_candidates() if candidates is None else candidates:
+        if (root / "include" / "cuda.h").is_file():
+            return root
     return None
+
+
+def cuda_nvcc(root: Path) -> Path | None:
+    """``root/bin/nvcc`` when it is there and executable (GeNN's CUDA builds call it)."""
+    nvcc = root / "bin" / "nvcc"
+    return nvcc if nvcc.is_file() and os.access(nvcc, os.X_OK) else None
+
+
+def genn_cuda_library(gp: Path) -> Path:
+    """The library ``make cuda`` builds in a GeNN tree (needed for ``use_GPU=True``)."""
+    return gp / "lib" / "libgenn_cuda_backend.a"
 
 
 def has_cuda_gpu() -> bool:
@@ -92,6 +149,28 @@ def compiler() -> str | None:
     return shutil.which(cxx.split()[0]) or shutil.which("g++") or shutil.which("c++")
 
 
+def cuda_missing(gp: Path, cp: Path | None, gpu: bool) -> list[str]:
+    """What the ``genn`` backend lacks besides GeNN itself, one phrase per piece, each saying
+    how to get it: GeNN's CUDA backend library, the CUDA toolkit (nvcc), a visible GPU."""
+    missing = []
+    if not genn_cuda_library(gp).is_file():
+        make = f"make -C {gp} cuda CUDA_PATH={cp or '/path/to/cuda'}"
+        missing.append(
+            f"GeNN's CUDA backend is not built ({genn_cuda_library(gp)} missing): run "
+            f"'./dev genn' (it applies the CUDA >= 13 fix), or '{make}' with CUDA < 13"
+        )
+    if cp is None:
+        missing.append(
+            "no CUDA toolkit (no include/cuda.h under CUDA_PATH, /usr/local/cuda or the folder "
+            "above nvcc): install it and set CUDA_PATH"
+        )
+    elif cuda_nvcc(cp) is None:
+        missing.append(f"no nvcc in {cp / 'bin'} (CUDA at {cp}): install CUDA's compiler")
+    if not gpu:
+        missing.append("no NVIDIA GPU visible (no device in /proc/driver/nvidia, nvidia-smi -L)")
+    return missing
+
+
 def detect() -> list[Backend]:
     """Every backend with whether it is usable here and where it was found."""
     found: list[Backend] = []
@@ -113,14 +192,7 @@ def detect() -> list[Backend]:
     cxx = compiler()
     cp = cuda_path()
     gpu = has_cuda_gpu()
-    if not genn_ok:
-        cuda_reason = genn_reason
-    elif cp is None:
-        cuda_reason = "no CUDA (set CUDA_PATH or put nvcc on PATH)"
-    elif not gpu:
-        cuda_reason = f"CUDA at {cp} but no NVIDIA GPU visible"
-    else:
-        cuda_reason = ""
+    cuda_reason = genn_reason if not genn_ok else "; ".join(cuda_missing(gp, cp, gpu))
     found.append(
         Backend("genn", genn_ok and not cuda_reason, f"{genn_where}; CUDA at {cp}", cuda_reason)
     )

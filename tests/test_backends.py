@@ -75,3 +75,141 @@ def test_genn_5_is_rejected(no_genn, monkeypatch, tmp_path):
 def test_genn_path_that_is_not_genn(no_genn, monkeypatch, tmp_path):
     monkeypatch.setenv("GENN_PATH", str(tmp_path))
     assert "version.txt missing" in table()["genn-cpu"].reason
+
+
+# --- CUDA's root and what `genn` lacks ------------------------------------------------------
+
+
+def fake_cuda(root):
+    """A CUDA tree with the two files the rules look at: include/cuda.h and bin/nvcc."""
+    (root / "include").mkdir(parents=True)
+    (root / "include" / "cuda.h").write_text("#define CUDA_VERSION 13000\n")
+    (root / "bin").mkdir()
+    (root / "bin" / "nvcc").write_text("#!/bin/sh\necho nvcc\n")
+    (root / "bin" / "nvcc").chmod(0o755)
+    return root
+
+
+def wrapper(path, target):
+    """A two-line script that execs ``target``, as /usr/local/bin/nvcc does on CUDA servers."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(f'#!/bin/sh\nexec {target} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
+def cuda_root(tmp_path, **env):
+    """``cuda_path`` with ``env`` as the environment and no CUDA at the default place."""
+    return backends.cuda_path(backends.cuda_candidates(env, default=tmp_path / "no-usr-local-cuda"))
+
+
+def test_cuda_path_variable_comes_first(tmp_path):
+    mine = fake_cuda(tmp_path / "mine")
+    fake_cuda(tmp_path / "usr-local-cuda")
+    cands = backends.cuda_candidates({"CUDA_PATH": str(mine)}, default=tmp_path / "usr-local-cuda")
+    assert backends.cuda_path(cands) == mine
+
+
+def test_cuda_path_without_headers_falls_through_to_the_default(tmp_path):
+    default = fake_cuda(tmp_path / "usr-local-cuda")
+    cands = backends.cuda_candidates({"CUDA_PATH": str(tmp_path / "empty")}, default=default)
+    assert backends.cuda_path(cands) == default
+
+
+def test_cuda_root_behind_a_wrapper_script_is_the_real_one(tmp_path):
+    real = fake_cuda(tmp_path / "cuda-13.0")
+    # /usr/local/bin/nvcc -> exec /usr/local/cuda-13.0/bin/nvcc: the root is not /usr/local
+    (tmp_path / "usr-local" / "include").mkdir(parents=True)
+    wrapper(tmp_path / "usr-local" / "bin" / "nvcc", real / "bin" / "nvcc")
+    assert backends.real_nvcc(tmp_path / "usr-local" / "bin" / "nvcc") == real / "bin" / "nvcc"
+    assert cuda_root(tmp_path, PATH=str(tmp_path / "usr-local" / "bin")) == real
+
+
+def test_cuda_root_behind_a_symlink_is_the_real_one(tmp_path):
+    real = fake_cuda(tmp_path / "cuda-12.4")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin" / "nvcc").symlink_to(real / "bin" / "nvcc")
+    assert cuda_root(tmp_path, PATH=str(tmp_path / "bin")) == real
+
+
+def test_wrapper_script_naming_no_existing_nvcc_is_taken_as_it_is(tmp_path):
+    script = wrapper(tmp_path / "bin" / "nvcc", "/nowhere/cuda/bin/nvcc")
+    assert backends.real_nvcc(script) == script.resolve()
+    assert cuda_root(tmp_path, PATH=str(tmp_path / "bin")) is None
+
+
+def test_no_cuda_anywhere(tmp_path):
+    assert cuda_root(tmp_path, PATH=str(tmp_path)) is None
+    assert cuda_root(tmp_path, PATH=str(tmp_path), CUDA_PATH=str(tmp_path / "nope")) is None
+
+
+@pytest.fixture
+def genn_with(no_genn, monkeypatch, tmp_path):
+    """GeNN 4.9 at GENN_PATH, CUDA at CUDA_PATH (no default folder); each piece switchable."""
+
+    def make(*, cuda_lib=True, cuda=True, nvcc=True, gpu=True):
+        root = fake_genn(tmp_path / "genn")
+        if cuda_lib:
+            (root / "lib").mkdir()
+            backends.genn_cuda_library(root).write_text("")
+        monkeypatch.setenv("GENN_PATH", str(root))
+        monkeypatch.setattr(backends, "CUDA_DEFAULT", tmp_path / "no-usr-local-cuda")
+        if cuda:
+            ct = fake_cuda(tmp_path / "cuda")
+            if not nvcc:
+                (ct / "bin" / "nvcc").unlink()
+            monkeypatch.setenv("CUDA_PATH", str(ct))
+        monkeypatch.setattr(backends, "has_cuda_gpu", lambda: gpu)
+        return table()["genn"]
+
+    return make
+
+
+def test_genn_with_every_piece_is_available(genn_with):
+    b = genn_with()
+    assert b.available and b.reason == ""
+
+
+def test_genn_names_the_unbuilt_cuda_library_and_the_fix(genn_with, tmp_path):
+    reason = genn_with(cuda_lib=False).reason
+    assert "GeNN's CUDA backend is not built" in reason
+    assert str(tmp_path / "genn" / "lib" / "libgenn_cuda_backend.a") in reason
+    assert "./dev genn" in reason and f"make -C {tmp_path / 'genn'} cuda" in reason
+    assert "GPU" not in reason and "nvcc" not in reason
+
+
+def test_genn_names_missing_cuda(genn_with):
+    reason = genn_with(cuda=False).reason
+    assert reason.startswith("no CUDA toolkit") and "CUDA_PATH" in reason
+
+
+def test_genn_names_missing_nvcc(genn_with, tmp_path):
+    assert genn_with(nvcc=False).reason == (
+        f"no nvcc in {tmp_path / 'cuda' / 'bin'} (CUDA at {tmp_path / 'cuda'}): "
+        "install CUDA's compiler"
+    )
+
+
+def test_genn_names_a_missing_gpu(genn_with):
+    reason = genn_with(gpu=False).reason
+    assert reason.startswith("no NVIDIA GPU visible")
+
+
+def test_genn_names_every_missing_piece_at_once(genn_with):
+    reason = genn_with(cuda_lib=False, cuda=False, gpu=False).reason
+    assert [part.split(" ")[0:2] for part in reason.split("; ")] == [
+        ["GeNN's", "CUDA"],
+        ["no", "CUDA"],
+        ["no", "NVIDIA"],
+    ]
+
+
+def test_autograde_backends_prints_each_missing_piece(genn_with, capsys):
+    from autograde import cli
+
+    genn_with(cuda_lib=False, gpu=False)
+    assert cli.main(["backends"]) == 0
+    out = capsys.readouterr().out
+    line = next(ln for ln in out.splitlines() if ln.startswith("genn "))
+    assert "missing" in line and "CUDA backend is not built" in line and "no NVIDIA GPU" in line
+    assert "CUDA:      " in out and "cuda" in out.split("CUDA:      ")[1].splitlines()[0]
