@@ -21,11 +21,10 @@ ENV_VAR = "AUTOGRADE_BACKEND"
 GENN_SCHEDULE = ["start", "synapses", "groups", "thresholds", "resets", "end"]
 
 GENN_INSTALL_HELP = (
-    "GeNN 4.9 was not found. Install it outside this repository and point GENN_PATH at it, "
-    "e.g.:\n"
-    "  git clone --branch 4.9.0 https://github.com/genn-team/genn.git ~/genn\n"
-    "  make -C ~/genn libgenn single_threaded_cpu   # add 'cuda' for the GPU backend\n"
-    "  export GENN_PATH=~/genn\n"
+    "GeNN 4.9 was not found. Install it outside this repository and point GENN_PATH at it:\n"
+    "  ./dev genn            # GeNN 4.9.0 from GitHub, with the CUDA backend where CUDA is found\n"
+    "  ./dev genn --from genn-4.9.0.tar.gz   # on a server without internet\n"
+    "  export GENN_PATH=...  # the line ./dev genn prints\n"
     "(Brian2GeNN also finds GeNN when genn-buildmodel.sh is on PATH.) "
     "Or choose another backend: --backend cpp_standalone."
 )
