@@ -243,6 +243,8 @@ def install(
             )
         check_version(prefix)
         print(f"==> reusing the GeNN {GENN_VERSION} source in {prefix}", flush=True)
+        if source is not None:
+            print(f"    (--from {source} not used: delete {prefix} to install afresh)", flush=True)
     else:
         prefix.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=prefix.parent, prefix=".genn-stage-") as tmp:
