@@ -174,6 +174,20 @@ def _skip_build_outputs(folder: str, names: list[str]) -> set[str]:
     }
 
 
+def _safe_extract(tar: tarfile.TarFile, into: Path) -> None:
+    """Unpack ``tar`` into ``into``, refusing members that would land outside it."""
+    if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
+        tar.extractall(into, filter="data")
+        return
+    root = into.resolve()
+    for member in tar.getmembers():
+        target = (into / member.name).resolve()
+        link = (target.parent / member.linkname).resolve() if member.issym() else target
+        if member.islnk() or not all(p.is_relative_to(root) for p in (target, link)):
+            raise tarfile.TarError(f"unsafe member {member.name!r}")
+    tar.extractall(into)
+
+
 def stage(source: Path, into: Path) -> Path:
     """Copy or unpack GeNN's source from ``source`` under ``into``; returns the tree's root."""
     if source.is_dir():
@@ -185,7 +199,7 @@ def stage(source: Path, into: Path) -> Path:
     if source.is_file():
         try:
             with tarfile.open(source) as tar:
-                tar.extractall(into, filter="data")  # refuses absolute paths and ".."
+                _safe_extract(tar, into)
         except (tarfile.TarError, OSError) as err:
             raise InstallError(
                 f"cannot unpack {source} ({err}); --from takes GeNN {GENN_VERSION}'s source "

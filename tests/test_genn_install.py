@@ -217,3 +217,23 @@ def test_real_genn_builds_with_the_fix(tmp_path):
     assert (prefix / "lib" / "libgenn.a").is_file()
     assert (prefix / "lib" / "libgenn_single_threaded_cpu_backend.a").is_file()
     assert backends.genn_cuda_library(prefix).is_file() == (cuda is not None)
+
+
+@pytest.mark.parametrize("safe_filter", [True, False], ids=["data-filter", "own-check"])
+def test_a_tarball_reaching_outside_is_refused(tmp_path, monkeypatch, safe_filter):
+    if not safe_filter:
+        monkeypatch.delattr(tarfile, "data_filter", raising=False)  # Python < 3.11.4
+    evil = tmp_path / "evil.tar.gz"
+    (tmp_path / "payload").write_text("x")
+    with tarfile.open(evil, "w:gz") as tar:
+        tar.add(tmp_path / "payload", arcname="../outside.txt")
+    with pytest.raises(gi.InstallError, match="cannot unpack"):
+        gi.install(evil, tmp_path / "deep" / "genn")
+    assert list((tmp_path / "deep").iterdir()) == []  # nothing left behind, staging included
+
+
+@needs_make
+def test_tarball_without_the_data_filter_still_installs(tmp_path, monkeypatch):
+    monkeypatch.delattr(tarfile, "data_filter", raising=False)  # Python < 3.11.4
+    prefix = gi.install(tarball(tmp_path), tmp_path / "genn", jobs=1)
+    assert (prefix / gi.OPTIMISER).read_text() == FIXED_BLOCK
