@@ -40,7 +40,10 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_terminal_summary(terminalreporter):
-    if _SKIPPED:
+    # Only those that were selected and skipped (not those that -m or -k deselected).
+    skipped = {r.nodeid for r in terminalreporter.stats.get("skipped", [])}
+    count = sum(1 for nodeid in _SKIPPED if nodeid in skipped)
+    if count:
         terminalreporter.write_sep("!", "GeNN-only tests SKIPPED", yellow=True, bold=True)
         genn = _genn_reason()
         why = (
@@ -48,7 +51,7 @@ def pytest_terminal_summary(terminalreporter):
             if genn
             else f"{_cuda_reason()}. They need GeNN's CUDA backend on an NVIDIA GPU"
         )
-        terminalreporter.write_line(f"{len(_SKIPPED)} tests did not run: {why}.")
+        terminalreporter.write_line(f"{count} tests did not run: {why}.")
 
 
 @pytest.fixture(autouse=True)
