@@ -8,6 +8,7 @@ print its "Self-check passed" line. The released notebook must contain no soluti
 
 from __future__ import annotations
 
+import ast
 import os
 import re
 import sys
@@ -105,12 +106,22 @@ def _assert_ran_cleanly(nb) -> str:
     return "\n".join(_text(cell) for cell in nb.cells if cell.cell_type == "code")
 
 
+def _genn_errors(nb) -> dict[str, str]:
+    """The tutorial's ``GENN_ERRORS``: what each error cell prints on Brian2GeNN."""
+    (cell,) = [c for c in nb.cells if _meta(c).get("grade_id") == "genn_error_helper"]
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and node.targets[0].id == "GENN_ERRORS":
+            return ast.literal_eval(node.value)
+    raise AssertionError("the tutorial defines no GENN_ERRORS")
+
+
 @pytest.mark.slow
 def test_tutorial_runs_on_the_runtime_target(tmp_path):
     nb = _execute(tmp_path, "runtime", timeout=300)
     text = _assert_ran_cleanly(nb)
     assert "GeNN cells run on the runtime target" in text
     assert "[genn-cpu]" not in text
+    assert "brian2genn is not" not in text  # the course stack has brian2genn
     # the Brian2GeNN limits are demonstrated with their real errors even without GeNN
     for message in (
         "is not available for use with GeNN",
@@ -120,6 +131,15 @@ def test_tutorial_runs_on_the_runtime_target(tmp_path):
         "does not support objects of type 'Subgroup'",
     ):
         assert message in text, message
+    # what the tutorial says the error cells print (without brian2genn, and in its summary
+    # table) is what they print with it
+    (summary,) = [c for c in nb.cells if _meta(c).get("grade_id") == "summary"]
+    errors = _genn_errors(nb)
+    assert len(errors) == 6
+    for name, message in errors.items():
+        (cell,) = [c for c in nb.cells if f"genn_device_for_errors('{name}'" in c.source]
+        assert _text(cell).rstrip().splitlines()[-1] == message, name
+        assert f"`{message}`" in summary.source, f"the summary table lacks {message!r}"
 
 
 @pytest.mark.slow
