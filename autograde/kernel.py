@@ -107,6 +107,12 @@ def main(argv: list[str] | None = None) -> int:
 #: limit and is killed.
 HEAP_SHARE = 7 / 8
 
+#: Kernel option (IPython's ``exec_lines``) that makes OpenBLAS allocate its work buffer before
+#: student code runs: OpenBLAS retries a failed buffer allocation forever, so the first matrix
+#: operation after a cell filled the heap (matplotlib inverts a matrix for every plot) would
+#: spin until the submission's time is up.
+WARM_BLAS = "--IPKernelApp.exec_lines=import numpy as _np; _np.linalg.inv(_np.eye(2)); del _np"
+
 
 def supervise(command: list[str], memory_mb: int) -> int:
     """Run the kernel ``command`` under the memory limit; its exit status.
@@ -119,7 +125,8 @@ def supervise(command: list[str], memory_mb: int) -> int:
     jupyter sees a dead kernel. SIGTERM, SIGINT and SIGHUP sent to this process alone are
     forwarded. Each process of the kernel also gets ``RLIMIT_DATA`` of :data:`HEAP_SHARE` of the
     limit, which counts written (private, writable) memory only, so reserved address space
-    (``mmap`` with ``PROT_NONE``, as the CUDA driver does) costs nothing.
+    (``mmap`` with ``PROT_NONE``, as the CUDA driver does) costs nothing; ``command`` (an
+    IPython kernel, possibly inside bwrap) gets :data:`WARM_BLAS` appended.
     """
     if memory_mb <= 0:
         os.execv(command[0], command)
@@ -130,7 +137,7 @@ def supervise(command: list[str], memory_mb: int) -> int:
     heap = int(memory_mb * HEAP_SHARE) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (heap, heap))
     parent = os.getppid()
-    proc = subprocess.Popen(command)
+    proc = subprocess.Popen([*command, WARM_BLAS])
 
     def forward(signum, frame):
         try:

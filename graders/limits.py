@@ -14,8 +14,9 @@ What it measures, honestly:
   over-counts and a tree is stopped early rather than late; address space that is reserved but
   never touched is not counted at all, which is the point.
 - a sample every :data:`INTERVAL_S` seconds: a spike shorter than that can pass, and a tree that
-  grows fast overshoots the limit by what it allocates in one interval (a few hundred MB at
-  most for one process touching fresh pages) before it is killed.
+  grows fast overshoots the limit by what it touches in one interval before it is killed
+  (measured on a loaded 2-core machine: a process touching 2 GB under a 1000 MB limit was
+  killed at 1061-1181 MB; a machine that touches pages faster overshoots more).
 - processes that leave the tree (a daemon that double-forks and is re-parented to init) are no
   longer seen; the simulation worker's own process group is killed as well.
 
@@ -34,9 +35,9 @@ from dataclasses import dataclass
 
 import psutil
 
-#: Seconds between two samples. One sample of a small tree costs about 1-2 ms of CPU on a
-#: machine with a hundred processes (psutil walks ``/proc`` to find the descendants), so five
-#: samples a second cost well under 1 % of a core.
+#: Seconds between two samples. One sample costs 1-4 ms of CPU on a machine with about a
+#: hundred processes (psutil reads every ``/proc/PID/stat`` to find the descendants), so five
+#: samples a second cost 0.5-2 % of a core per watched tree.
 INTERVAL_S = 0.2
 
 _MB = 1024 * 1024

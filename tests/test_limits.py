@@ -195,6 +195,12 @@ def test_a_kernel_heap_hog_gets_a_memory_error_and_the_kernel_lives_on(kernel):
     status, out = _run(kc, MEMORY_BOMB)
     assert status == "error" and "MemoryError" in out
     assert _run(kc, "print(len(hog) > 10, 6 * 7)") == ("ok", "True 42\n")  # hog is kept
+    # with the heap full to the last MB, BLAS still works (OpenBLAS would spin for a buffer)
+    fill = "try:\n    while True:\n        hog.append(bytearray(1 << 20))\n"
+    fill += "except MemoryError:\n    pass\n"
+    assert _run(kc, fill)[0] == "ok"
+    blas = "import numpy\nprint(numpy.linalg.inv(2 * numpy.eye(3))[0, 0])"
+    assert _run(kc, blas, timeout=60) == ("ok", "0.5\n")
 
 
 def test_a_kernel_whose_tree_passes_the_limit_is_killed(kernel):
@@ -206,3 +212,60 @@ def test_a_kernel_whose_tree_passes_the_limit_is_killed(kernel):
         time.sleep(0.2)
     assert not km.is_alive()
     assert not _survivors(token)
+
+
+# --- one setting everywhere -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mb", [1234, 0])
+def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
+    tmp_path, monkeypatch, mb
+):
+    """``autograde grade --memory MB`` is the limit of every process the pipeline starts."""
+    from nbformat.notebooknode import from_dict
+    from traitlets.config import Config
+
+    from autograde import cli, pipeline, prefetch, submission_cache
+    from autograde import feedback as plots
+    from autograde.preprocessors import TrustedVerdicts
+    from graders.notebook import spec_line
+    from graders.results import CheckResult, Verdict
+
+    limits_ = cli._limits(cli.build_parser().parse_args(["grade", A, "--memory", str(mb)]))
+    seen = {}
+    # the student's kernel
+    pipeline._kernelspec(tmp_path / "jp", limits_, tmp_path / "wd", tmp_path / "rt")
+    kernel_json = tmp_path / "jp" / "kernels" / pipeline.KERNEL_NAME / "kernel.json"
+    argv = json.loads(kernel_json.read_text())["argv"]
+    seen["kernel"] = int(argv[argv.index("--memory-mb") + 1])
+
+    # the verdicts' simulations, through the nbgrader settings a worker writes
+    def fake_check(assignment, spec, backend=None, **kw):
+        seen["verdicts"] = kw["memory_mb"]
+        return Verdict(assignment, "runtime", [CheckResult("jump", 2, 1.0, "fine")])
+
+    monkeypatch.setattr(graders, "check", fake_check)
+    cfg = Config()
+    overrides = pipeline.worker_config({}, limits_, tmp_path / "root", tmp_path / "rt")
+    for key, value in overrides.items():
+        section, _, name = key.partition(".")
+        cfg[section][name] = value
+    cell = {"cell_type": "code", "source": "", "execution_count": 1}
+    cell["metadata"] = {"nbgrader": {"grade": True, "solution": False, "grade_id": "h"}}
+    cell["metadata"]["nbgrader"]["points"] = 2
+    line = spec_line(A, "jump", {"model": "x"})
+    cell["outputs"] = [{"output_type": "stream", "name": "stdout", "text": line + "\n"}]
+    nb = from_dict({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    TrustedVerdicts(config=cfg, checks={"h": f"{A}:jump"}).preprocess(nb, {"nbgrader": {}})
+
+    # the shared builds
+    monkeypatch.setattr(prefetch, "start", lambda *a, **kw: seen.update(shared=kw["memory_mb"]))
+    monkeypatch.setattr(submission_cache, "key", lambda job, config: None)  # nothing stored
+    jobs_ = [{"student": s, "limits": {"sandbox": True}} for s in ("a", "b")]
+    pipeline._prefetch(tmp_path, A, jobs_, "runtime", None, "on", limits_, 2)
+
+    # the feedback plots
+    monkeypatch.setattr(plots, "make_plots", lambda *a, **kw: seen.update(plots=kw["memory_mb"]))
+    res = pipeline.Result("a", A, ok=True, checks={A: {}})
+    pipeline._plots(res, {"backend": "runtime"}, limits_)
+    assert seen == {"kernel": mb, "verdicts": mb, "shared": mb, "plots": mb}
