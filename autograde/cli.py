@@ -169,7 +169,11 @@ def _grading_options(p) -> None:
         help="seconds for all cells of a notebook together (default 900)",
     )
     p.add_argument(
-        "--memory", type=int, default=4096, help="MB of address space per kernel (default 4096)"
+        "--memory",
+        type=int,
+        default=4096,
+        help="MB of resident memory each student kernel and each simulation may use, with "
+        "everything it starts; 0: no limit (default 4096)",
     )
     p.add_argument(
         "--max-output", type=int, default=1_000_000, help="bytes of output per cell (default 1e6)"

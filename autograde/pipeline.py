@@ -44,7 +44,9 @@ class Limits:
     submission_timeout : float
         Seconds all cells of a notebook may run together; later cells are not run.
     memory_mb : int
-        Address-space limit of the student's kernel (and what it starts).
+        MB of resident memory that the student's kernel (with what it starts) and each
+        simulation (the verdicts', the shared builds' and the feedback plots') may use; past it
+        the process tree is killed (see :mod:`graders.limits`). 0: no limit.
     max_output_bytes : int
         Output one cell may produce.
     sandbox : bool
@@ -132,6 +134,7 @@ def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
         "SafeExecute.max_output_bytes": int(limits.max_output_bytes),
         "TrustedVerdicts.backend": job.get("backend") or "",
         "TrustedVerdicts.cache_dir": job.get("cache_dir") or "",
+        "TrustedVerdicts.check_memory_mb": int(limits.memory_mb),
         # Without a sandbox the kernel could have forged cache entries: simulate afresh.
         "TrustedVerdicts.use_cache": bool(limits.sandbox),
     }
@@ -579,7 +582,9 @@ def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs
     ]
     if len(fresh) < 2:
         return None
-    return prefetch.start(course, assignment, fresh, name, cache_dir, parallel=jobs)
+    return prefetch.start(
+        course, assignment, fresh, name, cache_dir, parallel=jobs, memory_mb=limits.memory_mb
+    )
 
 
 def summary(statuses: list[dict], assignment: str) -> str:

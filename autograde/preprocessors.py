@@ -186,7 +186,11 @@ class TrustedVerdicts(NbGraderPreprocessor):
 
     check_timeout = Float(600.0, help="Wall-clock seconds for one simulation.").tag(config=True)
 
-    check_memory_mb = Integer(4096, help="Memory limit of one simulation (MB).").tag(config=True)
+    check_memory_mb = Integer(
+        4096,
+        help="MB of resident memory one simulation (worker, compiler, binary together) may use; "
+        "0: no limit. The pipeline sets it from its --memory.",
+    ).tag(config=True)
 
     cache_dir = Unicode("", help="Result cache; empty: AUTOGRADE_CACHE or the default.").tag(
         config=True

@@ -33,7 +33,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("spec", help="path to the spec JSON file, or - for standard input")
     p.add_argument("--backend", choices=[*BACKENDS, "auto"], default=None)
     p.add_argument("--timeout", type=float, default=None, help="seconds for the simulation")
-    p.add_argument("--memory", type=int, default=None, help="MB for the simulation process")
+    p.add_argument(
+        "--memory",
+        type=int,
+        default=None,
+        help="MB of resident memory the simulation may use, compiler and binary included "
+        "(default 4096; 0: no limit)",
+    )
     p.add_argument("--no-cache", action="store_true", help="always build and run")
     p.add_argument("--keep-build", default=None, help="copy the build folder here")
     args = parser.parse_args(argv)

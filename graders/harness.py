@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import limits
 from .assignments import get
 from .backends import genn_path, genn_version
 from .results import Problem, SpecError
@@ -238,14 +239,6 @@ def _load(path: Path) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGKILL)
-    except ProcessLookupError:
-        pass
-    proc.wait()
-
-
 def simulate(
     assignment: str,
     spec: dict,
@@ -271,7 +264,9 @@ def simulate(
         Wall-clock seconds for the whole job (Python start, build and run); the process group,
         compiler and simulation binary included, is killed at the limit.
     memory_mb : int or None
-        Address-space limit of the worker and everything it starts.
+        Limit in MB on the resident memory of the worker and everything it starts (summed over
+        the process tree, see :mod:`graders.limits`); the tree is killed past it and the
+        simulation fails with "memory". ``None`` or 0: no limit.
     cache_dir, use_cache
         Where observables are cached by :func:`cache_key`; a hit skips the build.
     keep_build : path or None
@@ -411,10 +406,11 @@ def _build_batch(assignment, specs, cases, backend, timeout, memory_mb, cdir, ke
             "specs": specs,
             "cases": cases,
             "backend": backend,
-            "memory_mb": memory_mb,
             "dry_run": True,
         }
-        meta = _run_worker(jobdir, job, cdir, timeout, assignment, backend, event="batch_build")
+        meta = _run_worker(
+            jobdir, job, cdir, timeout, memory_mb, assignment, backend, event="batch_build"
+        )
         out = []
         for i, key in enumerate(keys):
             if i not in meta["built"]:
@@ -471,10 +467,9 @@ def _build(
             "spec": spec,
             "cases": cases,
             "backend": backend,
-            "memory_mb": memory_mb,
             "dry_run": dry_run,
         }
-        meta = _run_worker(jobdir, job, cdir, timeout, assignment, backend)
+        meta = _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend)
         obs = _load(jobdir / "obs.npz")
         if store:
             _store(cdir, entry, jobdir / "obs.npz", meta)
@@ -485,8 +480,9 @@ def _build(
         shutil.rmtree(jobdir, ignore_errors=True)
 
 
-def _run_worker(jobdir, job, cdir, timeout, assignment, backend, event="build") -> dict:
-    """Run ``python -m graders.worker`` on ``job`` within the limits; its ``meta.json``.
+def _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend, event="build") -> dict:
+    """Run ``python -m graders.worker`` on ``job`` within the limits (:func:`graders.limits.run`);
+    its ``meta.json``.
 
     Raises
     ------
@@ -495,38 +491,40 @@ def _run_worker(jobdir, job, cdir, timeout, assignment, backend, event="build") 
     """
     t0 = time.perf_counter()
     (jobdir / "job.json").write_text(json.dumps(job))
-    log = open(jobdir / "worker.log", "wb")
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     env.update(compiler_env(cdir))
     record_event(event, assignment, backend)  # counted when started, failed ones included
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "graders.worker", str(jobdir)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        cwd=jobdir,
-        env=env,
-        start_new_session=True,  # so a timeout kills the compiler and binary too
-    )
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _kill_group(proc)
+    with open(jobdir / "worker.log", "wb") as log:
+        # in a session of its own, so that a limit kills the compiler and binary too
+        out = limits.run(
+            [sys.executable, "-m", "graders.worker", str(jobdir)],
+            timeout=timeout,
+            memory_mb=memory_mb,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            cwd=jobdir,
+            env=env,
+        )
+    if out.stopped == "timeout":
         raise SimulationFailed(
             "timeout",
             f"the simulation did not finish within the limit of {timeout:g} s and was stopped",
-        ) from None
-    finally:
-        log.close()
+        )
     seconds = time.perf_counter() - t0
     logtext = (jobdir / "worker.log").read_text(errors="replace")[-4000:]
+    if out.stopped == "memory":
+        # the same message as a MemoryError inside the worker; the figures go to the log
+        raise SimulationFailed(
+            "memory", "the simulation ran out of memory", f"{logtext}\n{out.note}"
+        )
     if (jobdir / "error.json").is_file():
         err = json.loads((jobdir / "error.json").read_text())
         if err["kind"] == "invalid_spec":
             raise SpecError([Problem(**p) for p in err["problems"]])
         raise SimulationFailed(err["kind"], err["message"], logtext)
-    if proc.returncode != 0 or not (jobdir / "meta.json").is_file():
-        rc = proc.returncode
+    if out.returncode != 0 or not (jobdir / "meta.json").is_file():
+        rc = out.returncode
         kind = "memory" if rc in (-signal.SIGKILL, -signal.SIGSEGV) else "crashed"
         why = "was killed (out of memory?)" if kind == "memory" else f"exited with {rc}"
         raise SimulationFailed(kind, f"the simulation process {why}", logtext)

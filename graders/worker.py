@@ -8,25 +8,21 @@ A job with ``specs`` (a list) instead of ``spec`` puts every answer's network in
 each under its own name prefix: observables go to ``JOBDIR/obs_<i>.npz``, and ``meta.json``
 lists which answers were built (``built``) and which were left out before the build because
 Brian rejected them (``left``: index -> reason); those are graded by a build of their own.
+
+The worker sets no limits on itself: the harness runs it under a wall-clock limit and a watchdog
+on the resident memory of its process tree (:mod:`graders.limits`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import resource
 import sys
 import time
 import traceback
 from pathlib import Path
 
 import numpy as np
-
-
-def _limit_memory(mb: int | None) -> None:
-    if mb:
-        limit = int(mb) * 1024 * 1024
-        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
 
 
 def _fail(jobdir: Path, kind: str, message: str, **extra) -> int:
@@ -37,7 +33,6 @@ def _fail(jobdir: Path, kind: str, message: str, **extra) -> int:
 def main(argv: list[str]) -> int:
     jobdir = Path(argv[0])
     job = json.loads((jobdir / "job.json").read_text())
-    _limit_memory(job.get("memory_mb"))
     try:
         import brian2
 
