@@ -634,9 +634,11 @@ def generate_feedback(course, assignment: str) -> Path:
     """
     course = Path(course).resolve()
     # Hidden-test code stays out of student-facing files; the messages are outputs and remain.
+    # InertOutputs again: notebooks graded by an older chain get their scripts cleaned too.
     pps = [
         "nbgrader.preprocessors.GetGrades",
         "nbgrader.preprocessors.ClearHiddenTests",
+        "autograde.preprocessors.InertOutputs",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     _nbgrader(
