@@ -380,6 +380,8 @@ class InertOutputs(SanitizeHTML):
     are left as written. Stream and error outputs are text, escaped by every exporter.
     """
 
+    # nbconvert's preprocessors are off unless enabled; this one is meant to run wherever listed
+    enabled = Bool(True).tag(config=True)
     tags = List(Unicode(), default_value=sorted(INERT_TAGS), help="HTML tags kept").tag(config=True)
     attributes = Any(default_value=INERT_ATTRIBUTES, help="Attributes kept").tag(config=True)
     safe_output_keys = Set(default_value=INERT_SAFE_OUTPUTS, help="Outputs kept as they are").tag(

@@ -43,6 +43,9 @@ PLANTED = {
 KERNEL_KEYS = {"PATH", "HOME", "TMPDIR", "MPLCONFIGDIR", "USER", "LOGNAME", "PWD"}
 KERNEL_KEYS |= set(sandbox.INHERITED_ENV) | set(KERNEL_INHERITED)
 KERNEL_KEYS |= set(KERNEL_SETTINGS) | set(KERNEL_DEFAULTS)
+# set inside the kernel by IPython and ipykernel themselves (fixed values, nothing of the grader)
+KERNEL_KEYS |= {"TERM", "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER"}
+KERNEL_KEYS |= {"PYDEVD_USE_FRAME_EVAL"}
 
 # Reports who the kernel runs as, what of /etc and the grader's files it sees, and its
 # environment, on one line the tests parse (the planted file's path is filled in).
@@ -359,3 +362,40 @@ def test_worker_sandbox_is_off_with_no_sandbox_and_required_with_it(monkeypatch)
         sandbox.wanted()
     monkeypatch.delenv(sandbox.MODE_ENV)
     assert sandbox.wanted() is False  # auto: without bwrap the worker runs as before
+
+
+def test_inert_outputs_cleans_student_outputs_when_run_as_nbgrader_runs_it():
+    """Called as a chain calls it (``pp(nb, resources)``, which skips a disabled one)."""
+    from nbformat.notebooknode import from_dict
+
+    from autograde.preprocessors import InertOutputs
+
+    rich = {
+        "text/html": '<p>kept</p><script>alert("XSS")</script><b onclick="x()">b</b>',
+        "application/javascript": "alert('XSS')",
+        "image/svg+xml": "<svg onload='alert(1)'/>",
+        "image/png": "iVBORw0KGgo=",
+        "text/plain": "<HTML object>",
+    }
+    cells = [
+        {"cell_type": "code", "source": "", "metadata": {}, "execution_count": 1, "outputs": []},
+        {"cell_type": "markdown", "source": "<script>x()</script> mine", "metadata": {}},
+        {
+            "cell_type": "markdown",
+            "source": "Task: `v > vth`",
+            "metadata": {"nbgrader": {"locked": True, "grade_id": "task"}},
+        },
+    ]
+    cells[0]["outputs"] = [
+        {"output_type": "display_data", "metadata": {}, "data": rich},
+        {"output_type": "stream", "name": "stdout", "text": "<script> printed as text\n"},
+    ]
+    nb = from_dict({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    nb, _ = InertOutputs()(nb, {})
+    data = nb.cells[0].outputs[0].data
+    assert set(data) == {"text/html", "image/png", "text/plain"}
+    assert data["text/html"] == '<p>kept</p>&lt;script&gt;alert("XSS")&lt;/script&gt;<b>b</b>'
+    assert data["image/png"] == rich["image/png"] and data["text/plain"] == rich["text/plain"]
+    assert nb.cells[0].outputs[1].text == "<script> printed as text\n"  # escaped by exporters
+    assert nb.cells[1].source == "&lt;script&gt;x()&lt;/script&gt; mine"
+    assert nb.cells[2].source == "Task: `v > vth`"  # the course's own cell, untouched
