@@ -399,3 +399,39 @@ def test_inert_outputs_cleans_student_outputs_when_run_as_nbgrader_runs_it():
     assert nb.cells[0].outputs[1].text == "<script> printed as text\n"  # escaped by exporters
     assert nb.cells[1].source == "&lt;script&gt;x()&lt;/script&gt; mine"
     assert nb.cells[2].source == "Task: `v > vth`"  # the course's own cell, untouched
+
+
+@needs_bwrap
+@pytest.mark.skipif(not CAPPED, reason=f"processes cannot be capped here: {CAP}")
+def test_process_cap_stops_a_fork_bomb_in_the_sandbox(tmp_path):
+    """The worker's path (script in front of bwrap): 2000 processes asked, at most the cap."""
+    code = FORK_BOMB  # the notebook's own bomb
+    argv, fds = sandbox.bwrap_argv(
+        [sys.executable, "-c", code], home=str(tmp_path), chdir=str(tmp_path), rw=[str(tmp_path)]
+    )
+    name = f"test-{os.getpid()}"
+    try:
+        proc = subprocess.run(
+            sandbox.script_argv(name, argv),
+            pass_fds=fds,
+            env=sandbox.base_env(str(tmp_path), str(tmp_path)),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        for fd in fds:
+            os.close(fd)
+        sandbox.release(name)
+    m = re.search(r"FORKS (\d+)", proc.stdout)
+    assert m, proc.stdout + proc.stderr
+    assert 100 < int(m.group(1)) < sandbox.MAX_PROCESSES
+
+
+def test_without_a_cgroup_root_is_reported_uncapped(monkeypatch):
+    monkeypatch.setattr(sandbox, "_cgroup_bases", lambda: [])
+    method = sandbox.cap_method()
+    if os.geteuid() == 0:  # the kernel exempts root from RLIMIT_NPROC: nothing caps it
+        assert method.startswith("NOT capped")
+    else:
+        assert method.startswith("RLIMIT_NPROC")
