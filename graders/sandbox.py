@@ -12,6 +12,8 @@ What a sandboxed process gets (:func:`bwrap_argv`):
   :data:`ETC_FILES`; never ``shadow``, ``ssl/private`` or ``jupyter``), no home, a private
   ``/tmp``, the system's programs and the Python installation read-only, and only the folders
   its caller names;
+- where user namespaces are disabled, a server that is not root runs it as its own
+  (unprivileged) user, and a root server refuses (:data:`USERNS_HELP`) rather than run it as root;
 - its own session (``--new-session``: no TIOCSTI into the grader's terminal), process, IPC and
   UTS namespaces, and death with its parent;
 - an environment built from nothing (:func:`base_env` and the caller's own allow-list).
@@ -78,6 +80,14 @@ HELP = (
     "'apt-get install -y bubblewrap' (Debian/Ubuntu) or 'dnf install bubblewrap', or pass "
     "--no-sandbox to grade without a sandbox (only for trusted submissions: student code can "
     "then read and write everything this user can)."
+)
+
+
+USERNS_HELP = (
+    "bubblewrap cannot create a user namespace here, so student code would run as root: allow "
+    "user namespaces (sysctl kernel.unprivileged_userns_clone=1, or the AppArmor rule for "
+    "bwrap), run the grader as an unprivileged user, or pass --no-sandbox (trusted "
+    "submissions only)."
 )
 
 
@@ -150,6 +160,20 @@ def _supports(bwrap: str, option: str) -> bool:
     return _SUPPORTED[bwrap, option]
 
 
+def _userns_works(bwrap: str) -> bool:
+    """Whether bwrap can make a user namespace here (it cannot where they are disabled)."""
+    key = (bwrap, "userns")
+    if key not in _SUPPORTED:
+        import subprocess
+
+        cmd = [bwrap, "--unshare-user", "--uid", str(SANDBOX_UID), "--ro-bind", "/", "/", "true"]
+        try:
+            _SUPPORTED[key] = subprocess.run(cmd, capture_output=True, timeout=30).returncode == 0
+        except (OSError, subprocess.TimeoutExpired):
+            _SUPPORTED[key] = False
+    return _SUPPORTED[key]
+
+
 def _etc_data(home: str) -> dict[str, str]:
     """Files written for the sandbox: its own user and group, and localhost."""
     u, g = SANDBOX_UID, SANDBOX_GID
@@ -209,10 +233,17 @@ def bwrap_argv(
     bwrap = bwrap_path()
     if bwrap is None:
         raise RuntimeError(HELP)
-    argv = [bwrap, "--unshare-all", "--unshare-user"]
-    if _supports(bwrap, "--disable-userns"):  # bubblewrap 0.8 and later
-        argv.append("--disable-userns")
-    argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID), "--cap-drop", "ALL"]
+    argv = [bwrap, "--unshare-all"]
+    if _userns_works(bwrap):
+        argv.append("--unshare-user")
+        if _supports(bwrap, "--disable-userns"):  # bubblewrap 0.8 and later
+            argv.append("--disable-userns")
+        argv += ["--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_GID)]
+    elif os.geteuid() == 0:
+        raise RuntimeError(USERNS_HELP)
+    # else: no user namespaces here, and the server is already an unprivileged user: the
+    # sandbox runs as that user (setuid bwrap drops its own privileges)
+    argv += ["--cap-drop", "ALL"]
     argv += ["--new-session", "--die-with-parent", "--dev", "/dev", "--proc", "/proc"]
     for d in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/sbin"):
         if os.path.islink(d):  # /bin and /lib are often symlinks into /usr
