@@ -495,6 +495,8 @@ def grade_assignment(
     limits = limits or Limits()
     if limits.sandbox and bwrap_path() is None:
         raise RuntimeError(SANDBOX_HELP)
+    if limits.sandbox:
+        sandbox.check()  # e.g. a root server where no user namespace can be made
     if not (course / "source" / assignment).is_dir():
         raise FileNotFoundError(f"no source/{assignment} in {course}")
     ensure_assignment(course, assignment)

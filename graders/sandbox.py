@@ -95,6 +95,15 @@ def bwrap_path() -> str | None:
     return shutil.which("bwrap")
 
 
+def check() -> None:
+    """Raise ``RuntimeError`` saying what to do where no sandbox can be made here."""
+    bwrap = bwrap_path()
+    if bwrap is None:
+        raise RuntimeError(HELP)
+    if os.geteuid() == 0 and not _userns_works(bwrap):
+        raise RuntimeError(USERNS_HELP)
+
+
 def mode() -> str:
     """The worker sandbox setting from :data:`MODE_ENV`: "on", "off" or "auto"."""
     value = os.environ.get(MODE_ENV, "auto").strip().lower()
