@@ -573,7 +573,7 @@ def _run_worker(jobdir, job, cdir, timeout, assignment, backend, event="build") 
     cap = f"worker-{Path(jobdir).name}"
     if sandbox.wanted():
         command, fds, env = worker_sandbox(command, Path(jobdir), env, backend)
-        command = sandbox.script_argv(cap, command)
+    command = sandbox.script_argv(cap, command)  # at most sandbox.MAX_PROCESSES, sandbox or not
     record_event(event, assignment, backend)  # counted when started, failed ones included
     try:
         proc = subprocess.Popen(
