@@ -124,6 +124,9 @@ def hostile_class(tmp_path_factory):
     cmd += ["--submission-timeout", "180", "--memory", "3000"]
     proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True, timeout=1200)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    # the run says how student code was confined
+    assert f"sandbox: kernels and simulations as uid {sandbox.SANDBOX_UID}" in proc.stdout
+    assert f"processes: {CAP}" in proc.stdout
 
     def notebook(student: str) -> str:
         nb = json.loads((course / "autograded" / student / A / f"{A}.ipynb").read_text())
