@@ -66,6 +66,12 @@ ETC_FILES = (
     "alternatives",
 )
 
+#: Configuration folders inside what a sandbox mounts (``/usr``, the Python installation) that
+#: may hold secrets: npm or pip tokens in ``/usr/local/etc``, nbgrader's ``db_url`` in a
+#: ``etc/jupyter`` of the installation. Each is hidden under an empty folder.
+HIDDEN = ("/usr/local/etc",)
+HIDDEN_IN_PYTHON = ("etc/jupyter",)
+
 #: Environment variables a sandboxed process may inherit from the server (values copied);
 #: everything else is dropped. Locale and time zone only: the rest is set by the caller.
 INHERITED_ENV = ("LANG", "LC_ALL", "LC_CTYPE", "TZ")
@@ -271,6 +277,10 @@ def bwrap_argv(
         argv += ["--ro-bind", root, root]
     for path in ro:
         argv += ["--ro-bind", path, path]
+    hidden = [*HIDDEN, *(os.path.join(r, h) for r in python_roots() for h in HIDDEN_IN_PYTHON)]
+    for path in dict.fromkeys(hidden):
+        if os.path.isdir(path) and not os.path.islink(path):
+            argv += ["--tmpfs", path]
     for path in rw:
         argv += ["--bind", path, path]
     for dev in devices:

@@ -50,7 +50,7 @@ KERNEL_KEYS |= {"PYDEVD_USE_FRAME_EVAL"}
 # Reports who the kernel runs as, what of /etc and the grader's files it sees, and its
 # environment, on one line the tests parse (the planted file's path is filled in).
 ROOT_PROBE = """
-import json as _j, os as _o
+import json as _j, os as _o, sys as _sys
 def _read(p):
     try:
         with open(p) as f:
@@ -63,6 +63,8 @@ print('PROBE ' + _j.dumps({
     'cap_eff': _st['CapEff'].strip(), 'cap_prm': _st['CapPrm'].strip(),
     'shadow': _read('/etc/shadow'), 'gshadow': _read('/etc/gshadow'),
     'planted': _read(%(planted)r), 'etc': sorted(_o.listdir('/etc')),
+    'hidden': [_o.listdir(p) for p in ('/usr/local/etc', _sys.prefix + '/etc/jupyter')
+               if _o.path.isdir(p)],
     'env': dict(_o.environ),
 }))
 """
@@ -162,6 +164,7 @@ def test_kernel_runs_unprivileged_without_shadow_or_grader_files(hostile_class):
         assert probe["shadow"] == probe["gshadow"] == "FileNotFoundError"
         assert probe["planted"] == "FileNotFoundError"
         assert not {"shadow", "gshadow", "ssl", "jupyter", "sudoers"} & set(probe["etc"])
+        assert all(listing == [] for listing in probe["hidden"])  # configuration folders
         assert "PLANTED-FILE-CONTENT" not in shown
     # the probe's answer is still graded in full
     status = pipeline.load_status(hostile_class["course"], A, "rooty")
