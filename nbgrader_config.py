@@ -38,13 +38,15 @@ c.Execute.interrupt_on_timeout = True
 # kernels and enforces a limit per submission; TrustedVerdicts re-grades every hidden cell from
 # the spec the kernel handed over, outside the kernel, so a plain `nbgrader autograde` gets
 # verdicts the student's code cannot forge. A plain run has no sandbox: grade untrusted
-# submissions with `autograde grade`.
+# submissions with `autograde grade`. InertOutputs cleans the HTML and JavaScript the student's
+# cells displayed, so that the graded notebook and the feedback page run no student script.
 c.Autograde.autograde_preprocessors = [
     "autograde.preprocessors.SafeExecute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
     "autograde.preprocessors.TrustedVerdicts",
+    "autograde.preprocessors.InertOutputs",
     "nbgrader.preprocessors.SaveAutoGrades",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",

@@ -80,6 +80,18 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
     return statuses, path
 
 
+def _sandbox_line(args) -> str:
+    """How student code was confined, in one line (the process cap is checked by trying)."""
+    if args.no_sandbox:
+        return "sandbox: none (--no-sandbox): student code ran as this user"
+    from graders import sandbox
+
+    return (
+        f"sandbox: kernels and simulations as uid {sandbox.SANDBOX_UID} without capabilities; "
+        f"processes: {sandbox.cap_method()}"
+    )
+
+
 def cmd_grade(args) -> int:
     """Grade the submissions of one assignment in parallel and print a summary."""
     from . import pipeline
@@ -95,6 +107,7 @@ def cmd_grade(args) -> int:
     print(pipeline.summary(statuses, args.assignment))
     print(f"class summary: {path}")
     print(f"\nwall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
+    print(_sandbox_line(args))
     return 0 if all(s.get("ok") for s in statuses) else 3
 
 

@@ -3,13 +3,17 @@
 Used as the ``argv`` of the kernelspec the pipeline writes for each submission::
 
     python -m autograde.kernel --memory-mb 4096 [--sandbox --workdir DIR --runtime DIR] \\
-        -- -f {connection_file}
+        [--cap-name NAME] -- -f {connection_file}
 
 The memory limit bounds what the kernel uses, never its address space (see :func:`supervise`). In
 the sandbox the kernel sees the Python installation read-only, the ``graders`` package
 without its ``assignments`` (hidden cases, references), its own submission folder, a private
 ``/tmp`` and the runtime folder holding its connection file and ipc sockets; nothing else of the
-host (no network, no other students, no source notebooks, no gradebook, no result cache).
+host (no network, no other students, no source notebooks, no gradebook, no result cache), as
+an unprivileged user without capabilities and with a minimal ``/etc`` (:mod:`graders.sandbox`).
+Sandboxed or not, the kernel's environment is built from an allow-list (:func:`kernel_env`),
+never the server's, and its processes (threads included) are capped
+(:data:`graders.sandbox.MAX_PROCESSES`).
 """
 
 from __future__ import annotations
@@ -17,32 +21,30 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import signal
 import subprocess
 import sys
-import sysconfig
 from pathlib import Path
 
-SANDBOX_HELP = (
-    "bubblewrap (bwrap) is needed to sandbox student kernels: install it with "
-    "'apt-get install -y bubblewrap' (Debian/Ubuntu) or 'dnf install bubblewrap', or pass "
-    "--no-sandbox to grade without a sandbox (only for trusted submissions: student code can "
-    "then read and write everything this user can)."
-)
+from graders import sandbox
+from graders.notebook import TRUSTED_ENV
+
+SANDBOX_HELP = sandbox.HELP
+
+#: Set in the kernel's environment, whatever the server's says: hidden cells only hand the spec
+#: over (the verdict is computed outside the kernel), and no display.
+KERNEL_SETTINGS = {TRUSTED_ENV: "1", "MPLBACKEND": "Agg"}
+#: Taken from the server's environment where set, else these defaults (threads reserve address
+#: space; one BLAS thread is plenty for a notebook).
+KERNEL_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+#: Also taken from the server's environment where set: where Python finds ``graders`` when it
+#: is not installed, and jupyter's runtime folder (a path of this job). Nothing else of the
+#: server's environment reaches the kernel: not its tokens, passwords or cache locations.
+KERNEL_INHERITED = ("PYTHONPATH", "JUPYTER_RUNTIME_DIR")
 
 
 def bwrap_path() -> str | None:
-    return shutil.which("bwrap")
-
-
-def _python_roots() -> list[str]:
-    """Folders the kernel's interpreter and packages live in."""
-    roots = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
-    for key in ("stdlib", "platstdlib", "purelib", "platlib"):
-        roots.add(sysconfig.get_path(key))
-    roots.add(str(Path(os.path.realpath(sys.executable)).parent.parent))
-    return sorted(r for r in roots if r and os.path.isdir(r))
+    return sandbox.bwrap_path()
 
 
 def _graders_dir() -> Path:
@@ -51,29 +53,41 @@ def _graders_dir() -> Path:
     return Path(graders.__file__).resolve().parent
 
 
-def sandbox_argv(workdir: str, runtime: str, command: list[str]) -> list[str]:
-    """The ``bwrap`` command line that runs ``command`` inside the sandbox."""
-    bwrap = bwrap_path()
-    if bwrap is None:
-        raise RuntimeError(SANDBOX_HELP)
-    argv = [bwrap, "--unshare-all", "--die-with-parent", "--dev", "/dev", "--proc", "/proc"]
-    for d in ("/usr", "/bin", "/lib", "/lib64", "/lib32", "/etc", "/sbin"):
-        if os.path.exists(d):
-            # /bin and /lib are often symlinks into /usr on modern distributions.
-            argv += (
-                ["--ro-bind", d, d] if not os.path.islink(d) else ["--symlink", os.readlink(d), d]
-            )
-    argv += ["--tmpfs", "/tmp", "--tmpfs", "/root", "--tmpfs", "/home"]
-    for root in _python_roots():
-        argv += ["--ro-bind", root, root]
-    g = _graders_dir()
-    # graders itself is needed (hidden_check), its hidden cases and references are not.
-    argv += ["--ro-bind", str(g), str(g), "--tmpfs", str(g / "assignments")]
-    argv += ["--bind", runtime, runtime, "--bind", workdir, workdir, "--chdir", workdir]
-    # ipykernel exits when JPY_PARENT_PID is not its parent, which --unshare-pid guarantees.
-    argv += ["--unsetenv", "JPY_PARENT_PID", "--setenv", "HOME", workdir]
-    argv += ["--setenv", "TMPDIR", runtime, "--setenv", "MPLCONFIGDIR", runtime]
-    return argv + ["--", *command]
+def kernel_env(workdir: str, runtime: str, sandboxed: bool) -> dict[str, str]:
+    """The kernel's whole environment: :func:`graders.sandbox.base_env` and the allow-lists above.
+
+    ``HOME`` is the submission's folder, ``TMPDIR`` and ``MPLCONFIGDIR`` the runtime folder.
+    """
+    env = sandbox.base_env(home=workdir, tmpdir=runtime)
+    env["MPLCONFIGDIR"] = runtime
+    for key, value in KERNEL_DEFAULTS.items():
+        env[key] = os.environ.get(key, value)
+    env.update({k: os.environ[k] for k in KERNEL_INHERITED if k in os.environ})
+    if not sandboxed and "JPY_PARENT_PID" in os.environ:
+        # ipykernel exits when its parent does; in the sandbox (--unshare-pid) the parent's
+        # pid means nothing, so it is left out there.
+        env["JPY_PARENT_PID"] = os.environ["JPY_PARENT_PID"]
+    env.update(KERNEL_SETTINGS)
+    return env
+
+
+def sandbox_argv(workdir: str, runtime: str, command: list[str]) -> tuple[list[str], list[int]]:
+    """The ``bwrap`` command line that runs ``command`` inside the sandbox, and the fds it reads.
+
+    The kernel sees the system and the Python installation read-only, ``graders`` without its
+    ``assignments`` (hidden cases, references), its submission folder and the runtime folder
+    (connection file, ipc sockets) read-write, and nothing else (see :mod:`graders.sandbox`).
+    """
+    g = str(_graders_dir())
+    return sandbox.bwrap_argv(
+        command,
+        home=workdir,
+        chdir=workdir,
+        ro=[g],
+        rw=[runtime, workdir],
+        # graders itself is needed (hidden_check), its hidden cases and references are not.
+        tmpfs=[os.path.join(g, "assignments")],
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,21 +96,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sandbox", action="store_true")
     parser.add_argument("--workdir", default=os.getcwd())
     parser.add_argument("--runtime", default=None)
+    parser.add_argument("--cap-name", default=None, help="name of the process cap (a cgroup)")
     parser.add_argument("kernel_args", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     kargs = [a for a in args.kernel_args if a != "--"]
-    # The verdict is computed outside the kernel; hidden cells only hand the spec over.
-    os.environ["AUTOGRADE_TRUSTED_GRADING"] = "1"
-    for var in ("AUTOGRADE_CACHE", "AUTOGRADE_BACKEND"):
-        os.environ.pop(var, None)
-    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # threads reserve address space
-    os.environ.setdefault("OMP_NUM_THREADS", "1")
-    os.environ.setdefault("MPLBACKEND", "Agg")
+    workdir = os.path.realpath(args.workdir)
+    runtime = args.runtime or os.path.dirname(kargs[kargs.index("-f") + 1])
+    env = kernel_env(workdir, runtime, args.sandbox)
     command = [sys.executable, "-m", "ipykernel_launcher", *kargs]
+    fds: list[int] = []
     if args.sandbox:
-        runtime = args.runtime or os.path.dirname(kargs[kargs.index("-f") + 1])
-        command = sandbox_argv(os.path.realpath(args.workdir), runtime, command)
-    return supervise(command, args.memory_mb)
+        command, fds = sandbox_argv(workdir, runtime, command)
+    # A fork bomb stops at sandbox.MAX_PROCESSES; the pipeline releases the cap by this name.
+    sandbox.enter(args.cap_name or f"kernel-{os.getpid()}")
+    return supervise(command, args.memory_mb, env, fds)
 
 
 # --- the memory limit ------------------------------------------------------------------------
@@ -114,7 +127,7 @@ HEAP_SHARE = 7 / 8
 WARM_BLAS = "--IPKernelApp.exec_lines=import numpy as _np; _np.linalg.inv(_np.eye(2)); del _np"
 
 
-def supervise(command: list[str], memory_mb: int) -> int:
+def supervise(command: list[str], memory_mb: int, env: dict, fds: list[int] = ()) -> int:
     """Run the kernel ``command`` under the memory limit; its exit status.
 
     Without a limit (``memory_mb`` <= 0) the kernel replaces this process, as before. With one,
@@ -129,7 +142,7 @@ def supervise(command: list[str], memory_mb: int) -> int:
     IPython kernel, possibly inside bwrap) gets :data:`WARM_BLAS` appended.
     """
     if memory_mb <= 0:
-        os.execv(command[0], command)
+        os.execve(command[0], command, env)  # the fds (bwrap's data) are inheritable
     import psutil
 
     from graders.limits import Watchdog, kill_tree
@@ -137,7 +150,7 @@ def supervise(command: list[str], memory_mb: int) -> int:
     heap = int(memory_mb * HEAP_SHARE) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (heap, heap))
     parent = os.getppid()
-    proc = subprocess.Popen([*command, WARM_BLAS])
+    proc = subprocess.Popen([*command, WARM_BLAS], env=env, pass_fds=tuple(fds))
 
     def forward(signum, frame):
         try:

@@ -24,6 +24,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from graders import sandbox
 from graders.harness import record_event as stats_event
 
 from . import submission_cache
@@ -103,6 +104,8 @@ def _kernelspec(folder: Path, limits: Limits, workdir: Path, runtime: Path) -> N
     argv = [sys.executable, "-m", "autograde.kernel", "--memory-mb", str(limits.memory_mb)]
     if limits.sandbox:
         argv += ["--sandbox", "--workdir", str(workdir), "--runtime", str(runtime)]
+    # the process cap of this submission's kernel, released by grade_one when it is done
+    argv += ["--cap-name", folder.parent.name]
     argv += ["--", "-f", "{connection_file}"]
     spec = {
         "argv": argv,
@@ -191,6 +194,8 @@ def grade_one(job: dict) -> Result:
         )
         if job.get("cache_dir"):
             env["AUTOGRADE_CACHE"] = job["cache_dir"]
+        # The simulation worker is sandboxed exactly when the kernel is (--no-sandbox: neither).
+        env[sandbox.MODE_ENV] = "1" if limits.sandbox else "0"
         if not limits.sandbox:
             # ccache's store is as writable to an unsandboxed kernel as the result cache.
             env["CCACHE_DISABLE"] = "1"
@@ -218,6 +223,7 @@ def grade_one(job: dict) -> Result:
         res.error = f"{type(err).__name__}: {err}"
         return res
     finally:
+        sandbox.release(tmp.name)  # whatever the kernel left running
         res.seconds = round(time.perf_counter() - t0, 2)
         if not os.environ.get("AUTOGRADE_KEEP_TMP"):
             shutil.rmtree(tmp, ignore_errors=True)
@@ -245,6 +251,7 @@ def _plots(res: Result, job: dict, limits: Limits) -> None:
     """Feedback plots of every graded notebook; a failure costs the plots, never the grade."""
     from .feedback import make_plots
 
+    os.environ[sandbox.MODE_ENV] = "1" if limits.sandbox else "0"  # as for the verdicts
     if not limits.sandbox:
         os.environ["CCACHE_DISABLE"] = "1"  # as for the verdicts, see grade_one
     for nb, cells in res.checks.items():
@@ -491,6 +498,8 @@ def grade_assignment(
     limits = limits or Limits()
     if limits.sandbox and bwrap_path() is None:
         raise RuntimeError(SANDBOX_HELP)
+    if limits.sandbox:
+        sandbox.check()  # e.g. a root server where no user namespace can be made
     if not (course / "source" / assignment).is_dir():
         raise FileNotFoundError(f"no source/{assignment} in {course}")
     ensure_assignment(course, assignment)
@@ -632,9 +641,11 @@ def generate_feedback(course, assignment: str) -> Path:
     """
     course = Path(course).resolve()
     # Hidden-test code stays out of student-facing files; the messages are outputs and remain.
+    # InertOutputs again: notebooks graded by an older chain get their scripts cleaned too.
     pps = [
         "nbgrader.preprocessors.GetGrades",
         "nbgrader.preprocessors.ClearHiddenTests",
+        "autograde.preprocessors.InertOutputs",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
     _nbgrader(

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
-from . import check
+from . import check, sandbox
 from .assignments import NAMES
 from .backends import BACKENDS, BackendUnavailable
 from .results import Problem, SpecError
@@ -42,7 +43,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--no-cache", action="store_true", help="always build and run")
     p.add_argument("--keep-build", default=None, help="copy the build folder here")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run the simulation worker without bubblewrap (by default it is sandboxed where "
+        "bwrap is installed; AUTOGRADE_SANDBOX=1 requires it)",
+    )
     args = parser.parse_args(argv)
+    if args.no_sandbox:
+        os.environ[sandbox.MODE_ENV] = "0"
 
     try:
         spec = _read_spec(args.spec)
@@ -68,6 +77,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except BackendUnavailable as err:
         _emit({"error": "backend unavailable", "message": str(err)})
+        return 1
+    except RuntimeError as err:  # the sandbox is required and bwrap is missing
+        _emit({"error": "no sandbox", "message": str(err)})
         return 1
     _emit(verdict.to_json())
     return 0

@@ -23,9 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from . import limits
+from . import limits, sandbox
 from .assignments import get
-from .backends import genn_path, genn_version
+from .backends import compiler, cuda_path, genn_path, genn_version
 from .results import Problem, SpecError
 
 DEFAULT_TIMEOUT_S = 300.0
@@ -480,9 +480,78 @@ def _build(
         shutil.rmtree(jobdir, ignore_errors=True)
 
 
+#: The worker's environment in the sandbox, beyond :func:`graders.sandbox.base_env`: the
+#: toolchain's settings, where set (never the server's other variables).
+WORKER_INHERITED = (
+    "PYTHONUNBUFFERED",
+    "OMP_NUM_THREADS",
+    "PYTHONPATH",
+    "AUTOGRADE_MAKE_JOBS",
+    "CC",
+    "CXX",
+    "CFLAGS",
+    "CXXFLAGS",
+    "CPPFLAGS",
+    "LDFLAGS",
+    "CPATH",
+    "LIBRARY_PATH",
+    "LD_LIBRARY_PATH",
+    "CCACHE_DIR",
+    "CCACHE_BASEDIR",
+    "CCACHE_NOHASHDIR",
+    "CCACHE_DISABLE",
+    "CCACHE_MAXSIZE",
+    "CUDA_VISIBLE_DEVICES",
+)
+
+
+def worker_sandbox(
+    command: list[str], jobdir: Path, env: dict, backend: str
+) -> tuple[list[str], list[int], dict]:
+    """``command`` inside the sandbox (:mod:`graders.sandbox`), its fds and its environment.
+
+    The worker builds and runs code derived from a student's strings, so it gets no network, no
+    home, nothing of the course but the ``graders`` package, and writes only in its job folder
+    (and ccache's store, when ccache is used); GeNN and CUDA are read-only, and the GPU's device
+    nodes are there only for the CUDA backend.
+    """
+    new = sandbox.base_env(home=str(jobdir), tmpdir=str(jobdir))
+    new.update({k: env[k] for k in WORKER_INHERITED if k in env})
+    ro = [str(Path(__file__).resolve().parent)]  # graders: the worker's own code
+    rw, devices, path = [str(jobdir)], [], []
+    if env.get("CCACHE_DIR") and not env.get("CCACHE_DISABLE"):
+        rw.append(str(_ensure(Path(env["CCACHE_DIR"]))))
+    cxx = compiler()
+    if cxx and not cxx.startswith(("/usr/", "/bin/")):  # a compiler installed elsewhere
+        ro.append(str(Path(cxx).resolve().parent.parent))
+        path.append(str(Path(cxx).parent))
+    if backend.startswith("genn"):
+        # genn-buildmodel.sh counts the cores with lscpu, which reads them there
+        ro.append("/sys/devices/system/cpu")
+        gp = genn_path()
+        if gp is not None:
+            ro.append(str(gp.resolve()))
+            new["GENN_PATH"] = str(gp.resolve())
+            path.append(str(gp.resolve() / "bin"))
+    if backend == "genn":
+        cp = cuda_path()
+        if cp is not None:
+            ro.append(str(cp.resolve()))
+            new["CUDA_PATH"] = str(cp.resolve())
+            path.append(str(cp.resolve() / "bin"))
+        devices = sorted(str(p) for p in Path("/dev").glob("nvidia*"))
+        ro += ["/sys"] if os.path.isdir("/sys") else []  # the CUDA driver reads it
+    new["PATH"] = os.pathsep.join([*path, new["PATH"]])
+    ro = [p for p in dict.fromkeys(ro) if os.path.exists(p)]
+    argv, fds = sandbox.bwrap_argv(
+        command, home=str(jobdir), chdir=str(jobdir), ro=ro, rw=rw, devices=devices
+    )
+    return argv, fds, new
+
+
 def _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend, event="build") -> dict:
-    """Run ``python -m graders.worker`` on ``job`` within the limits (:func:`graders.limits.run`);
-    its ``meta.json``.
+    """Run ``python -m graders.worker`` on ``job`` within the limits (:func:`graders.limits.run`),
+    sandboxed where wanted (:func:`worker_sandbox`); its ``meta.json``.
 
     Raises
     ------
@@ -493,19 +562,31 @@ def _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend, even
     (jobdir / "job.json").write_text(json.dumps(job))
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     env.update(compiler_env(cdir))
+    command = [sys.executable, "-m", "graders.worker", str(jobdir)]
+    fds: list[int] = []
+    cap = f"worker-{Path(jobdir).name}"
+    if sandbox.wanted():
+        command, fds, env = worker_sandbox(command, Path(jobdir), env, backend)
+    command = sandbox.script_argv(cap, command)  # at most sandbox.MAX_PROCESSES, sandbox or not
     record_event(event, assignment, backend)  # counted when started, failed ones included
-    with open(jobdir / "worker.log", "wb") as log:
-        # in a session of its own, so that a limit kills the compiler and binary too
-        out = limits.run(
-            [sys.executable, "-m", "graders.worker", str(jobdir)],
-            timeout=timeout,
-            memory_mb=memory_mb,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            cwd=jobdir,
-            env=env,
-        )
+    try:
+        with open(jobdir / "worker.log", "wb") as log:
+            # in a session of its own, so that a limit kills the compiler and binary too
+            out = limits.run(
+                command,
+                timeout=timeout,
+                memory_mb=memory_mb,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=jobdir,
+                env=env,
+                pass_fds=fds,
+            )
+    finally:
+        for fd in fds:
+            os.close(fd)
+        sandbox.release(cap)
     if out.stopped == "timeout":
         raise SimulationFailed(
             "timeout",
