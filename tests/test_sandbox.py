@@ -305,7 +305,7 @@ def test_worker_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypat
         (jobdir / "json.py").write_text(WORKER_PROBE % args)
         job = {"assignment": A, "spec": {}, "cases": [], "backend": "runtime"}
         with pytest.raises(harness.SimulationFailed):
-            harness._run_worker(jobdir, job, tmp_path / "cache", 60, A, "runtime")
+            harness._run_worker(jobdir, job, tmp_path / "cache", 60, 4096, A, "runtime")
         probe_file = jobdir / "probe.txt"
         assert probe_file.is_file(), "the planted module did not run in the worker"
         probe = ast.literal_eval(probe_file.read_text())
