@@ -52,6 +52,8 @@ BRIAN2_BUILD = ("wheel", "setuptools_scm[toml]>=6.2")
 #: pip itself (a venv made ``--without-pip`` is bootstrapped from its wheel) and what
 #: ``pyproject.toml``'s build-system needs for ``pip install -e .`` without an index.
 TOOLS = ("pip", "setuptools>=68,<81", "wheel")
+#: The highest patch release assumed when resolving (see :func:`min_patch`).
+MAX_PATCH = 99
 #: The issue's target for one bundle (a USB stick, a scp over a slow link).
 TARGET_MB = 60
 GENN_VERSION = "4.9.0"
@@ -97,7 +99,10 @@ def project_requirements(pyproject: Path, extras: tuple[str, ...] = ("test",)) -
 def platform_args(version: str) -> list[str]:
     """``pip download`` options that select CPython ``version`` wheels for manylinux x86_64."""
     abi = "cp" + version.replace(".", "")
-    args = ["--only-binary", ":all:", "--python-version", version, "--implementation", "cp"]
+    # "3.11" alone means 3.11.0 to pip, which refuses wheels that want a later patch release
+    # (soupsieve 4.1.3: >=3.11.5); the patch the bundle needs is checked by install.sh instead
+    full = f"{version}.{MAX_PATCH}"
+    args = ["--only-binary", ":all:", "--python-version", full, "--implementation", "cp"]
     args += ["--abi", abi, "--abi", "abi3", "--abi", "none"]
     for p in PLATFORMS:
         args += ["--platform", p]
@@ -208,6 +213,31 @@ def download(version: str, wheels: Path, reqs: list[str], pins: list[str]) -> No
         _run([*pip, *platform_args(version), *TOOLS], "downloading pip, setuptools and wheel")
 
 
+def min_patch(version: str, wheels: Path) -> tuple[int, list[str]]:
+    """The lowest patch release of Python ``version`` that every wheel's ``Requires-Python``
+    admits, and the wheels that ask for more than ``version.0``."""
+    import zipfile
+
+    from packaging.specifiers import SpecifierSet
+
+    wants: dict[str, SpecifierSet] = {}
+    for whl in sorted(wheels.glob("*.whl")):
+        with zipfile.ZipFile(whl) as zf:
+            meta = next(n for n in zf.namelist() if n.endswith(".dist-info/METADATA"))
+            for line in zf.read(meta).decode("utf-8", "replace").splitlines():
+                if line.lower().startswith("requires-python:"):
+                    wants[whl.name] = SpecifierSet(line.split(":", 1)[1].strip())
+                    break
+                if not line.strip():
+                    break
+    for patch in range(MAX_PATCH + 1):
+        full = f"{version}.{patch}"
+        if all(spec.contains(full) for spec in wants.values()):
+            picky = [n for n, spec in wants.items() if not spec.contains(f"{version}.0")]
+            return patch, picky
+    raise BundleError(f"no Python {version}.x satisfies every wheel's Requires-Python")
+
+
 def git_archive(out: Path) -> str:
     """This repository's committed tree as ``project.tar.gz``; returns the commit."""
     commit = _run(
@@ -300,6 +330,9 @@ def make_bundle(
     info: dict = {"version": version}
     info["brian2"] = brian2_wheel(version, wheels, pins, build_python)
     download(version, wheels, project_requirements(REPO / "pyproject.toml"), pins)
+    patch, picky = min_patch(version, wheels)
+    info["min_python"] = f"{version}.{patch}"
+    info["min_python_why"] = picky
     info["commit"] = git_archive(staging / "project.tar.gz")
     info["genn"] = None
     if genn is not None:
@@ -308,6 +341,7 @@ def make_bundle(
     info["bubblewrap"] = bubblewrap_deb(staging / "debs") if bubblewrap else "not included"
     script = staging / "install.sh"
     text = INSTALL_SH.replace("@PYVERSION@", version).replace("@COMMIT@", info["commit"])
+    text = text.replace("@MINPATCH@", str(patch)).replace("@PICKY@", " ".join(picky) or "-")
     script.write_text(text)
     script.chmod(0o755)
     text, total, largest = manifest(staging)
@@ -362,6 +396,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"brian2 2.5.4: {info['brian2']}")
     print(f"project: commit {info['commit']}; GeNN source: {info['genn'] or 'not included'}")
     print(f"bubblewrap: {info['bubblewrap']}")
+    why = ", ".join(info["min_python_why"]) or "every wheel takes x.0"
+    print(f"server Python: {info['min_python']} or later {args.python}.x ({why})")
     print(f"{n} wheels; total {mb:.1f} MB (target {TARGET_MB} MB). Largest:")
     for size, name in info["largest"]:
         print(f"  {size / 1e6:6.1f} MB  {name}")
@@ -405,6 +441,12 @@ if [ -z "$PYTHON" ]; then
   fi
 elif [ "$(version_of "$PYTHON")" != "$WANT" ]; then
   echo "error: $PYTHON is Python $(version_of "$PYTHON"), this bundle is for $WANT." >&2
+  exit 1
+fi
+# some wheels ask for a later patch release than $WANT.0 (@PICKY@)
+if ! "$PYTHON" -c "import sys; sys.exit(sys.version_info[2] < @MINPATCH@)"; then
+  echo "error: $PYTHON is $("$PYTHON" -V 2>&1); this bundle needs $WANT.@MINPATCH@ or later" >&2
+  echo "(wheels that ask for it: @PICKY@). Use a newer $WANT.x with --python PATH." >&2
   exit 1
 fi
 mkdir -p "$PREFIX"

@@ -40,7 +40,8 @@ def test_requirements_come_from_pyproject():
 
 def test_platform_args_select_that_python_on_manylinux():
     args = bundle.platform_args("3.12")
-    assert args[args.index("--python-version") + 1] == "3.12"
+    # a late patch release: wheels that want 3.12.N are taken, install.sh checks N
+    assert args[args.index("--python-version") + 1].startswith("3.12.")
     assert "cp312" in args and "--only-binary" in args
     plats = {args[i + 1] for i, a in enumerate(args) if a == "--platform"}
     assert "manylinux2014_x86_64" in plats and "linux_x86_64" in plats
@@ -74,8 +75,30 @@ def test_genn_tarball_must_be_genn_4_9_0(tmp_path):
         bundle.check_genn_tarball(tmp_path / "junk.tar.gz")
 
 
+def _wheel(folder: Path, name: str, requires_python: str | None) -> None:
+    import zipfile
+
+    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: 1.0\n"
+    if requires_python:
+        meta += f"Requires-Python: {requires_python}\n"
+    with zipfile.ZipFile(folder / f"{name}-1.0-py3-none-any.whl", "w") as zf:
+        zf.writestr(f"{name}-1.0.dist-info/METADATA", meta + "\nA description: >=9.9\n")
+
+
+def test_min_patch_is_what_the_pickiest_wheel_asks(tmp_path):
+    _wheel(tmp_path, "plain", ">=3.9")
+    _wheel(tmp_path, "none", None)
+    assert bundle.min_patch("3.11", tmp_path) == (0, [])
+    _wheel(tmp_path, "picky", ">=3.11.5")  # soupsieve 4.1.3 asks this
+    assert bundle.min_patch("3.11", tmp_path) == (5, ["picky-1.0-py3-none-any.whl"])
+    _wheel(tmp_path, "newer", ">=3.12")
+    with pytest.raises(bundle.BundleError, match="no Python 3.11.x"):
+        bundle.min_patch("3.11", tmp_path)
+
+
 def test_install_script_is_valid_bash():
     script = bundle.INSTALL_SH.replace("@PYVERSION@", "3.12").replace("@COMMIT@", "abc")
+    script = script.replace("@MINPATCH@", "5").replace("@PICKY@", "x.whl")
     proc = subprocess.run(["bash", "-n"], input=script, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
 
