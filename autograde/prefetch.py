@@ -27,6 +27,17 @@ from pathlib import Path
 BATCH_BACKENDS = ("genn", "genn-cpu")
 #: Answers per shared build: a failure costs at most this many a build of their own.
 BATCH_SIZE = 16
+#: On ``genn`` (CUDA) nvcc is the cost: 60-140 s per model with 16 builds at once on an H200
+#: machine against ~13 s for a C++ standalone build (issue 11). There a class is built as few
+#: large models instead of one per core: at most this many answers each (a failed model costs
+#: its answers an nvcc build of their own, so the cap bounds the damage), as few models as that
+#: allows. ``./dev gpu-check`` measures builds and wall time with and without it.
+GPU_BATCH_SIZE = 32
+#: Device memory one answer's groups may need, generously (an exercise network is a few
+#: hundred neurons with a few traces; a CUDA context, ~0.5 GB, is per process, not per answer).
+GPU_MB_PER_ANSWER = 64
+#: Share of the GPU's memory the shared builds may take: graders run their own models beside.
+GPU_MEMORY_SHARE = 0.25
 
 _UNKNOWN = object()
 
@@ -162,16 +173,63 @@ def class_specs(course: Path, assignment: str, students: list[str]) -> tuple[lis
     return specs, guessed
 
 
-def chunks(specs: list, parallel: int, size: int = BATCH_SIZE) -> list[list]:
-    """Split ``specs`` into batches: at least two answers each, at most ``size``, and as many
-    as ``parallel`` so that every core builds one (graders blocked on a batch leave their cores
-    idle, so one big batch on a multi-core machine would waste them)."""
+def chunks(
+    specs: list,
+    parallel: int,
+    size: int = BATCH_SIZE,
+    *,
+    gpu: bool = False,
+    gpu_memory_mb: int | None = None,
+) -> list[list]:
+    """Split ``specs`` into batches.
+
+    On the CPU (``gpu`` false): at least two answers each, at most ``size``, and as many as
+    ``parallel`` so that every core builds one (graders blocked on a batch leave their cores
+    idle, so one big batch on a multi-core machine would waste them).
+
+    On a CUDA GPU (``gpu`` true): as few batches as :func:`gpu_batch_size` allows, since each
+    costs an nvcc build that dwarfs everything else; ``parallel`` plays no part.
+    """
     if not specs:
         return []
-    n = max(1, min(parallel, len(specs) // 2))
-    n = max(n, -(-len(specs) // size))
+    if gpu:
+        n = -(-len(specs) // gpu_batch_size(gpu_memory_mb))
+    else:
+        n = max(1, min(parallel, len(specs) // 2))
+        n = max(n, -(-len(specs) // size))
     per = -(-len(specs) // n)
     return [specs[i : i + per] for i in range(0, len(specs), per)]
+
+
+def gpu_batch_size(gpu_memory_mb: int | None = None) -> int:
+    """Answers per model on a CUDA GPU: :data:`GPU_BATCH_SIZE`, fewer where the GPU's memory
+    (``GPU_MEMORY_SHARE`` of it at ``GPU_MB_PER_ANSWER`` each) holds fewer; unknown memory
+    leaves the cap alone."""
+    if not gpu_memory_mb:
+        return GPU_BATCH_SIZE
+    by_memory = int(gpu_memory_mb * GPU_MEMORY_SHARE // GPU_MB_PER_ANSWER)
+    return max(1, min(GPU_BATCH_SIZE, by_memory))
+
+
+def gpu_memory_mb() -> int | None:
+    """The smallest total memory of the visible NVIDIA GPUs in MB (``nvidia-smi``), or None."""
+    import shutil
+    import subprocess
+
+    smi = shutil.which("nvidia-smi")
+    if smi is None:
+        return None
+    try:
+        out = subprocess.run(
+            [smi, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+        )
+        sizes = [int(x) for x in out.stdout.split() if x.strip().isdigit()]
+    except (OSError, subprocess.TimeoutExpired, ValueError):
+        return None
+    return min(sizes) if out.returncode == 0 and sizes else None
 
 
 def start(
@@ -185,8 +243,8 @@ def start(
     timeout: float = 300.0,
     memory_mb: int = 4096,
 ) -> tuple[threading.Thread, Prefetch]:
-    """Start building the class's distinct answers in the background, ``parallel`` batches at
-    a time (see :func:`chunks`).
+    """Start building the class's distinct answers in the background, in batches sized by
+    :func:`chunks` for ``backend`` (one per core on the CPU, few large ones on a CUDA GPU).
 
     Returns once every batch holds its answers' cache locks, so that workers started afterwards
     wait for the batch instead of building the same answers alone.
@@ -222,7 +280,9 @@ def start(
             specs, report.guessed = class_specs(course, assignment, students)
             report.distinct = len(specs)
             cases = get(assignment).simulated_cases()
-            batches = chunks(specs, parallel)
+            gpu = backend == "genn"
+            mem = gpu_memory_mb() if gpu else None
+            batches = chunks(specs, parallel, gpu=gpu, gpu_memory_mb=mem)
             report.batches = len(batches)
             waiting = [len(batches)]
 

@@ -405,6 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-feedback", action="store_true", help="(b) without the feedback HTML")
     p.add_argument(
+        "--no-regrade", action="store_true", help="only (b), not the --force regrade after it"
+    )
+    p.add_argument(
         "--batch", choices=("auto", "on", "off"), default="auto", help="(b)'s --batch option"
     )
     p.add_argument(
@@ -473,6 +476,8 @@ def main(argv: list[str] | None = None) -> int:
             record["baseline"] = phase("baseline", runs, stats, total)
         cache = work / "cache"
         phases = () if args.baseline_only else (("pipeline", False), ("regrade", True))
+        if args.no_regrade:
+            phases = phases[:1]
         for label, force in phases:
             stats = work / f"{label}-stats.jsonl"
             env = _env(**{harness.STATS_ENV: str(stats)})
@@ -508,7 +513,7 @@ def main(argv: list[str] | None = None) -> int:
                     print(runs[-1]["log"][-3000:], file=sys.stderr)
                 record["scores"].setdefault(a, {})[label] = pipeline_scores(course, a)
             record[label] = phase(label, runs, stats, total)
-        if "baseline" in record and "pipeline" in record:
+        if "baseline" in record and "regrade" in record:
             base = record["baseline"]["wall_s"]
             record["ratio_baseline_over_pipeline"] = round(base / record["pipeline"]["wall_s"], 2)
             record["ratio_baseline_over_regrade"] = round(base / record["regrade"]["wall_s"], 2)

@@ -217,6 +217,33 @@ def test_chunks_one_batch_per_core_of_at_least_two(n, parallel, sizes):
     assert [x for c in got for x in c] == list(range(n))
 
 
+@pytest.mark.parametrize(
+    ("n", "memory_mb", "sizes"),
+    [
+        (0, None, []),
+        (1, None, [1]),
+        (30, None, [30]),  # 16 cores or not: one nvcc build, not 15
+        (32, 80_000, [32]),
+        (33, 80_000, [17, 16]),  # over the cap: as few models as it allows, evenly filled
+        (80, None, [27, 27, 26]),
+        (30, 4096, [15, 15]),  # a 4 GB GPU: a quarter of it at 64 MB an answer holds 16
+        (5, 100, [1, 1, 1, 1, 1]),  # no room for two: each alone, never an empty batch
+    ],
+)
+def test_chunks_on_a_gpu_few_large_batches(n, memory_mb, sizes):
+    assert prefetch.GPU_BATCH_SIZE == 32
+    got = prefetch.chunks(list(range(n)), 16, gpu=True, gpu_memory_mb=memory_mb)
+    assert [len(c) for c in got] == sizes
+    assert [x for c in got for x in c] == list(range(n))
+
+
+def test_chunks_on_a_gpu_build_far_fewer_models_than_on_the_cpu():
+    # the demo class's scale: 14 distinct answers per assignment, 16 cores
+    cpu = prefetch.chunks(list(range(14)), 16)
+    gpu = prefetch.chunks(list(range(14)), 16, gpu=True)
+    assert len(cpu) == 7 and len(gpu) == 1
+
+
 @pytest.mark.genn
 @pytest.mark.slow
 def test_batch_on_genn_cpu_equals_builds_of_their_own(tmp_path):
