@@ -396,4 +396,27 @@ class InertOutputs(SanitizeHTML):
         locked = (cell.get("metadata", {}).get("nbgrader") or {}).get("locked")
         if cell.cell_type in ("markdown", "raw") and locked:
             return cell, resources
+        if cell.cell_type == "markdown":
+            cell.source = self.markdown_to_inert_html(cell.source)
+            return cell, resources
+        if cell.cell_type == "code":
+            for out in cell.get("outputs", []):
+                data = out.get("data")
+                if data and "text/markdown" in data:
+                    md = data.pop("text/markdown")
+                    data.setdefault("text/html", self.markdown_to_inert_html(md))
         return super().preprocess_cell(cell, resources, index)
+
+    def markdown_to_inert_html(self, text: str) -> str:
+        """Markdown rendered to HTML, then cleaned.
+
+        Cleaning the Markdown text alone misses its own syntax: ``[x](javascript:...)`` and
+        ``![](http://...)`` become a live link and an image fetched from anywhere only when the
+        page is rendered. Rendered first, the link loses its ``javascript:`` target (bleach keeps
+        http, https and mailto) and the image becomes visible text.
+        """
+        from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
+        if isinstance(text, list):  # nbformat may keep multi-line strings as lists
+            text = "".join(text)
+        return self.sanitize_html_tags(markdown2html_mistune(text))

@@ -79,6 +79,7 @@ display(HTML('<p>XSS-TEXT-KEPT</p><script>alert("XSS-1")</script>'
 display(Javascript('alert("XSS-6")'))
 display(SVG('<svg xmlns="http://www.w3.org/2000/svg" onload="alert(\\'XSS-7\\')"></svg>'))
 display(Markdown('<script>alert("XSS-8")</script> md-text'))
+display(Markdown('[md-link](javascript:alert("XSS-10")) ![x](http://evil.test/x.png)'))
 HTML('<style>body{display:none}</style><script>alert("XSS-9")</script>')
 """
 
@@ -219,6 +220,7 @@ def test_student_scripts_are_inert_in_feedback_and_graded_notebook(hostile_class
     assert [s for s in live.scripts if "XSS" in s] == []
     assert live.handlers == [] and live.urls == []
     assert "XSS-TEXT-KEPT" in page and "md-text" in page  # the text survives, as text
+    assert "md-link" in page and 'src="http://evil.test' not in page  # no image fetched
     # the grader's own plots are still there, one per check
     assert len(re.findall(r'<img alt="\w+: your traces', page)) == 5
     nb = json.loads(
@@ -388,7 +390,11 @@ def test_inert_outputs_cleans_student_outputs_when_run_as_nbgrader_runs_it():
     }
     cells = [
         {"cell_type": "code", "source": "", "metadata": {}, "execution_count": 1, "outputs": []},
-        {"cell_type": "markdown", "source": "<script>x()</script> mine", "metadata": {}},
+        {
+            "cell_type": "markdown",
+            "source": "<script>x()</script> mine [c](javascript:alert(1)) ![t](http://evil.test/p.png)",
+            "metadata": {},
+        },
         {
             "cell_type": "markdown",
             "source": "Task: `v > vth`",
@@ -398,6 +404,11 @@ def test_inert_outputs_cleans_student_outputs_when_run_as_nbgrader_runs_it():
     cells[0]["outputs"] = [
         {"output_type": "display_data", "metadata": {}, "data": rich},
         {"output_type": "stream", "name": "stdout", "text": "<script> printed as text\n"},
+        {
+            "output_type": "display_data",
+            "metadata": {},
+            "data": {"text/markdown": "md [c](javascript:alert(2)) ![t](http://evil.test/q.png)"},
+        },
     ]
     nb = from_dict({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
     nb, _ = InertOutputs()(nb, {})
@@ -406,7 +417,15 @@ def test_inert_outputs_cleans_student_outputs_when_run_as_nbgrader_runs_it():
     assert data["text/html"] == '<p>kept</p>&lt;script&gt;alert("XSS")&lt;/script&gt;<b>b</b>'
     assert data["image/png"] == rich["image/png"] and data["text/plain"] == rich["text/plain"]
     assert nb.cells[0].outputs[1].text == "<script> printed as text\n"  # escaped by exporters
-    assert nb.cells[1].source == "&lt;script&gt;x()&lt;/script&gt; mine"
+    # Markdown's own link and image syntax: no javascript: target, no image fetched on opening
+    md_cell, md_out = nb.cells[1].source, nb.cells[0].outputs[2].data
+    assert set(md_out) == {"text/html"}
+    for page in (md_cell, md_out["text/html"]):
+        live = _Live()
+        live.feed(page)
+        assert live.scripts == [] and live.handlers == [] and live.urls == [], page
+        assert "<img" not in page
+    assert "&lt;script&gt;x()&lt;/script&gt; mine" in md_cell
     assert nb.cells[2].source == "Task: `v > vth`"  # the course's own cell, untouched
 
 
