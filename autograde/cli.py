@@ -87,8 +87,7 @@ def _sandbox_line(args) -> str:
     from graders import sandbox
 
     return (
-        f"sandbox: kernels and simulations as uid {sandbox.SANDBOX_UID} without capabilities; "
-        f"processes: {sandbox.cap_method()}"
+        f"sandbox: kernels and simulations as {sandbox.user()}; processes: {sandbox.cap_method()}"
     )
 
 

@@ -606,7 +606,9 @@ def _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend, even
         raise SimulationFailed(err["kind"], err["message"], logtext)
     if out.returncode != 0 or not (jobdir / "meta.json").is_file():
         rc = out.returncode
-        kind = "memory" if rc in (-signal.SIGKILL, -signal.SIGSEGV) else "crashed"
+        # bwrap (the sandbox) reports a child killed by signal N as exit status 128 + N
+        killed = {-signal.SIGKILL, -signal.SIGSEGV, 128 + signal.SIGKILL, 128 + signal.SIGSEGV}
+        kind = "memory" if rc in killed else "crashed"
         why = "was killed (out of memory?)" if kind == "memory" else f"exited with {rc}"
         raise SimulationFailed(kind, f"the simulation process {why}", logtext)
     meta = json.loads((jobdir / "meta.json").read_text())

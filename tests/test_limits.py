@@ -270,5 +270,8 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     # the feedback plots
     monkeypatch.setattr(plots, "make_plots", lambda *a, **kw: seen.update(plots=kw["memory_mb"]))
     res = pipeline.Result("a", A, ok=True, checks={A: {}})
+    # _plots sets the (worker) process's sandbox mode: undone after this test, so later tests
+    # on a machine without bwrap are not made to require it
+    monkeypatch.setenv("AUTOGRADE_SANDBOX", os.environ.get("AUTOGRADE_SANDBOX", "auto"))
     pipeline._plots(res, {"backend": "runtime"}, limits_)
     assert seen == {"kernel": mb, "verdicts": mb, "shared": mb, "plots": mb}

@@ -463,3 +463,36 @@ def test_without_a_cgroup_root_is_reported_uncapped(monkeypatch):
         assert method.startswith("NOT capped")
     else:
         assert method.startswith("RLIMIT_NPROC")
+
+
+@pytest.mark.skipif(not CAP.startswith("pids cgroup"), reason=f"no pids cgroup here: {CAP}")
+def test_a_second_kernel_under_the_same_name_is_capped_too():
+    """A submission's notebooks run one after another under one cap name; each is capped."""
+    import multiprocessing
+
+    name = f"test-reuse-{os.getpid()}"
+    ctx = multiprocessing.get_context("spawn")
+    try:
+        for _ in range(2):  # the first one's cgroup is still there (released at the end)
+            with ctx.Pool(1) as pool:
+                assert pool.apply(sandbox.enter, (name,)).startswith("pids cgroup")
+    finally:
+        sandbox.release(name)
+
+
+@needs_bwrap
+def test_a_sandboxed_worker_killed_by_a_signal_is_reported_as_killed(tmp_path, monkeypatch):
+    """bwrap turns a child's death by SIGKILL/SIGSEGV into exit status 128 + N."""
+    from graders import harness
+
+    monkeypatch.setenv(sandbox.MODE_ENV, "1")
+    jobdir = Path(tempfile.mkdtemp(prefix="graders-probe-"))
+    try:
+        (jobdir / "json.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+        job = {"assignment": A, "spec": {}, "cases": [], "backend": "runtime"}
+        with pytest.raises(harness.SimulationFailed) as info:
+            harness._run_worker(jobdir, job, tmp_path / "cache", 60, 4096, A, "runtime")
+    finally:
+        shutil.rmtree(jobdir, ignore_errors=True)
+    assert info.value.kind == "memory", info.value.message
+    assert "was killed" in info.value.message
