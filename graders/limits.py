@@ -1,7 +1,7 @@
 """Memory limits that bound what a process tree uses, never its address space.
 
-``RLIMIT_AS`` cannot be used: the CUDA driver reserves tens of GB of virtual address space
-(``mmap`` with ``PROT_NONE``) when it creates a context, so under a 4 GB address-space limit every
+An address-space rlimit cannot be used: the CUDA driver reserves tens of GB of virtual address
+space (``mmap`` with ``PROT_NONE``) when it creates a context, so under a 4 GB one every
 GeNN CUDA build failed with "cuda runtime error 2: out of memory" (measured on an H200). Instead a
 :class:`Watchdog` thread samples the resident memory of a whole process tree (a root process and
 all its descendants: the simulation worker, the compiler it starts, the compiled binary) every

@@ -1,9 +1,9 @@
 """Memory limits bound what a process tree uses, never its address space (graders.limits).
 
 The CUDA driver reserves tens of GB of address space (``mmap`` with ``PROT_NONE``) when it creates
-a context; under the old ``RLIMIT_AS`` of 4 GB every GeNN CUDA build failed. These tests make the
-same reservation without a GPU: in the simulation worker through the harness's real path (the
-reservation is made at interpreter start by a ``sitecustomize`` module on ``PYTHONPATH``, which
+a context; under the old address-space rlimit of 4 GB every GeNN CUDA build failed. These tests
+make the same reservation without a GPU: in the simulation worker through the harness's real path
+(the reservation is made at interpreter start by a ``sitecustomize`` module on ``PYTHONPATH``, which
 the worker inherits like any environment variable), and in a student kernel started through
 ``autograde.kernel``. Hogs touch a bounded 2 GB, so a broken limit fails the test instead of
 filling the machine.
