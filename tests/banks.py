@@ -2,6 +2,7 @@
 
 Each entry is ``{"spec": ..., "expect": {check: passed}}`` or ``{"spec": ..., "invalid":
 field}``; it is graded the way an instructor's script would, through ``python -m graders check``.
+:func:`gradebook_scores` reads back what a class graded by ``autograde grade`` scored.
 """
 
 from __future__ import annotations
@@ -56,4 +57,18 @@ def assert_entry(assignment: str, path: Path, backend: str = "runtime") -> dict:
         for c in out["checks"]:
             if not c["passed"]:
                 assert c["message"] and c["points"] < c["max_points"]
+    return out
+
+
+def gradebook_scores(course: Path, assignment: str, cells) -> dict[str, dict[str, float]]:
+    """Per student, the automatic score of each of ``cells`` (grade ids) in the gradebook."""
+    from nbgrader.api import Gradebook
+
+    from autograde import pipeline
+
+    out = {}
+    with Gradebook(pipeline.db_url(course)) as gb:
+        for sub in gb.find_assignment(assignment).submissions:
+            for nb in sub.notebooks:
+                out[sub.student.id] = {g.name: g.auto_score for g in nb.grades if g.name in cells}
     return out

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from banks import entries, load
+from banks import entries, gradebook_scores, load
 
 import graders
 from autograde import demo, pipeline
@@ -119,14 +119,7 @@ def _sandbox() -> bool:
 
 
 def _scores(course: Path) -> dict[str, dict[str, float]]:
-    from nbgrader.api import Gradebook
-
-    out = {}
-    with Gradebook(pipeline.db_url(course)) as gb:
-        for sub in gb.find_assignment(A).submissions:
-            for nb in sub.notebooks:
-                out[sub.student.id] = {g.name: g.auto_score for g in nb.grades if g.name in HIDDEN}
-    return out
+    return gradebook_scores(course, A, HIDDEN)
 
 
 @pytest.fixture(scope="module")

@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
+from banks import gradebook_scores
 from nbformat.notebooknode import NotebookNode, from_dict
 from test_release import _hidden_patterns, find_leaks  # the release's leak detectors
 
@@ -65,14 +66,7 @@ def _grade_cmd(*extra: str) -> list[str]:
 
 
 def _scores(course: Path) -> dict[str, dict[str, float]]:
-    from nbgrader.api import Gradebook
-
-    out = {}
-    with Gradebook(pipeline.db_url(course)) as gb:
-        for sub in gb.find_assignment(A).submissions:
-            for nb in sub.notebooks:
-                out[sub.student.id] = {g.name: g.auto_score for g in nb.grades if g.name in HIDDEN}
-    return out
+    return gradebook_scores(course, A, HIDDEN)
 
 
 # --- fast: the pieces ------------------------------------------------------------------------
