@@ -29,22 +29,16 @@ from pathlib import Path
 from graders import sandbox
 from graders.notebook import TRUSTED_ENV
 
-SANDBOX_HELP = sandbox.HELP
-
 #: Set in the kernel's environment, whatever the server's says: hidden cells only hand the spec
 #: over (the verdict is computed outside the kernel), and no display.
 KERNEL_SETTINGS = {TRUSTED_ENV: "1", "MPLBACKEND": "Agg"}
-#: Taken from the server's environment where set, else these defaults (threads reserve address
-#: space; one BLAS thread is plenty for a notebook).
+#: Taken from the server's environment where set, else these defaults (one BLAS thread is
+#: plenty for a notebook, and threads count against the process cap).
 KERNEL_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
 #: Also taken from the server's environment where set: where Python finds ``graders`` when it
 #: is not installed, and jupyter's runtime folder (a path of this job). Nothing else of the
 #: server's environment reaches the kernel: not its tokens, passwords or cache locations.
 KERNEL_INHERITED = ("PYTHONPATH", "JUPYTER_RUNTIME_DIR")
-
-
-def bwrap_path() -> str | None:
-    return sandbox.bwrap_path()
 
 
 def _graders_dir() -> Path:

@@ -271,9 +271,9 @@ def test_jobs_1_gives_the_same_scores(graded_class):
 
 
 def test_refuses_without_bubblewrap(tmp_path, monkeypatch):
-    from autograde import kernel
+    from graders import sandbox
 
-    monkeypatch.setattr(kernel, "bwrap_path", lambda: None)
+    monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
     course = demo.make_course(tmp_path / "c", REPO, A, {"alice": ("right", "")})
     with pytest.raises(RuntimeError, match="--no-sandbox"):
         pipeline.grade_assignment(course, A, export=False, progress=False)
