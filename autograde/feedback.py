@@ -271,7 +271,7 @@ def insert(page: str, block: str) -> str:
 
 def plots_path(course: Path, assignment: str, student: str) -> Path:
     """Where the worker's plots of one student are kept (instructor side, next to the status)."""
-    from .pipeline import STATUS_DIR
+    from .course import STATUS_DIR
 
     return Path(course) / STATUS_DIR / assignment / "plots" / f"{student}.json"
 
@@ -284,7 +284,7 @@ def inject(course, assignment: str) -> list[Path]:
     list of Path
         The feedback files that now carry plots.
     """
-    from .pipeline import load_status
+    from .course import load_status
 
     course = Path(course)
     done = []
@@ -301,3 +301,34 @@ def inject(course, assignment: str) -> list[Path]:
         page.write_text(insert(page.read_text(), section(assignment, cells, plots)))
         done.append(page)
     return done
+
+
+def generate_feedback(course, assignment: str) -> Path:
+    """Per-student feedback HTML: nbgrader's, plus each check's message and plot.
+
+    The check messages are also the hidden cells' outputs; the plots come from
+    :func:`autograde.feedback.inject`.
+    """
+    from .course import _nbgrader
+
+    course = Path(course).resolve()
+    # Hidden-test code stays out of student-facing files; the messages are outputs and remain.
+    # InertOutputs again: notebooks graded by an older chain get their scripts cleaned too.
+    pps = [
+        "nbgrader.preprocessors.GetGrades",
+        "nbgrader.preprocessors.ClearHiddenTests",
+        "autograde.preprocessors.InertOutputs",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
+    _nbgrader(
+        course,
+        "generate_feedback",
+        assignment,
+        "--force",
+        f"--GenerateFeedback.preprocessors={pps!r}",
+        check=False,
+    )
+    from .feedback import inject
+
+    inject(course, assignment)  # the per-check messages and plots
+    return course / "feedback"

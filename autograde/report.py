@@ -113,3 +113,40 @@ def write(course, assignment: str, statuses: list[dict], wall_s: float | None = 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))
     return out
+
+
+def summary(statuses: list[dict], assignment: str) -> str:
+    """One screen: graded, failed and why, backend, time per submission, pass rate per check."""
+    graded = [s for s in statuses if s.get("ok")]
+    failed = [s for s in statuses if not s.get("ok")]
+    lines = [f"{assignment}: {len(graded)} graded, {len(failed)} failed"]
+    backends = sorted({s["backend"] for s in graded if s.get("backend")})
+    lines.append(f"backend: {', '.join(backends) or '-'}")
+    if graded:
+        secs = [s.get("seconds", 0) for s in graded]
+        lines.append(
+            f"time per submission: mean {sum(secs) / len(secs):.1f} s, max {max(secs):.1f} s"
+        )
+    lines.append("")
+    lines.append(f"{'student':<20} {'score':>12}  notes")
+    for s in sorted(statuses, key=lambda r: r.get("student", "")):
+        if s.get("ok"):
+            note = "; ".join(f"{k}: {v}" for k, v in (s.get("incidents") or {}).items())
+            score = f"{s.get('score', 0):g}/{s.get('max_score', 0):g}"
+        else:
+            note = "FAILED: " + (s.get("error") or "?").splitlines()[0][:70]
+            score = "-"
+        lines.append(f"{s.get('student', '?'):<20} {score:>12}  {note[:90]}")
+    rates: dict[str, list[int]] = {}
+    for s in graded:
+        for cells in (s.get("checks") or {}).values():
+            for rec in cells.values():
+                ok = rec["points"] >= rec["max_points"] - 1e-9
+                rates.setdefault(rec["check"], []).append(int(ok))
+    if rates:
+        lines.append("")
+        lines.append(
+            "pass rate per check: "
+            + ", ".join(f"{k} {100 * sum(v) / len(v):.0f}%" for k, v in rates.items())
+        )
+    return "\n".join(lines)

@@ -125,8 +125,8 @@ def has(job: dict, k: str | None) -> bool:
 
 
 def load(job: dict, k: str | None):
-    """The stored :class:`~autograde.pipeline.Result` for key ``k``, or ``None``."""
-    from .pipeline import Result
+    """The stored :class:`~autograde.worker.Result` for key ``k``, or ``None``."""
+    from .worker import Result
 
     if k is None:
         return None

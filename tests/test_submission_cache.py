@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import asdict
 
 from autograde import submission_cache as sc
-from autograde.pipeline import Limits, Result
+from autograde.worker import Limits, Result
 
 
 def _course(tmp_path):
