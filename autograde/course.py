@@ -1,12 +1,15 @@
-"""The course folder: the gradebook, the submissions and the status files.
+"""The course folder: its gradebook, submissions, configuration and status files.
 
 Only the coordinating process (:mod:`autograde.pipeline`) writes here: the gradebook,
-``autograded/`` and one status file per student (``autograde_status/<assignment>/<student>.json``),
-each as soon as a result arrives, so an interrupted run loses nothing already graded.
+``autograded/``, one status file per student (``autograde_status/<assignment>/<student>.json``)
+and the feedback plots next to it, each as soon as a result arrives (:func:`record`), so an
+interrupted run loses nothing already graded. This module imports nothing else of
+:mod:`autograde`, so every other room may read the course through it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -18,23 +21,20 @@ import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from .worker import Result
+from nbgrader.api import Gradebook, MissingEntry
 
 STATUS_DIR = "autograde_status"
 
 
-def _course_config_text(course: Path) -> str:
+def config_text(course: Path) -> str:
+    """The course's ``nbgrader_config.py`` (a bare one where the course has none)."""
     cfg = course / "nbgrader_config.py"
     return cfg.read_text() if cfg.is_file() else "c = get_config()  # noqa: F821\n"
 
 
 def fingerprint(folder: Path) -> str:
     """A hash of a submission folder, to regrade only what changed."""
-    import hashlib
-
     h = hashlib.sha256()
     for p in sorted(folder.rglob("*")):
         if p.is_file():
@@ -43,7 +43,8 @@ def fingerprint(folder: Path) -> str:
     return h.hexdigest()
 
 
-def _nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run_nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``nbgrader ARGS`` in ``course`` with this Python; raises on failure where ``check``."""
     env = dict(os.environ)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     proc = subprocess.run(
@@ -67,8 +68,6 @@ def ensure_assignment(course: Path, assignment: str) -> None:
 
     Generates into a temporary release folder, leaving the committed ``release/`` untouched.
     """
-    from nbgrader.api import Gradebook, MissingEntry
-
     with Gradebook(db_url(course)) as gb:
         try:
             if gb.find_assignment(assignment).notebooks:
@@ -76,7 +75,7 @@ def ensure_assignment(course: Path, assignment: str) -> None:
         except MissingEntry:
             pass
     with tempfile.TemporaryDirectory() as tmp:
-        _nbgrader(
+        run_nbgrader(
             course,
             "generate_assignment",
             assignment,
@@ -115,10 +114,16 @@ def load_status(course: Path, assignment: str, student: str) -> dict | None:
         return None
 
 
-def record(course: Path, res: Result) -> None:
-    """Write one result into the course: gradebook, autograded files, status (in that order)."""
-    from nbgrader.api import Gradebook
+def plots_path(course: Path, assignment: str, student: str) -> Path:
+    """Where the worker's plots of one student are kept (instructor side, next to the status)."""
+    return Path(course) / STATUS_DIR / assignment / "plots" / f"{student}.json"
 
+
+def record(course: Path, res) -> None:
+    """Write one result into the course: gradebook, autograded files, status (in that order).
+
+    ``res`` is an :class:`autograde.worker.Result`.
+    """
     a, s = res.assignment, res.student
     if res.ok:
         with warnings.catch_warnings(), Gradebook(db_url(course)) as gb:
@@ -147,8 +152,6 @@ def record(course: Path, res: Result) -> None:
     status.pop("files")
     plots = status.pop("plots")
     if res.ok:
-        from .feedback import plots_path
-
         pp = plots_path(course, a, s)
         pp.parent.mkdir(parents=True, exist_ok=True)
         pp.write_text(json.dumps(plots))

@@ -19,6 +19,13 @@ from pathlib import Path
 
 import numpy as np
 
+import graders
+from graders.assignments import get
+from graders.feedback import feedback_observables
+from graders.harness import SimulationFailed
+
+from .course import load_status, plots_path, run_nbgrader
+
 BEGIN = "<!-- autograde-feedback:begin -->"
 END = "<!-- autograde-feedback:end -->"
 MV, MS = 1e3, 1e3  # volt -> mV, second -> ms
@@ -197,11 +204,6 @@ def make_plots(
     dict
         ``{"plots": {check: base64 png}, "note": why there are no plots, or ""}``.
     """
-    import graders
-    from graders.assignments import get
-    from graders.feedback import feedback_observables
-    from graders.harness import SimulationFailed
-
     spec = _spec_of(cells)
     if spec is None:
         return {"plots": {}, "note": "no plots: your notebook handed no answer over"}
@@ -233,8 +235,6 @@ INTRO = (
 
 def section(assignment: str, cells: dict, plots: dict) -> str:
     """The HTML block for one notebook: per check its score, message and plot."""
-    from graders.assignments import get
-
     order = list(get(assignment).points)
     recs = sorted(
         cells.values(), key=lambda r: order.index(r["check"]) if r["check"] in order else 99
@@ -269,13 +269,6 @@ def insert(page: str, block: str) -> str:
     return page + block if at < 0 else page[:at] + block + "\n" + page[at:]
 
 
-def plots_path(course: Path, assignment: str, student: str) -> Path:
-    """Where the worker's plots of one student are kept (instructor side, next to the status)."""
-    from .course import STATUS_DIR
-
-    return Path(course) / STATUS_DIR / assignment / "plots" / f"{student}.json"
-
-
 def inject(course, assignment: str) -> list[Path]:
     """Write the plots into nbgrader's feedback HTML of every graded student.
 
@@ -284,8 +277,6 @@ def inject(course, assignment: str) -> list[Path]:
     list of Path
         The feedback files that now carry plots.
     """
-    from .course import load_status
-
     course = Path(course)
     done = []
     for page in sorted((course / "feedback").glob(f"*/{assignment}/*.html")):
@@ -309,8 +300,6 @@ def generate_feedback(course, assignment: str) -> Path:
     The check messages are also the hidden cells' outputs; the plots come from
     :func:`autograde.feedback.inject`.
     """
-    from .course import _nbgrader
-
     course = Path(course).resolve()
     # Hidden-test code stays out of student-facing files; the messages are outputs and remain.
     # InertOutputs again: notebooks graded by an older chain get their scripts cleaned too.
@@ -320,7 +309,7 @@ def generate_feedback(course, assignment: str) -> Path:
         "autograde.preprocessors.InertOutputs",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     ]
-    _nbgrader(
+    run_nbgrader(
         course,
         "generate_feedback",
         assignment,

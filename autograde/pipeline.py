@@ -1,11 +1,18 @@
 """Grade every submission of an assignment: parallel workers, one gradebook writer, resumable.
 
-Workers (any :class:`concurrent.futures.Executor`: a local process pool, a ``dask.distributed``
-client) each grade one submission in a private temporary course folder holding a snapshot of the
-gradebook: ``nbgrader autograde`` runs there with :mod:`autograde.preprocessors` and a limited
-(optionally sandboxed) kernel, and the worker returns the per-cell scores as plain data. Only the
-coordinating process writes to the course: the gradebook, ``autograded/``, and one status file per
-student, each as soon as its result arrives, so an interrupted run loses nothing already graded.
+This is the coordinator (:func:`grade_assignment`). Workers (any
+:class:`concurrent.futures.Executor`: a local process pool, a ``dask.distributed`` client) each
+grade one submission (:func:`autograde.worker.grade_one`) in a private temporary course folder
+holding a snapshot of the gradebook, and return the per-cell scores as plain data. Only the
+coordinating process writes to the course (:func:`autograde.course.record`): the gradebook,
+``autograded/``, and one status file per student, each as soon as its result arrives, so an
+interrupted run loses nothing already graded.
+
+The other rooms of the pipeline: :mod:`autograde.worker` (one submission),
+:mod:`autograde.course` (gradebook and status files), :mod:`autograde.prefetch` (shared builds
+before the workers start), :mod:`autograde.feedback` (the students' feedback pages),
+:mod:`autograde.report` (the class summary, HTML and console), :mod:`autograde.release` (the
+student version, refused if it leaks).
 """
 
 from __future__ import annotations
@@ -18,16 +25,16 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
-from graders import sandbox
+from graders import backends, sandbox
 
-from . import submission_cache
+from . import prefetch, submission_cache
 from .course import (
-    _course_config_text,
-    _nbgrader,
+    config_text,
     ensure_assignment,
     fingerprint,
     load_status,
     record,
+    run_nbgrader,
     snapshot,
     students,
 )
@@ -151,16 +158,12 @@ def grade_assignment(
                 + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}\n"
             )
     if export:
-        _nbgrader(course, "export", check=False)
+        run_nbgrader(course, "export", check=False)
     return [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
 
 
 def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):
     """Start :mod:`autograde.prefetch` where it is wanted; ``(thread, report)`` or ``None``."""
-    from graders import backends
-
-    from . import prefetch
-
     if batch not in ("auto", "on", "off"):
         raise ValueError(f"batch must be 'auto', 'on' or 'off', not {batch!r}")
     if batch == "off" or not limits.sandbox or len(jobs_) < 2:
@@ -171,7 +174,7 @@ def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs
         return None  # the graders report it, per submission
     if batch == "auto" and name not in prefetch.BATCH_BACKENDS:
         return None
-    config = _course_config_text(course)
+    config = config_text(course)
     # only the submissions whose whole result is not stored from an earlier run
     fresh = [
         j["student"] for j in jobs_ if not submission_cache.has(j, submission_cache.key(j, config))

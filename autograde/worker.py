@@ -19,11 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbgrader.api import Gradebook
+
 from graders import sandbox
 from graders.harness import record_event as stats_event
 
-from . import submission_cache
-from .course import _course_config_text
+from . import feedback, nbserver, submission_cache
+from .course import config_text
 from .preprocessors import AUTOGRADE_PREPROCESSORS, META
 
 KERNEL_NAME = "autograde-python3"
@@ -136,8 +138,8 @@ def grade_one(job: dict) -> Result:
     course, a, s = Path(job["course"]), job["assignment"], job["student"]
     limits = Limits(**job["limits"])
     res = Result(s, a, ok=False, fingerprint=job.get("fingerprint", ""))
-    ckey = submission_cache.key(job, _course_config_text(course))
-    hit = submission_cache.load(job, ckey)
+    ckey = submission_cache.key(job, config_text(course))
+    hit = _stored(job, ckey)
     if hit is not None:  # nothing that decides the grades changed since it was graded
         hit.seconds = round(time.perf_counter() - t0, 2)
         stats_event("submission_hit", a, hit.backend or "")
@@ -157,7 +159,7 @@ def grade_one(job: dict) -> Result:
         _kernelspec(tmp / "jupyter", limits, workdir, runtime)
         (tmp / "jupyter-config").mkdir()
         overrides = worker_config(job, limits, root, runtime)
-        lines = [_course_config_text(course), "\n# --- autograde pipeline overrides ---"]
+        lines = [config_text(course), "\n# --- autograde pipeline overrides ---"]
         for key, value in overrides.items():
             lines.append(f"c.{key} = {value!r}")
         (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
@@ -172,7 +174,7 @@ def grade_one(job: dict) -> Result:
         )
         if job.get("cache_dir"):
             env["AUTOGRADE_CACHE"] = job["cache_dir"]
-        # The simulation worker is sandboxed exactly when the kernel is (--no-sandbox: neither).
+        # The simulation process is sandboxed exactly when the kernel is (--no-sandbox: neither).
         env[sandbox.MODE_ENV] = "1" if limits.sandbox else "0"
         if not limits.sandbox:
             # ccache's store is as writable to an unsandboxed kernel as the result cache.
@@ -207,34 +209,39 @@ def grade_one(job: dict) -> Result:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _stored(job: dict, ckey: str | None) -> Result | None:
+    """The result stored for ``ckey`` (:mod:`autograde.submission_cache`), or ``None``."""
+    data = submission_cache.load(job, ckey)
+    try:
+        return Result(**data) if data is not None else None
+    except TypeError:  # stored by another version of Result: grade afresh
+        return None
+
+
 _SERVER = None  # this worker process's nbgrader server (autograde.nbserver)
 SERVER_MAX_JOBS = 50  # then a fresh one, so that nothing a long run accumulates grows forever
 
 
 def _server():
     """The nbgrader server of this worker process, started on first use."""
-    from .nbserver import Server
-
     global _SERVER
     if _SERVER is None or _SERVER.jobs >= SERVER_MAX_JOBS:
         if _SERVER is not None:
             _SERVER.close()
         env = dict(os.environ)
         env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-        _SERVER = Server(env)
+        _SERVER = nbserver.Server(env)
     return _SERVER
 
 
 def _plots(res: Result, job: dict, limits: Limits) -> None:
     """Feedback plots of every graded notebook; a failure costs the plots, never the grade."""
-    from .feedback import make_plots
-
     os.environ[sandbox.MODE_ENV] = "1" if limits.sandbox else "0"  # as for the verdicts
     if not limits.sandbox:
         os.environ["CCACHE_DISABLE"] = "1"  # as for the verdicts, see grade_one
     for nb, cells in res.checks.items():
         try:
-            res.plots[nb] = make_plots(
+            res.plots[nb] = feedback.make_plots(
                 res.assignment,
                 cells,
                 job.get("backend") or res.backend,
@@ -249,8 +256,6 @@ def _plots(res: Result, job: dict, limits: Limits) -> None:
 
 def _collect(res: Result, root: Path, a: str, s: str) -> None:
     """Read the temporary gradebook and autograded notebooks into ``res``."""
-    from nbgrader.api import Gradebook
-
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         try:
             sub = gb.find_submission(a, s)
