@@ -19,11 +19,12 @@ from pathlib import Path
 import pytest
 from banks import gradebook_scores
 from nbformat.notebooknode import NotebookNode, from_dict
-from test_release import _hidden_patterns, find_leaks  # the release's leak detectors
+from test_release import _hidden_patterns  # the release's leak detectors
 
 from autograde import demo, feedback, pipeline, release, report, worker
 from autograde.course import STATUS_DIR, load_status
 from autograde.preprocessors import AUTOGRADE_PREPROCESSORS, TrustedVerdicts, hidden_calls
+from autograde.release import find_leaks
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
