@@ -1,9 +1,10 @@
-"""The class summary: one HTML page per assignment, for the instructor.
+"""The class summary, for the instructor: one HTML page per assignment and one screen of text.
 
-``reports/<assignment>/summary.html`` in the course folder holds a PNG (score distribution and pass
-rate per check) and tables: submissions graded and failed (with the reason), backend, time per
-submission, and each student's score and incidents. It is written at the end of every
-``autograde grade`` from the status files, so it covers earlier runs' students too.
+``reports/<assignment>/summary.html`` in the course folder (:func:`write`) holds a PNG (score
+distribution and pass rate per check) and tables: submissions graded and failed (with the
+reason), backend, time per submission, and each student's score and incidents. It is written at
+the end of every ``autograde grade`` from the status files, so it covers earlier runs' students
+too. :func:`summary` is the same in short, printed when ``autograde grade`` ends.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import html
 from pathlib import Path
 
 import numpy as np
+
+from .feedback import _figure, to_png
 
 REPORTS_DIR = "reports"
 
@@ -33,8 +36,6 @@ def pass_rates(statuses: list[dict]) -> dict[str, tuple[int, int]]:
 
 def figure_png(statuses: list[dict]) -> str:
     """Base64 PNG: histogram of scores (left) and pass rate per check (right)."""
-    from .feedback import _figure, to_png
-
     fig, (ax1, ax2) = _figure(10, 3.4, ncols=2)
     graded = [s for s in statuses if s.get("ok")]
     maxes = [s.get("max_score") or 0 for s in graded]
@@ -137,16 +138,11 @@ def summary(statuses: list[dict], assignment: str) -> str:
             note = "FAILED: " + (s.get("error") or "?").splitlines()[0][:70]
             score = "-"
         lines.append(f"{s.get('student', '?'):<20} {score:>12}  {note[:90]}")
-    rates: dict[str, list[int]] = {}
-    for s in graded:
-        for cells in (s.get("checks") or {}).values():
-            for rec in cells.values():
-                ok = rec["points"] >= rec["max_points"] - 1e-9
-                rates.setdefault(rec["check"], []).append(int(ok))
+    rates = pass_rates(statuses)
     if rates:
         lines.append("")
         lines.append(
             "pass rate per check: "
-            + ", ".join(f"{k} {100 * sum(v) / len(v):.0f}%" for k, v in rates.items())
+            + ", ".join(f"{k} {100 * p / n:.0f}%" for k, (p, n) in rates.items())
         )
     return "\n".join(lines)
