@@ -258,7 +258,7 @@ def test_fork_bomb_is_capped(hostile_class):
 
 # --- the simulation worker --------------------------------------------------------------------
 
-# Planted in a job folder as json.py: `python -m graders.worker JOBDIR` runs in JOBDIR, which
+# Planted in a job folder as json.py: `python -m graders.simulator JOBDIR` runs in JOBDIR, which
 # is first on sys.path, so the worker imports it and runs it inside its sandbox.
 WORKER_PROBE = """
 import os, socket
