@@ -22,8 +22,6 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
-
 STATUS_DIR = "autograde_status"
 
 
@@ -68,6 +66,10 @@ def ensure_assignment(course: Path, assignment: str) -> None:
 
     Generates into a temporary release folder, leaving the committed ``release/`` untouched.
     """
+    # Imported here: nbgrader.api takes 2-4 s to import, which `autograde release` and the
+    # feedback pages (that read this module's paths only) need not pay.
+    from nbgrader.api import Gradebook, MissingEntry
+
     with Gradebook(db_url(course)) as gb:
         try:
             if gb.find_assignment(assignment).notebooks:
@@ -124,6 +126,8 @@ def record(course: Path, res) -> None:
 
     ``res`` is an :class:`autograde.worker.Result`.
     """
+    from nbgrader.api import Gradebook  # here, not at the top: see ensure_assignment
+
     a, s = res.assignment, res.student
     if res.ok:
         with warnings.catch_warnings(), Gradebook(db_url(course)) as gb:

@@ -317,7 +317,5 @@ def generate_feedback(course, assignment: str) -> Path:
         f"--GenerateFeedback.preprocessors={pps!r}",
         check=False,
     )
-    from .feedback import inject
-
     inject(course, assignment)  # the per-check messages and plots
     return course / "feedback"
