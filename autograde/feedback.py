@@ -1,11 +1,12 @@
-"""Plots in the students' feedback: their traces against the reference on a feedback case.
+"""The students' feedback pages: each check's message and a plot of their network and the reference.
 
 For every check of an assignment the feedback HTML shows the check's message and one plot of the
 student's network next to the reference solution, simulated on the assignment's feedback cases
 (:meth:`~graders.assignments.base.Assignment.feedback_cases`: the task's own parameters and an
 input like the notebook's, never a hidden case). The plots are made by the grading worker
 (:func:`make_plots`, trusted code outside the student's kernel), kept with the instructor's
-status files and written into nbgrader's feedback HTML by :func:`inject`.
+status files (:func:`autograde.course.plots_path`) and written into nbgrader's feedback HTML by
+:func:`inject`, which :func:`generate_feedback` runs after nbgrader's own ``generate_feedback``.
 """
 
 from __future__ import annotations
