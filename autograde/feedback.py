@@ -37,8 +37,8 @@ CONTROL = {"color": "0.6", "lw": 1.0, "label": "without plasticity"}
 
 
 def _figure(width: float = 7.0, height: float = 2.8, ncols: int = 1):
-    # matplotlib is imported here and in to_png, not at the top: 0.5-0.8 s that the coordinator,
-    # which writes the pages but draws nothing, need not pay.
+    # matplotlib here and in to_png, not at the top: Agg must be chosen before pyplot loads, and
+    # a worker that makes no plots (--no-feedback) skips its 0.5-0.8 s import.
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server; must precede pyplot
