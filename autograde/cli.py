@@ -41,7 +41,7 @@ def cmd_backends(args) -> int:
 
 
 def _limits(args):
-    from .pipeline import Limits
+    from .worker import Limits
 
     return Limits(
         cell_timeout=args.timeout,
@@ -54,7 +54,11 @@ def _limits(args):
 
 def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dict], Path]:
     """Grade, write feedback and the class summary; returns the statuses and the report path."""
-    from . import pipeline, report
+    # Imported when a command runs, not at the top: `autograde backends` need not wait for
+    # nbgrader's 2-4 s import.
+    from . import feedback, pipeline, report
+    from .course import load_status
+    from .course import students as submitters  # `students` is this function's argument
 
     t0 = time.perf_counter()
     statuses = pipeline.grade_assignment(
@@ -70,11 +74,11 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
         batch=args.batch,
     )
     if not args.no_feedback:
-        pipeline.generate_feedback(course, assignment)
+        feedback.generate_feedback(course, assignment)
     # The report covers every student of the assignment, graded now or in earlier runs.
     every = [
-        pipeline.load_status(course, assignment, s) or {"student": s, "ok": False}
-        for s in pipeline.students(course, assignment)
+        load_status(course, assignment, s) or {"student": s, "ok": False}
+        for s in submitters(course, assignment)
     ]
     path = report.write(course, assignment, every, wall_s=time.perf_counter() - t0)
     return statuses, path
@@ -93,7 +97,7 @@ def _sandbox_line(args) -> str:
 
 def cmd_grade(args) -> int:
     """Grade the submissions of one assignment in parallel and print a summary."""
-    from . import pipeline
+    from . import report
 
     course = Path(args.course).resolve()
     try:
@@ -103,7 +107,7 @@ def cmd_grade(args) -> int:
     except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(pipeline.summary(statuses, args.assignment))
+    print(report.summary(statuses, args.assignment))
     print(f"class summary: {path}")
     print(f"\nwall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
     print(_sandbox_line(args))
@@ -112,10 +116,10 @@ def cmd_grade(args) -> int:
 
 def cmd_release(args) -> int:
     """Generate the student version, refusing one that leaks solutions or hidden tests."""
-    from . import pipeline
+    from .release import release
 
     try:
-        files = pipeline.release(Path(args.course), args.assignment)
+        files = release(Path(args.course), args.assignment)
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -128,7 +132,7 @@ def cmd_demo(args) -> int:
     """Build a sample class in a scratch course and grade it end to end."""
     import tempfile
 
-    from . import demo, pipeline
+    from . import demo, report
 
     repo = Path(__file__).resolve().parent.parent
     course = Path(args.course or tempfile.mkdtemp(prefix="autograde-demo-")).resolve()
@@ -151,7 +155,7 @@ def cmd_demo(args) -> int:
         except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        print(pipeline.summary(statuses, assignment))
+        print(report.summary(statuses, assignment))
         print()
         where.append((f"class summary ({assignment})", path))
         if not args.no_feedback:

@@ -1,9 +1,10 @@
-"""The class summary: one HTML page per assignment, for the instructor.
+"""The class summary, for the instructor: one HTML page per assignment and one screen of text.
 
-``reports/<assignment>/summary.html`` in the course folder holds a PNG (score distribution and pass
-rate per check) and tables: submissions graded and failed (with the reason), backend, time per
-submission, and each student's score and incidents. It is written at the end of every
-``autograde grade`` from the status files, so it covers earlier runs' students too.
+``reports/<assignment>/summary.html`` in the course folder (:func:`write`) holds a PNG (score
+distribution and pass rate per check) and tables: submissions graded and failed (with the
+reason), backend, time per submission, and each student's score and incidents. It is written at
+the end of every ``autograde grade`` from the status files, so it covers earlier runs' students
+too. :func:`summary` is the same in short, printed when ``autograde grade`` ends.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import html
 from pathlib import Path
 
 import numpy as np
+
+from .feedback import _figure, to_png
 
 REPORTS_DIR = "reports"
 
@@ -33,8 +36,6 @@ def pass_rates(statuses: list[dict]) -> dict[str, tuple[int, int]]:
 
 def figure_png(statuses: list[dict]) -> str:
     """Base64 PNG: histogram of scores (left) and pass rate per check (right)."""
-    from .feedback import _figure, to_png
-
     fig, (ax1, ax2) = _figure(10, 3.4, ncols=2)
     graded = [s for s in statuses if s.get("ok")]
     maxes = [s.get("max_score") or 0 for s in graded]
@@ -113,3 +114,35 @@ def write(course, assignment: str, statuses: list[dict], wall_s: float | None = 
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(parts))
     return out
+
+
+def summary(statuses: list[dict], assignment: str) -> str:
+    """One screen: graded, failed and why, backend, time per submission, pass rate per check."""
+    graded = [s for s in statuses if s.get("ok")]
+    failed = [s for s in statuses if not s.get("ok")]
+    lines = [f"{assignment}: {len(graded)} graded, {len(failed)} failed"]
+    backends = sorted({s["backend"] for s in graded if s.get("backend")})
+    lines.append(f"backend: {', '.join(backends) or '-'}")
+    if graded:
+        secs = [s.get("seconds", 0) for s in graded]
+        lines.append(
+            f"time per submission: mean {sum(secs) / len(secs):.1f} s, max {max(secs):.1f} s"
+        )
+    lines.append("")
+    lines.append(f"{'student':<20} {'score':>12}  notes")
+    for s in sorted(statuses, key=lambda r: r.get("student", "")):
+        if s.get("ok"):
+            note = "; ".join(f"{k}: {v}" for k, v in (s.get("incidents") or {}).items())
+            score = f"{s.get('score', 0):g}/{s.get('max_score', 0):g}"
+        else:
+            note = "FAILED: " + (s.get("error") or "?").splitlines()[0][:70]
+            score = "-"
+        lines.append(f"{s.get('student', '?'):<20} {score:>12}  {note[:90]}")
+    rates = pass_rates(statuses)
+    if rates:
+        lines.append("")
+        lines.append(
+            "pass rate per check: "
+            + ", ".join(f"{k} {100 * p / n:.0f}%" for k, (p, n) in rates.items())
+        )
+    return "\n".join(lines)

@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-sandbox",
         action="store_true",
-        help="run the simulation worker without bubblewrap (by default it is sandboxed where "
+        help="run the simulation process without bubblewrap (by default it is sandboxed where "
         "bwrap is installed; AUTOGRADE_SANDBOX=1 requires it)",
     )
     args = parser.parse_args(argv)

@@ -550,7 +550,7 @@ def worker_sandbox(
 
 
 def _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend, event="build") -> dict:
-    """Run ``python -m graders.worker`` on ``job`` within the limits (:func:`graders.limits.run`),
+    """Run ``python -m graders.simulator`` on ``job`` within limits (:func:`graders.limits.run`),
     sandboxed where wanted (:func:`worker_sandbox`); its ``meta.json``.
 
     Raises
@@ -562,7 +562,7 @@ def _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend, even
     (jobdir / "job.json").write_text(json.dumps(job))
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     env.update(compiler_env(cdir))
-    command = [sys.executable, "-m", "graders.worker", str(jobdir)]
+    command = [sys.executable, "-m", "graders.simulator", str(jobdir)]
     fds: list[int] = []
     cap = f"worker-{Path(jobdir).name}"
     if sandbox.wanted():

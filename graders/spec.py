@@ -3,7 +3,7 @@
 Validation happens in two steps. :func:`validate` is static and cheap (types, size, syntax,
 required variables, features Brian2GeNN refuses) and never executes student code. :func:`dry_run`
 lets Brian check units and identifiers by preparing (not running) the objects on the runtime
-device; it runs inside the sandboxed worker process, under its time and memory limits.
+device; it runs inside the sandboxed simulation process, under its time and memory limits.
 """
 
 from __future__ import annotations

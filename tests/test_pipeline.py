@@ -19,10 +19,12 @@ from pathlib import Path
 import pytest
 from banks import gradebook_scores
 from nbformat.notebooknode import NotebookNode, from_dict
-from test_release import _hidden_patterns, find_leaks  # the release's leak detectors
+from test_release import _hidden_patterns  # the release's leak detectors
 
-from autograde import demo, feedback, pipeline, report
+from autograde import demo, feedback, pipeline, release, report, worker
+from autograde.course import STATUS_DIR, load_status
 from autograde.preprocessors import AUTOGRADE_PREPROCESSORS, TrustedVerdicts, hidden_calls
+from autograde.release import find_leaks
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -163,7 +165,7 @@ def graded_class(tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    status = course / pipeline.STATUS_DIR / A
+    status = course / STATUS_DIR / A
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and first.poll() is None:
         if status.is_dir() and len(list(status.glob("*.json"))) >= 2:
@@ -190,7 +192,7 @@ def test_resume_after_kill_loses_nothing(graded_class):
     assert 2 <= len(before) < len(CLASS)
     assert graded_class["second"].returncode == 0, graded_class["second"].stderr[-3000:]
     for student, old in before.items():
-        new = pipeline.load_status(course, A, student)
+        new = load_status(course, A, student)
         assert new["graded_at"] == old["graded_at"], f"{student} was graded twice"
     assert set(_scores(course)) == set(CLASS)
     assert (course / "grades.csv").is_file()
@@ -215,7 +217,7 @@ def test_hostile_notebook_gains_nothing(graded_class):
     honest = scores["carol"]  # the same wrong answer without tricks
     for gid, points in scores["grace"].items():
         assert points <= honest[gid]
-    status = pipeline.load_status(graded_class["course"], A, "grace")
+    status = load_status(graded_class["course"], A, "grace")
     assert all(c["status"] == "no_spec" for c in status["checks"][A].values())
 
 
@@ -229,7 +231,7 @@ def test_endless_loop_memory_bomb_and_crash_are_scored_with_reason(graded_class)
     assert scores["heidi"] == {k: float(v) for k, v in POINTS.items()}
     # a kernel that dies gets zero on every hidden cell, with the reason
     assert all(v == 0 for v in scores["erin"].values())
-    erin = pipeline.load_status(course, A, "erin")
+    erin = load_status(course, A, "erin")
     assert "kernel died" in erin["incidents"][A]
     for cell in erin["checks"][A].values():
         assert cell["status"] == "not_run" and "kernel died" in cell["message"]
@@ -284,10 +286,10 @@ def test_leaks_finds_solution_lines_in_a_release(tmp_path):
 
     src = REPO / "source" / A / f"{A}.ipynb"
     nb = nbformat.read(REPO / "release" / A / f"{A}.ipynb", as_version=4)
-    assert pipeline.leaks(src, REPO / "release" / A / f"{A}.ipynb") == []
+    assert release.leaks(src, REPO / "release" / A / f"{A}.ipynb") == []
     nb.cells[-1].source += "\nthreshold = 'v > vth'\nhidden_check('x', 'y')"
     nbformat.write(nb, tmp_path / "leaky.ipynb")
-    found = pipeline.leaks(src, tmp_path / "leaky.ipynb")
+    found = release.leaks(src, tmp_path / "leaky.ipynb")
     assert "threshold = 'v > vth'" in found and "hidden_check(" in found
 
 
@@ -312,8 +314,8 @@ def test_course_config_uses_the_trusted_chain():
 def test_worker_config_repeats_the_course_chain(tmp_path):
     job = {"backend": "runtime", "cache_dir": str(tmp_path)}
     for sandbox in (True, False):
-        limits = pipeline.Limits(sandbox=sandbox)
-        cfg = pipeline.worker_config(job, limits, tmp_path / "root", tmp_path / "rt")
+        limits = worker.Limits(sandbox=sandbox)
+        cfg = worker.worker_config(job, limits, tmp_path / "root", tmp_path / "rt")
         assert cfg["Autograde.autograde_preprocessors"] == AUTOGRADE_PREPROCESSORS
         assert cfg["OverwriteCells.add_missing_cells"] is True
         assert cfg["TrustedVerdicts.backend"] == "runtime"
