@@ -14,7 +14,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -324,7 +323,10 @@ def _nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Comple
 
 
 def db_url(course: Path) -> str:
-    return f"sqlite:///{course / 'gradebook.db'}"
+    """The course's gradebook: its ``c.CourseDirectory.db_url``, else ``gradebook.db`` in it."""
+    from .gradebook_db import course_db_url
+
+    return course_db_url(course)
 
 
 def ensure_assignment(course: Path, assignment: str) -> None:
@@ -351,14 +353,10 @@ def ensure_assignment(course: Path, assignment: str) -> None:
 
 
 def snapshot(course: Path, dest: Path) -> Path:
-    """A consistent copy of the gradebook (SQLite's backup API)."""
-    src = sqlite3.connect(course / "gradebook.db")
-    dst = sqlite3.connect(dest)
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    return dest
+    """A consistent SQLite copy of the gradebook, SQLite or PostgreSQL (see gradebook_db)."""
+    from .gradebook_db import snapshot as copy
+
+    return copy(db_url(course), dest)
 
 
 def students(course: Path, assignment: str) -> list[str]:
@@ -382,11 +380,11 @@ def load_status(course: Path, assignment: str, student: str) -> dict | None:
 
 def record(course: Path, res: Result) -> None:
     """Write one result into the course: gradebook, autograded files, status (in that order)."""
-    from nbgrader.api import Gradebook
+    from .gradebook_db import open_gradebook
 
     a, s = res.assignment, res.student
     if res.ok:
-        with warnings.catch_warnings(), Gradebook(db_url(course)) as gb:
+        with warnings.catch_warnings(), open_gradebook(db_url(course)) as gb:
             warnings.simplefilter("ignore")  # SQLAlchemy autoflush noise from nbgrader's api
             gb.update_or_create_student(s)
             kw = {"timestamp": res.timestamp} if res.timestamp else {}
@@ -498,6 +496,9 @@ def grade_assignment(
         sandbox.check()  # no bwrap, or a root server where no user namespace can be made
     if not (course / "source" / assignment).is_dir():
         raise FileNotFoundError(f"no source/{assignment} in {course}")
+    from .gradebook_db import check as check_gradebook
+
+    check_gradebook(db_url(course))  # a clear error before any work, not one per student
     ensure_assignment(course, assignment)
     everyone = students(course, assignment)
     chosen = [s for s in everyone if students_ is None or s in students_]
