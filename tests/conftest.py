@@ -63,7 +63,8 @@ def pytest_terminal_summary(terminalreporter):
     pg = [r for r in terminalreporter.stats.get("skipped", []) if r.nodeid in _PG_SELECTED]
     if pg:
         terminalreporter.write_sep("!", "PostgreSQL tests SKIPPED", yellow=True, bold=True)
-        reason = pg[0].longrepr[-1] if isinstance(pg[0].longrepr, tuple) else pg[0].longrepr
+        reason = pg[0].longrepr[-1] if isinstance(pg[0].longrepr, tuple) else str(pg[0].longrepr)
+        reason = reason.removeprefix("Skipped: ")
         terminalreporter.write_line(f"{len(pg)} tests did not run: {reason}")
 
 

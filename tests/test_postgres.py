@@ -171,7 +171,10 @@ def two_gradebooks(pg, tmp_path_factory):
 def test_postgres_gradebook_holds_the_same_rows_as_sqlite(two_gradebooks):
     g = two_gradebooks
     lite_s, pg_s = g["seconds"]
-    print(f"graded in: SQLite {lite_s:.1f} s, PostgreSQL (killed, then run again) {pg_s:.1f} s")
+    print(
+        f"graded in: SQLite {lite_s:.1f} s, PostgreSQL {pg_s:.1f} s (killed once "
+        f"{len(g['before'])} of {len(CLASS)} were recorded, then run again)"
+    )
     assert g["second"].returncode == 0, g["second"].stderr[-3000:]
     assert pipeline.db_url(g["pg"]) == g["url"]
     assert not (g["pg"] / "gradebook.db").exists(), "nbgrader or autograde fell back to SQLite"
