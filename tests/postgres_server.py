@@ -52,14 +52,22 @@ class Server:
 
     def __init__(self, bindir: Path):
         self.bindir = Path(bindir)
+        self._as: dict = {}
+        owner = None
+        if os.geteuid() == 0:  # postgres: "cannot be run as root"
+            try:
+                owner = pwd.getpwnam("nobody")
+            except KeyError:
+                raise RuntimeError(
+                    "PostgreSQL refuses to run as root and this machine has no user 'nobody' "
+                    "to run it as; run the tests as an unprivileged user"
+                ) from None
+            self._as = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []}
         self.base = Path(tempfile.mkdtemp(prefix="autograde-pg-"))
+        if owner is not None:
+            os.chown(self.base, owner.pw_uid, owner.pw_gid)
         self.data = self.base / "data"
         self.log = self.base / "server.log"
-        self._as: dict = {}
-        if os.geteuid() == 0:  # postgres: "cannot be run as root"
-            nobody = pwd.getpwnam("nobody")
-            os.chown(self.base, nobody.pw_uid, nobody.pw_gid)
-            self._as = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
         self.version = ""
 
     def _run(self, *argv: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -105,11 +105,13 @@ def pg():
     bindir, why = find_bindir()
     if bindir is None:
         pytest.skip(why)
-    server = Server(bindir)
+    server = None
     try:
+        server = Server(bindir)
         server.start()
     except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
-        server.stop()
+        if server is not None:
+            server.stop()
         pytest.skip(f"PostgreSQL ({bindir}) could not be started here: {err}")
     try:
         yield server
