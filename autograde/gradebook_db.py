@@ -37,12 +37,20 @@ def course_db_url(course: Path) -> str:
     nbgrader.
     """
     from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
     course = Path(course)
     url = _configured_url(course)
     if not url:
         return f"sqlite:///{course / 'gradebook.db'}"
-    parsed = make_url(url)
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError) as err:  # the URL stays out: it may hold a password
+        raise GradebookUnreachable(
+            f"c.CourseDirectory.db_url in {course / 'nbgrader_config.py'} is not a database URL "
+            f"({err}); write it as postgresql+psycopg://USER:PASSWORD@HOST/DB or "
+            "sqlite:///gradebook.db"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         db = parsed.database or ""
         if db and db != ":memory:" and not db.startswith("file:") and not os.path.isabs(db):
@@ -76,7 +84,10 @@ def describe(url: str) -> str:
 def is_sqlite(url: str) -> bool:
     from sqlalchemy.engine import make_url
 
-    return make_url(url).get_backend_name() == "sqlite"
+    try:
+        return make_url(url).get_backend_name() == "sqlite"
+    except Exception:  # not a URL at all: the caller's connection attempt says so
+        return False
 
 
 def _engine(url: str):
@@ -104,8 +115,9 @@ def _help(url: str, err: BaseException) -> str:
             f"cannot open the gradebook {where}: {reason}. "
             "Check that the file's folder exists and is writable."
         )
+    server = "PostgreSQL server" if where.startswith("postgresql") else "database server"
     return (
-        f"cannot reach the gradebook database {where}: {reason}. Check that the PostgreSQL server "
+        f"cannot reach the gradebook database {where}: {reason}. Check that the {server} "
         "runs and accepts connections at that host and port (or socket folder, ?host=/path), "
         "that the database exists (createdb NAME) and that the user may log in; or point "
         "c.CourseDirectory.db_url in the course's nbgrader_config.py at the right database. "

@@ -268,6 +268,10 @@ def test_course_db_url_reads_nbgrader_config(tmp_path):
     _use_db(course, _dead_url(tmp_path))
     assert pipeline.db_url(course) == _dead_url(tmp_path)
     assert "s3cret" not in gradebook_db.describe(_dead_url(tmp_path))
+    _use_db(course, "postgresql+psycopg://grader:s3cret@dbhost:port/gradebook")
+    with pytest.raises(gradebook_db.GradebookUnreachable, match="is not a database URL") as err:
+        pipeline.db_url(course)
+    assert "s3cret" not in str(err.value)
 
 
 def test_unreachable_postgres_is_a_clear_error_and_grades_nothing(tmp_path):
