@@ -13,7 +13,6 @@ import hashlib
 import json
 import os
 import shutil
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
+
+from . import gradebook_db
 
 STATUS_DIR = "autograde_status"
 
@@ -58,7 +59,8 @@ def run_nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Com
 
 
 def db_url(course: Path) -> str:
-    return f"sqlite:///{course / 'gradebook.db'}"
+    """The course's gradebook: its ``c.CourseDirectory.db_url``, else ``gradebook.db`` in it."""
+    return gradebook_db.course_db_url(course)
 
 
 def ensure_assignment(course: Path, assignment: str) -> None:
@@ -87,14 +89,8 @@ def ensure_assignment(course: Path, assignment: str) -> None:
 
 
 def snapshot(course: Path, dest: Path) -> Path:
-    """A consistent copy of the gradebook (SQLite's backup API)."""
-    src = sqlite3.connect(course / "gradebook.db")
-    dst = sqlite3.connect(dest)
-    with dst:
-        src.backup(dst)
-    src.close()
-    dst.close()
-    return dest
+    """A consistent SQLite copy of the gradebook, SQLite or PostgreSQL (see gradebook_db)."""
+    return gradebook_db.snapshot(db_url(course), dest)
 
 
 def students(course: Path, assignment: str) -> list[str]:
@@ -126,11 +122,10 @@ def record(course: Path, res) -> None:
 
     ``res`` is an :class:`autograde.worker.Result`.
     """
-    from nbgrader.api import Gradebook  # here, not at the top: see ensure_assignment
 
     a, s = res.assignment, res.student
     if res.ok:
-        with warnings.catch_warnings(), Gradebook(db_url(course)) as gb:
+        with warnings.catch_warnings(), gradebook_db.open_gradebook(db_url(course)) as gb:
             warnings.simplefilter("ignore")  # SQLAlchemy autoflush noise from nbgrader's api
             gb.update_or_create_student(s)
             kw = {"timestamp": res.timestamp} if res.timestamp else {}

@@ -27,9 +27,10 @@ from pathlib import Path
 
 from graders import backends, sandbox
 
-from . import prefetch, submission_cache
+from . import gradebook_db, prefetch, submission_cache
 from .course import (
     config_text,
+    db_url,
     ensure_assignment,
     fingerprint,
     load_status,
@@ -96,6 +97,7 @@ def grade_assignment(
         sandbox.check()  # no bwrap, or a root server where no user namespace can be made
     if not (course / "source" / assignment).is_dir():
         raise FileNotFoundError(f"no source/{assignment} in {course}")
+    gradebook_db.check(db_url(course))  # a clear error before any work, not one per student
     ensure_assignment(course, assignment)
     everyone = students(course, assignment)
     chosen = [s for s in everyone if students_ is None or s in students_]
