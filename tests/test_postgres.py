@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 from postgres_server import Server, find_bindir
 
-from autograde import demo, gradebook_db, pipeline
+from autograde import demo, gradebook_db, worker
+from autograde import course as coursedir
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -145,7 +146,7 @@ def two_gradebooks(pg, tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    status = course / pipeline.STATUS_DIR / A
+    status = course / coursedir.STATUS_DIR / A
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and killed.poll() is None:
         if status.is_dir() and len(list(status.glob("*.json"))) >= 1:
@@ -178,9 +179,9 @@ def test_postgres_gradebook_holds_the_same_rows_as_sqlite(two_gradebooks):
         f"{len(g['before'])} of {len(CLASS)} were recorded, then run again)"
     )
     assert g["second"].returncode == 0, g["second"].stderr[-3000:]
-    assert pipeline.db_url(g["pg"]) == g["url"]
+    assert coursedir.db_url(g["pg"]) == g["url"]
     assert not (g["pg"] / "gradebook.db").exists(), "nbgrader or autograde fell back to SQLite"
-    lite = gradebook_rows(pipeline.db_url(g["sqlite"]), A)
+    lite = gradebook_rows(coursedir.db_url(g["sqlite"]), A)
     pg = gradebook_rows(g["url"], A)
     assert set(pg["students"]) == set(CLASS)
     for student in CLASS:  # a row for every hidden cell of every student
@@ -212,10 +213,10 @@ def test_postgres_run_killed_half_way_grades_only_what_is_missing(two_gradebooks
     course, before = g["pg"], g["before"]
     assert 1 <= len(before) < len(CLASS), sorted(before)
     for student, old in before.items():
-        new = pipeline.load_status(course, A, student)
+        new = coursedir.load_status(course, A, student)
         assert new["graded_at"] == old["graded_at"], f"{student} was graded twice"
     for student in CLASS:
-        assert pipeline.load_status(course, A, student)["ok"]
+        assert coursedir.load_status(course, A, student)["ok"]
     # the class summary, the report and the feedback pages of the PostgreSQL course
     assert "pass rate per check" in g["second"].stdout
     page = (course / "reports" / A / "summary.html").read_text()
@@ -260,17 +261,17 @@ def _dead_url(folder: Path) -> str:
 def test_course_db_url_reads_nbgrader_config(tmp_path):
     course = tmp_path / "course"
     course.mkdir()
-    assert pipeline.db_url(course) == f"sqlite:///{course / 'gradebook.db'}"
+    assert coursedir.db_url(course) == f"sqlite:///{course / 'gradebook.db'}"
     (course / "nbgrader_config.py").write_text("c = get_config()\n")
-    assert pipeline.db_url(course) == f"sqlite:///{course / 'gradebook.db'}"
+    assert coursedir.db_url(course) == f"sqlite:///{course / 'gradebook.db'}"
     _use_db(course, "sqlite:///grades/gb.db")  # relative: to the course, where nbgrader runs
-    assert pipeline.db_url(course) == f"sqlite:///{course / 'grades' / 'gb.db'}"
+    assert coursedir.db_url(course) == f"sqlite:///{course / 'grades' / 'gb.db'}"
     _use_db(course, _dead_url(tmp_path))
-    assert pipeline.db_url(course) == _dead_url(tmp_path)
+    assert coursedir.db_url(course) == _dead_url(tmp_path)
     assert "s3cret" not in gradebook_db.describe(_dead_url(tmp_path))
     _use_db(course, "postgresql+psycopg://grader:s3cret@dbhost:port/gradebook")
     with pytest.raises(gradebook_db.GradebookUnreachable, match="is not a database URL") as err:
-        pipeline.db_url(course)
+        coursedir.db_url(course)
     assert "s3cret" not in str(err.value)
 
 
@@ -291,7 +292,7 @@ def test_unreachable_postgres_is_a_clear_error_and_grades_nothing(tmp_path):
     assert f'socket "{tmp_path}/.s.PGSQL.5432" failed' in err  # the driver's own words
     assert "Check that the PostgreSQL server runs" in err and "s3cret" not in err
     assert "Traceback" not in err
-    assert not (course / pipeline.STATUS_DIR).exists() and not (course / "autograded").exists()
+    assert not (course / coursedir.STATUS_DIR).exists() and not (course / "autograded").exists()
 
 
 def test_result_that_cannot_be_recorded_is_graded_again(tmp_path):
@@ -300,12 +301,12 @@ def test_result_that_cannot_be_recorded_is_graded_again(tmp_path):
     course = tmp_path / "course"
     course.mkdir()
     _use_db(course, _dead_url(tmp_path))
-    res = pipeline.Result(
+    res = worker.Result(
         "alice", A, ok=True, score=1.0, max_score=1.0,
         grades={A: {"hidden_jump": {"auto_score": 1.0, "max_score": 1.0}}},
         files={f"{A}.ipynb": b"{}"},
     )  # fmt: skip
     with pytest.raises(gradebook_db.GradebookUnreachable, match="run the same command again"):
-        pipeline.record(course, res)
-    assert pipeline.load_status(course, A, "alice") is None
+        coursedir.record(course, res)
+    assert coursedir.load_status(course, A, "alice") is None
     assert not (course / "autograded").exists()
