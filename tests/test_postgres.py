@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 from postgres_server import Server, find_bindir
 
-from autograde import demo, gradebook_db, worker
 from autograde import course as coursedir
+from autograde import demo, gradebook_db, worker
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
