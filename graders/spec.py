@@ -320,6 +320,100 @@ def _root_cause(err: BaseException) -> BaseException:
     return err
 
 
+# Brian prints a unit it has no name for in SI base units, in two spellings: "metre ** 2 *
+# kilogram * second ** -4 * amp ** -1" and "m^2 kg s^-4 A^-1". Students think in volts.
+_BASE_LONG = {
+    "metre": "m",
+    "kilogram": "kg",
+    "second": "s",
+    "amp": "A",
+    "kelvin": "K",
+    "mole": "mol",
+    "candle": "cd",
+}
+_LONG_UNITS = re.compile(
+    r"\b(?:metre|kilogram|second|amp|kelvin|mole|candle)(?: \*\* -?\d+)?"
+    r"(?: \* (?:metre|kilogram|second|amp|kelvin|mole|candle)(?: \*\* -?\d+)?)+"
+)
+# At least one power, so that "s" or "a s A" in prose is left alone.
+_SHORT_UNITS = re.compile(
+    r"(?<![\w^])(?=[^()']*\^)(?:m|kg|s|A|K|mol|cd)(?:\^-?\d+)?"
+    r"(?: (?:m|kg|s|A|K|mol|cd)(?:\^-?\d+)?)*(?![\w^])"
+)
+
+
+def _display_unit(exponents: dict[str, int]) -> str | None:
+    """A dimension written in volt, amp and second (``volt / second``), the units of the
+    tasks; None when it needs another base unit (then Brian's spelling stays)."""
+    rest = {k: v for k, v in exponents.items() if k not in ("m", "kg", "s", "A") and v}
+    a = exponents.get("kg", 0)  # a volt is m^2 kg s^-3 A^-1
+    if rest or exponents.get("m", 0) != 2 * a:
+        return None
+    powers = {"volt": a, "amp": exponents.get("A", 0) + a, "second": exponents.get("s", 0) + 3 * a}
+
+    def word(name: str, n: int) -> str:
+        return name if n == 1 else f"{name} ** {n}"
+
+    up = [word(k, n) for k, n in powers.items() if n > 0]
+    down = [word(k, -n) for k, n in powers.items() if n < 0]
+    if not up and not down:
+        return "1 (no unit)"
+    text = " * ".join(up) or "1"
+    if down:
+        text += " / " + (down[0] if len(down) == 1 else f"({' * '.join(down)})")
+    return text
+
+
+def _factors(text: str, long: bool) -> dict[str, int] | None:
+    exps: dict[str, int] = {}
+    if long:
+        for part in text.split(" * "):
+            name, _, power = part.partition(" ** ")
+            exps[_BASE_LONG[name]] = exps.get(_BASE_LONG[name], 0) + int(power or 1)
+    else:
+        for part in text.split():
+            name, _, power = part.partition("^")
+            exps[name] = exps.get(name, 0) + int(power or 1)
+    return exps
+
+
+def readable_units(text: str) -> str:
+    """Rewrite SI base-unit products in a Brian message as the units the task uses.
+
+    ``"metre ** 2 * kilogram * second ** -4 * amp ** -1"`` becomes ``"volt / second"``; a
+    product Brian has no name for is left as it was.
+    """
+
+    def sub(long: bool):
+        def repl(m: re.Match) -> str:
+            return _display_unit(_factors(m.group(0), long)) or m.group(0)
+
+        return repl
+
+    return _SHORT_UNITS.sub(sub(False), _LONG_UNITS.sub(sub(True), text))
+
+
+def _units_hint(a: Assignment, field: str) -> str:
+    """The assignment's unit hint for equations; for other fields, what an equation's
+    derivative has to do with it would mislead, so name the parameters' units instead."""
+    try:
+        kind = a.field(field).kind
+    except KeyError:
+        kind = "equations"
+    if kind == "equations":
+        return f"{a.units_hint}; check which term is off"
+    units: dict[str, list[str]] = {}
+    for name in a.usable_parameters():
+        value, unit = a.parameters[name]
+        units.setdefault(unit, []).append(name)
+    listed = "; ".join(f"{', '.join(sorted(ns))} in {u}" for u, ns in sorted(units.items()))
+    what = "both sides of a comparison" if kind == "expression" else "both sides of '=' or '+='"
+    return (
+        f"Every term of a sum and {what} must have the same unit (the parameters: {listed}); "
+        "a plain number has no unit, so write the parameter's name instead"
+    )
+
+
 def explain(a: Assignment, field: str, err: BaseException, namespace: dict) -> Problem:
     """Turn a Brian exception raised while preparing ``field`` into a plain-words problem."""
     from brian2.units.fundamentalunits import DimensionMismatchError
@@ -335,12 +429,8 @@ def explain(a: Assignment, field: str, err: BaseException, namespace: dict) -> P
         return given.problems[0]
     dim = next((c for c in chain if isinstance(c, DimensionMismatchError)), None)
     if dim is not None:
-        return Problem(
-            field,
-            "units",
-            f"inconsistent units: {' '.join(dim.desc.split())}. {a.units_hint}; check which "
-            "term is off",
-        )
+        desc = readable_units(" ".join(dim.desc.split())).rstrip(". ")
+        return Problem(field, "units", f"inconsistent units: {desc}. {_units_hint(a, field)}")
     text = " ".join(str(root).split())
     m = re.search(r'identifier "(\w+)" could not be resolved', " ".join(str(c) for c in chain))
     if m:
