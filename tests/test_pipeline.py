@@ -216,7 +216,7 @@ def test_hostile_notebook_gains_nothing(graded_class):
     for gid, points in scores["grace"].items():
         assert points <= honest[gid]
     status = pipeline.load_status(graded_class["course"], A, "grace")
-    assert all(c["status"] == "no_spec" for c in status["checks"][A].values())
+    assert all(c["status"] == "tampered" for c in status["checks"][A].values())
 
 
 @pytest.mark.nbgrader
@@ -238,6 +238,20 @@ def test_endless_loop_memory_bomb_and_crash_are_scored_with_reason(graded_class)
     assert "KeyboardInterrupt" in outs or "CellTimeoutError" in outs
     heidi = json.loads((course / "autograded/heidi" / A / f"{A}.ipynb").read_text())
     assert "MemoryError" in json.dumps([c.get("outputs") for c in heidi["cells"]])
+    # the report's notes name what happened, though both earned full marks
+    events = pipeline.load_status(course, A, "frank")["events"][A]
+    assert any("cell time limit" in e for e in events), events
+    events = pipeline.load_status(course, A, "heidi")["events"][A]
+    assert any("MemoryError" in e for e in events), events
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_unanswered_notebook_is_told_to_replace_the_stub(graded_class):
+    dave = pipeline.load_status(graded_class["course"], A, "dave")
+    for cell in dave["checks"][A].values():
+        assert cell["status"] == "not_answered"
+        assert "still raises NotImplementedError" in cell["message"]
 
 
 @pytest.mark.nbgrader
