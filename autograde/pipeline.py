@@ -27,7 +27,7 @@ from pathlib import Path
 from graders import sandbox
 from graders.harness import record_event as stats_event
 
-from . import submission_cache
+from . import exports, submission_cache
 from .preprocessors import AUTOGRADE_PREPROCESSORS, META
 
 STATUS_DIR = "autograde_status"
@@ -562,9 +562,11 @@ def grade_assignment(
                 + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
                 + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}\n"
             )
+    statuses = [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
     if export:
-        _nbgrader(course, "export", check=False)
-    return [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
+        # Raises ExportError with its reason; everything graded is already recorded.
+        exports.write(course, db_url(course), assignment, statuses)
+    return statuses
 
 
 def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):

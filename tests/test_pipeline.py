@@ -6,6 +6,7 @@ a private result cache; they take a few minutes on two cores.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -193,7 +194,12 @@ def test_resume_after_kill_loses_nothing(graded_class):
         new = pipeline.load_status(course, A, student)
         assert new["graded_at"] == old["graded_at"], f"{student} was graded twice"
     assert set(_scores(course)) == set(CLASS)
-    assert (course / "grades.csv").is_file()
+    rows = list(csv.DictReader((course / "grades.csv").open()))
+    assert [r["student_id"] for r in rows] == sorted(CLASS)  # one row each, sorted
+    for r in rows:  # rounded as the course configures (2 decimals by default)
+        assert r[A] == "" or len(r[A].partition(".")[2]) <= 2
+    results = course / "exports" / "gradescope" / A / "alice" / "results.json"
+    assert json.loads(results.read_text())["score"] == sum(POINTS.values())
     assert "pass rate per check" in graded_class["second"].stdout
 
 
