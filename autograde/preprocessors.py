@@ -324,6 +324,8 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 fraction = max(0.0, min(1.0, float(result.fraction)))
                 points = round(fraction * max_points, 4)
                 message, status = result.message, verdict.status
+                if verdict.notes and fraction < 1:  # e.g. a number where a parameter belongs
+                    message += "\nNote: " + "\nNote: ".join(verdict.notes)
         if points > 0:
             cell.outputs = [
                 _stream(message.rstrip() + "\n"),

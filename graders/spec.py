@@ -210,6 +210,87 @@ def _refused_text(name: str, text: str) -> list[Problem]:
     return problems
 
 
+def _unit_names() -> dict:
+    import brian2.units as u
+    import brian2.units.allunits as au
+
+    return {**vars(au), **vars(u)}
+
+
+def _number(node) -> float | None:
+    """The value of ``3``, ``2.5`` or ``-70``; None for anything else."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        inner = _number(node.operand)
+        return None if inner is None else -inner
+    if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+        return node.value
+    return None
+
+
+def _code_parts(text: str, kind: str) -> list[str]:
+    """The expressions of a field: right-hand sides of equations and statements."""
+    out = []
+    for line in text.splitlines():
+        code = _strip_comment(line)
+        if kind == "equations":  # 'dv/dt = expr : unit (flags)': only expr is code
+            code = code.partition(":")[0].partition("=")[2]
+        elif kind == "statements":
+            code = re.split(r"[-+*/]?=", code, maxsplit=1)[-1]
+        if code.strip():
+            out.append(code.strip())
+    return out
+
+
+def _literal_quantities(text: str, kind: str):
+    """``(source, value)`` of every number in the field's code: ``5*mV`` as a quantity, a bare
+    ``0.2`` as a number."""
+    units = _unit_names()
+    for expr in _code_parts(text, kind):
+        try:
+            tree = ast.parse(expr, mode="eval")
+        except SyntaxError:
+            continue
+        used = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+                pair = (node.left, node.right)
+                number = [_number(n) for n in pair if _number(n) is not None]
+                unit = [n.id for n in pair if isinstance(n, ast.Name) and n.id in units]
+                if number and unit:
+                    used |= {id(c) for n in pair for c in ast.walk(n)}
+                    yield ast.unparse(node), number[0] * units[unit[0]]
+        for node in ast.walk(tree):
+            value = _number(node)
+            if id(node) not in used and value is not None and value not in (0, 1, -1):
+                used |= {id(c) for c in ast.walk(node)}
+                yield ast.unparse(node), value
+
+
+def hard_coded(a: Assignment, name: str, text: str, kind: str) -> list[str]:
+    """Notes on numbers written where the task names a parameter (``vth += 5*mV`` for
+    ``vth_inc``): hidden cases give the parameters other values, so such an answer loses the
+    points those cases carry. The note names the parameter, never a hidden value."""
+    from brian2.units.fundamentalunits import have_same_dimensions
+
+    visible = {k: v for k, v in a.namespace().items() if k in a.usable_parameters()}
+    found: dict[str, list[str]] = {}
+    for source, q in _literal_quantities(text, kind):
+        for param, value in visible.items():
+            if not have_same_dimensions(q, value) or param in found.get(source, []):
+                continue
+            if abs(float(q) - float(value)) <= 1e-9 * abs(float(value)):
+                found.setdefault(source, []).append(param)
+    notes = []
+    for source, params in found.items():
+        names = " or ".join(f"'{p}'" for p in params)
+        notes.append(
+            f"{name}: you wrote {source} where the task names the parameter {names}; the "
+            f"grader gives the parameters other values in hidden cases, so write "
+            f"{' or '.join(params)} instead of its number"
+        )
+    return notes
+
+
 def validate(a: Assignment, spec) -> tuple[dict, list[str]]:
     """Check ``spec`` statically and return it normalised, with notes for the student.
 
@@ -293,6 +374,7 @@ def validate(a: Assignment, spec) -> tuple[dict, list[str]]:
             out[f.name] = value
             continue
         problems += _refused_text(f.name, value)
+        notes += hard_coded(a, f.name, value, f.kind)
         if f.kind == "equations":
             problems += _check_equations(a, f.name, value)
         elif f.kind == "expression":

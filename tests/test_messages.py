@@ -144,3 +144,30 @@ def test_full_path_from_a_bare_environment(tmp_path):
     assert out.returncode == 0, out.stdout + out.stderr
     assert "alembic" not in out.stderr
     assert (course / "gradebook.db").is_file()
+
+
+def test_numbers_written_for_parameters_get_a_note_naming_the_parameter():
+    a = assignments.get("adaptive_threshold")
+    hard = {
+        "model": RIGHT["model"].replace("/tau :", "/(20*ms) :"),
+        "threshold": "v > -50*mV",
+        "reset": "v = -70*mV\nvth += 5*mV\n",
+    }
+    _, notes = validate(a, hard)
+    text = "\n".join(notes)
+    for source, param in (("20 * ms", "tau"), ("-50 * mV", "vth0"), ("5 * mV", "vth_inc")):
+        assert f"you wrote {source} where the task names the parameter '{param}'" in text
+    assert len(notes) == 4  # vr too
+    assert validate(a, RIGHT)[1] == []  # by name: no note
+
+
+def test_a_bare_number_for_a_dimensionless_parameter_gets_a_note():
+    e = assignments.get("ei_balance")
+    spec = {
+        "model": "w : 1\ndxpre/dt = -xpre/tau_stdp : 1 (event-driven)\n"
+        "dxpost/dt = -xpost/tau_stdp : 1 (event-driven)\n",
+        "on_pre": "Ii_post += -w*mV\nxpre += 1\nw += 0.2*xpost\n",
+        "on_post": "xpost += 1\nw += eta*xpre\n",
+    }
+    _, notes = validate(e, spec)
+    assert len(notes) == 1 and "'eta'" in notes[0] and "0.2" in notes[0]
