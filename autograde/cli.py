@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -95,11 +96,37 @@ def _sandbox_line(args) -> str:
     )
 
 
+def course_problem(course: Path, assignment: str) -> str | None:
+    """What is wrong with ``course`` for ``assignment``, in words, or None."""
+    if not course.is_dir():
+        return (
+            f"the course folder {course} does not exist; pass --course with the folder that "
+            "holds nbgrader_config.py"
+        )
+    if not (course / "nbgrader_config.py").is_file():
+        return (
+            f"{course} is not a course folder (no nbgrader_config.py in it); pass --course with "
+            "the folder that holds nbgrader_config.py and source/"
+        )
+    src = course / "source" / assignment
+    if not src.is_dir():
+        have = sorted(p.name for p in (course / "source").glob("*") if p.is_dir())
+        return (
+            f"the course has no assignment {assignment!r} (no folder source/{assignment} in "
+            f"{course}); its assignments: {', '.join(have) or 'none'}"
+        )
+    return None
+
+
 def cmd_grade(args) -> int:
     """Grade the submissions of one assignment in parallel and print a summary."""
     from . import report
 
     course = Path(args.course).resolve()
+    problem = course_problem(course, args.assignment)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         backends.choose(args.backend)  # fail before starting a class, not per student
         t0 = time.perf_counter()
@@ -118,6 +145,10 @@ def cmd_release(args) -> int:
     """Generate the student version, refusing one that leaks solutions or hidden tests."""
     from .release import release
 
+    problem = course_problem(Path(args.course).resolve(), args.assignment)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         files = release(Path(args.course), args.assignment)
     except RuntimeError as err:
@@ -222,7 +253,7 @@ def _grading_options(p) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autograde", description=__doc__)
+    parser = argparse.ArgumentParser(prog="autograde", description=_plain(__doc__))
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("backends", help="list simulation backends and the one that would be used")
     p.add_argument("--backend", default=None, help="check that this backend can be used")
@@ -250,7 +281,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain(text: str) -> str:
+    """A docstring without its reST markup (``x``, :mod:`x`), for ``--help``."""
+    return re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")
+
+
+def _own_bin_on_path() -> None:
+    """Put this interpreter's ``bin`` first on ``PATH``: nbgrader runs ``alembic`` by name,
+    and a cron job or systemd unit calls ``.venv/bin/autograde`` without an activated venv."""
+    own = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if own not in path.split(os.pathsep):
+        os.environ["PATH"] = own + (os.pathsep + path if path else "")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _own_bin_on_path()
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.func(args)

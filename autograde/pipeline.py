@@ -27,7 +27,7 @@ from pathlib import Path
 
 from graders import backends, sandbox
 
-from . import gradebook_db, prefetch, submission_cache
+from . import exports, gradebook_db, prefetch, submission_cache
 from .course import (
     config_text,
     db_url,
@@ -35,7 +35,6 @@ from .course import (
     fingerprint,
     load_status,
     record,
-    run_nbgrader,
     snapshot,
     students,
 )
@@ -159,9 +158,11 @@ def grade_assignment(
                 + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
                 + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}\n"
             )
+    statuses = [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
     if export:
-        run_nbgrader(course, "export", check=False)
-    return [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
+        # Raises ExportError with its reason; everything graded is already recorded.
+        exports.write(course, db_url(course), assignment, statuses)
+    return statuses
 
 
 def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):

@@ -71,6 +71,7 @@ class Result:
     comments: dict = field(default_factory=dict)  # notebook -> grade_id -> auto_comment
     checks: dict = field(default_factory=dict)  # notebook -> grade_id -> TrustedVerdicts record
     incidents: dict = field(default_factory=dict)  # notebook -> reason the run was cut short
+    events: dict = field(default_factory=dict)  # notebook -> cell timeouts, MemoryErrors
     timestamp: str | None = None
     backend: str | None = None
     seconds: float = 0.0
@@ -285,4 +286,6 @@ def _collect(res: Result, root: Path, a: str, s: str) -> None:
                 res.checks[p.stem] = meta.get("cells", {})
                 if meta.get("incident"):
                     res.incidents[p.stem] = meta["incident"]
+                if meta.get("events"):
+                    res.events[p.stem] = list(meta["events"])
                 res.backend = res.backend or meta.get("backend")

@@ -6,6 +6,7 @@ a private result cache; they take a few minutes on two cores.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -105,6 +106,48 @@ def _stdout(text: str) -> dict:
     return {"output_type": "stream", "name": "stdout", "text": text}
 
 
+def _error_out(ename: str, evalue: str) -> dict:
+    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": []}
+
+
+@pytest.mark.parametrize(
+    "answer, hidden, status, words",
+    [
+        # the released stub, untouched: the hidden cell then fails on a missing name
+        (
+            [_error_out("NotImplementedError", "")],
+            [_error_out("NameError", "name 'model' is not defined")],
+            "not_answered",
+            "still raises NotImplementedError",
+        ),
+        # answered, but the hidden cell stopped on an error of its own
+        ([], [_error_out("NameError", "name 'reset' is not defined")], "no_spec", "NameError"),
+        # the hidden cell ran cleanly and printed no spec: hidden_check was replaced
+        ([], [], "tampered", "replaced or bypassed"),
+    ],
+)
+def test_why_a_hidden_cell_handed_nothing_over(answer, hidden, status, words):
+    solution = _cell("answer", answer)
+    solution.metadata.nbgrader.update(grade=False, solution=True)
+    nb = from_dict(
+        {
+            "cells": [solution, _cell("hidden_jump", hidden)],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+    pp = TrustedVerdicts(checks={"hidden_jump": f"{A}:jump"})
+    nb, _ = pp.preprocess(nb, {"nbgrader": {}})
+    cell = nb.metadata["autograde"]["cells"]["hidden_jump"]
+    assert cell["status"] == status and words in cell["message"], cell
+    assert (
+        cell["points"] == 0
+        and "No answer was handed over" in cell["message"]
+        or (status == "not_answered")
+    )
+
+
 @pytest.mark.slow
 def test_trusted_verdict_ignores_forged_outputs(tmp_path, monkeypatch):
     """The kernel's own result (a forged 2.0) is replaced by the verdict on the handed-over spec."""
@@ -195,7 +238,12 @@ def test_resume_after_kill_loses_nothing(graded_class):
         new = load_status(course, A, student)
         assert new["graded_at"] == old["graded_at"], f"{student} was graded twice"
     assert set(_scores(course)) == set(CLASS)
-    assert (course / "grades.csv").is_file()
+    rows = list(csv.DictReader((course / "grades.csv").open()))
+    assert [r["student_id"] for r in rows] == sorted(CLASS)  # one row each, sorted
+    for r in rows:  # rounded as the course configures (2 decimals by default)
+        assert r[A] == "" or len(r[A].partition(".")[2]) <= 2
+    results = course / "exports" / "gradescope" / A / "alice" / "results.json"
+    assert json.loads(results.read_text())["score"] == sum(POINTS.values())
     assert "pass rate per check" in graded_class["second"].stdout
 
 
@@ -218,7 +266,7 @@ def test_hostile_notebook_gains_nothing(graded_class):
     for gid, points in scores["grace"].items():
         assert points <= honest[gid]
     status = load_status(graded_class["course"], A, "grace")
-    assert all(c["status"] == "no_spec" for c in status["checks"][A].values())
+    assert all(c["status"] == "tampered" for c in status["checks"][A].values())
 
 
 @pytest.mark.nbgrader
@@ -240,6 +288,11 @@ def test_endless_loop_memory_bomb_and_crash_are_scored_with_reason(graded_class)
     assert "KeyboardInterrupt" in outs or "CellTimeoutError" in outs
     heidi = json.loads((course / "autograded/heidi" / A / f"{A}.ipynb").read_text())
     assert "MemoryError" in json.dumps([c.get("outputs") for c in heidi["cells"]])
+    # the report's notes name what happened, though both earned full marks
+    events = load_status(course, A, "frank")["events"][A]
+    assert any("cell time limit" in e for e in events), events
+    events = load_status(course, A, "heidi")["events"][A]
+    assert any("MemoryError" in e for e in events), events
 
 
 @pytest.mark.nbgrader
@@ -459,7 +512,7 @@ def test_grade_writes_the_class_summary(graded_class):
     page = (course / "reports" / A / "summary.html").read_text()
     assert "<img" in page and "pass rate per check" in page.lower()
     for student in CLASS:
-        assert f"<td>{student}</td>" in page
+        assert f">{student}</" in page
     assert (
         f"class summary: {course / 'reports' / A / 'summary.html'}" in graded_class["second"].stdout
     )
