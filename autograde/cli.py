@@ -163,7 +163,7 @@ def cmd_demo(args) -> int:
     """Build a sample class in a scratch course and grade it end to end."""
     import tempfile
 
-    from . import demo, report
+    from . import demo, gradebook_db, report
 
     repo = Path(__file__).resolve().parent.parent
     course = Path(args.course or tempfile.mkdtemp(prefix="autograde-demo-")).resolve()
@@ -195,7 +195,7 @@ def cmd_demo(args) -> int:
     print(f"wall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
     rows = [
         ("course folder", course),
-        ("gradebook", course / "gradebook.db"),
+        ("gradebook", gradebook_db.describe(gradebook_db.course_db_url(course))),
         ("CSV export", course / "grades.csv"),
         *where,
     ]
