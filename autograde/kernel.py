@@ -26,12 +26,11 @@ import subprocess
 import sys
 from pathlib import Path
 
-from graders import sandbox
-from graders.notebook import TRUSTED_ENV
+from graders import sandbox, settings
 
 #: Set in the kernel's environment, whatever the server's says: hidden cells only hand the spec
 #: over (the verdict is computed outside the kernel), and no display.
-KERNEL_SETTINGS = {TRUSTED_ENV: "1", "MPLBACKEND": "Agg"}
+KERNEL_SETTINGS = {settings.TRUSTED_ENV: "1", "MPLBACKEND": "Agg"}
 #: Taken from the server's environment where set, else these defaults (one BLAS thread is
 #: plenty for a notebook, and threads count against the process cap).
 KERNEL_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}

@@ -24,11 +24,11 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from graders import sandbox
+from graders import sandbox, settings
 from graders.harness import record_event as stats_event
 
 from . import submission_cache
-from .preprocessors import AUTOGRADE_PREPROCESSORS, META
+from .preprocessors import META
 
 STATUS_DIR = "autograde_status"
 KERNEL_NAME = "autograde-python3"
@@ -52,13 +52,15 @@ class Limits:
         Output one cell may produce.
     sandbox : bool
         Run the kernel under bubblewrap (see :mod:`autograde.kernel`).
+
+    The defaults, their help text and the reasons for them are in :mod:`graders.settings`.
     """
 
-    cell_timeout: float = 120.0
-    submission_timeout: float = 900.0
-    memory_mb: int = 4096
-    max_output_bytes: int = 1_000_000
-    sandbox: bool = True
+    cell_timeout: float = settings.default("cell_timeout")
+    submission_timeout: float = settings.default("submission_timeout")
+    memory_mb: int = settings.default("memory_mb")
+    max_output_bytes: int = settings.default("max_output_bytes")
+    sandbox: bool = settings.default("sandbox")
 
 
 @dataclass
@@ -121,13 +123,14 @@ def _kernelspec(folder: Path, limits: Limits, workdir: Path, runtime: Path) -> N
 def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
     """nbgrader settings a worker appends to the course's ``nbgrader_config.py``.
 
-    The preprocessor chain and ``add_missing_cells`` repeat the course configuration (so that a
-    course without them is graded the same way); the rest is per worker.
+    The preprocessor chain (:data:`graders.settings.PREPROCESSORS`) and ``add_missing_cells`` are
+    the course configuration's (so that a course without them is graded the same way); the rest
+    is per worker.
     """
     overrides = {
         "CourseDirectory.root": str(root),
         "CourseDirectory.db_url": f"sqlite:///{root / 'gradebook.db'}",
-        "Autograde.autograde_preprocessors": AUTOGRADE_PREPROCESSORS,
+        "Autograde.autograde_preprocessors": list(settings.PREPROCESSORS),
         "OverwriteCells.add_missing_cells": True,
         "Execute.kernel_name": KERNEL_NAME,
         "Execute.timeout": int(limits.cell_timeout),
@@ -193,9 +196,9 @@ def grade_one(job: dict) -> Result:
             PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
         )
         if job.get("cache_dir"):
-            env["AUTOGRADE_CACHE"] = job["cache_dir"]
+            env[settings.CACHE_ENV] = job["cache_dir"]
         # The simulation worker is sandboxed exactly when the kernel is (--no-sandbox: neither).
-        env[sandbox.MODE_ENV] = "1" if limits.sandbox else "0"
+        env[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"
         if not limits.sandbox:
             # ccache's store is as writable to an unsandboxed kernel as the result cache.
             env["CCACHE_DISABLE"] = "1"
@@ -225,7 +228,7 @@ def grade_one(job: dict) -> Result:
     finally:
         sandbox.release(tmp.name)  # whatever the kernel left running
         res.seconds = round(time.perf_counter() - t0, 2)
-        if not os.environ.get("AUTOGRADE_KEEP_TMP"):
+        if not os.environ.get(settings.KEEP_TMP_ENV):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -251,7 +254,7 @@ def _plots(res: Result, job: dict, limits: Limits) -> None:
     """Feedback plots of every graded notebook; a failure costs the plots, never the grade."""
     from .feedback import make_plots
 
-    os.environ[sandbox.MODE_ENV] = "1" if limits.sandbox else "0"  # as for the verdicts
+    os.environ[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"  # as for the verdicts
     if not limits.sandbox:
         os.environ["CCACHE_DISABLE"] = "1"  # as for the verdicts, see grade_one
     for nb, cells in res.checks.items():
@@ -450,7 +453,7 @@ def grade_assignment(
     executor: Executor | None = None,
     *,
     students_: list[str] | None = None,
-    jobs: int = 1,
+    jobs: int = settings.default("jobs"),
     limits: Limits | None = None,
     backend: str | None = None,
     cache_dir: str | None = None,
@@ -458,7 +461,7 @@ def grade_assignment(
     export: bool = True,
     progress: bool = True,
     feedback: bool = True,
-    batch: str = "auto",
+    batch: str = settings.default("batch"),
 ) -> list[dict]:
     """Grade every (or the named) submission of ``assignment`` in ``course``.
 
@@ -471,6 +474,8 @@ def grade_assignment(
         ``dask.distributed.Client`` works too (its workers must see ``course``).
     students_ : list of str, optional
         Only these students.
+    jobs : int
+        Parallel workers of the default executor (default: the cores there are).
     limits : Limits
         Per-submission limits and the sandbox switch.
     force : bool

@@ -39,6 +39,8 @@ import sysconfig
 import time
 from pathlib import Path
 
+from . import settings
+
 #: The sandbox's uid and gid (``nobody``/``nogroup`` on Debian): never 0, owns nothing.
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
@@ -48,10 +50,6 @@ SANDBOX_USER = "student"
 #: C++ standalone build ``make -j`` compilers of three processes each, a CUDA build and run
 #: nvcc's helpers and the driver's threads: a few dozen at most. A fork bomb stops here.
 MAX_PROCESSES = 256
-
-#: Selects the worker's sandbox: "1" required (an error where bwrap is missing), "0" off,
-#: unset or "auto": on where bwrap is installed. ``autograde grade`` sets it from --no-sandbox.
-MODE_ENV = "AUTOGRADE_SANDBOX"
 
 #: Host files under /etc a sandbox sees (read-only, where they exist): the dynamic linker's
 #: cache, name-service and time-zone settings, fontconfig (Matplotlib), and the alternatives
@@ -119,8 +117,8 @@ def user() -> str:
 
 
 def mode() -> str:
-    """The worker sandbox setting from :data:`MODE_ENV`: "on", "off" or "auto"."""
-    value = os.environ.get(MODE_ENV, "auto").strip().lower()
+    """The worker sandbox setting (:data:`graders.settings.SANDBOX_ENV`): "on", "off" or "auto"."""
+    value = os.environ.get(settings.SANDBOX_ENV, "auto").strip().lower()
     if value in ("1", "on", "yes", "true"):
         return "on"
     if value in ("0", "off", "no", "false"):
@@ -129,7 +127,7 @@ def mode() -> str:
 
 
 def wanted() -> bool:
-    """Whether the worker runs sandboxed (see :data:`MODE_ENV`).
+    """Whether the worker runs sandboxed (see :data:`graders.settings.SANDBOX_ENV`).
 
     Raises
     ------

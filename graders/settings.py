@@ -113,7 +113,7 @@ class Grading(Configurable):
     # value) would add 16 minutes to a demo of about 7.
     cell_timeout = Float(
         120.0,
-        help="seconds one cell may run before the kernel is interrupted (<=0: no limit)",
+        help="seconds one cell may run before the kernel is interrupted; 0: no limit",
     ).tag(config=True)
 
     # 900 s: what `autograde grade` and the demo have always used, and 7.5 cells at the cell
@@ -123,8 +123,7 @@ class Grading(Configurable):
     # worker.
     submission_timeout = Float(
         900.0,
-        help="seconds all cells of one notebook may run together; later cells are not run "
-        "(<=0: no limit)",
+        help="seconds all cells of one notebook may run together; later cells are not run",
     ).tag(config=True)
 
     memory_mb = Integer(
@@ -134,7 +133,7 @@ class Grading(Configurable):
     ).tag(config=True)
 
     max_output_bytes = Integer(
-        1_000_000, help="bytes of output one cell may produce; the rest is dropped (<=0: no limit)"
+        1_000_000, help="bytes of output one cell may produce; the rest is dropped; 0: no limit"
     ).tag(config=True)
 
     # Two simulation limits, as before this module: `python -m graders check` and the shared
