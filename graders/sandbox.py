@@ -39,8 +39,6 @@ import sysconfig
 import time
 from pathlib import Path
 
-from . import settings
-
 #: The sandbox's uid and gid (``nobody``/``nogroup`` on Debian): never 0, owns nothing.
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
@@ -118,6 +116,10 @@ def user() -> str:
 
 def mode() -> str:
     """The worker sandbox setting (:data:`graders.settings.SANDBOX_ENV`): "on", "off" or "auto"."""
+    # imported here: this file also runs as a script (`python -I -S`, see script_argv), where
+    # neither the package nor traitlets can be imported
+    from . import settings
+
     value = os.environ.get(settings.SANDBOX_ENV, "auto").strip().lower()
     if value in ("1", "on", "yes", "true"):
         return "on"
