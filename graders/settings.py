@@ -11,10 +11,12 @@ Why here, in ``graders`` and not in ``autograde``: both packages need these valu
 ``graders`` must never import ``autograde`` (the simulation worker, ``python -m graders check``
 and the student's kernel import ``graders`` alone), so the lower layer holds them. Why traitlets
 in ``graders``: it is nbgrader's configuration system, already loaded in every process that
-imports ``graders`` except the simulation worker, where it costs about 14 ms (``python -X
-importtime``, this machine) beside Brian's import of a second or more. Inside a student's
-grading kernel it comes with ipykernel; students' own machines never import ``graders``
-(``requirements-student.txt``).
+imports ``graders`` (the nbgrader server, the student's grading kernel through ipykernel) except
+the simulation worker and ``python -m graders check``, where importing this module costs about
+30 ms (``python -X importtime``, best of 5 at load 9 on this 2-core machine) beside Brian's
+import, 4.7 s there. Students' own machines never import ``graders`` (the released notebooks
+do not; ``tests/test_release.py``). ``graders/sandbox.py``, which also runs as a
+script without the package (``python -I -S``), imports this module only where it reads it.
 
 A course changes a value in its ``nbgrader_config.py`` on the class that uses it, e.g.
 ``c.SafeExecute.timeout = 300`` (per cell) for a plain ``nbgrader autograde``; ``autograde
