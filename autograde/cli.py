@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from graders import backends
+from graders import backends, settings
 
 
 def cmd_backends(args) -> int:
@@ -31,9 +31,9 @@ def cmd_backends(args) -> int:
     except backends.BackendUnavailable as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
-    forced = args.backend or backends.os.environ.get(backends.ENV_VAR)
+    forced = args.backend or os.environ.get(settings.BACKEND_ENV)
     how = (
-        f"forced by {'--backend' if args.backend else backends.ENV_VAR}"
+        f"forced by {'--backend' if args.backend else settings.BACKEND_ENV}"
         if forced
         else "best available"
     )
@@ -68,8 +68,8 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
         students_=students,
         jobs=args.jobs,
         limits=_limits(args),
-        backend=args.backend,
-        cache_dir=args.cache,
+        backend=args.backend or None,
+        cache_dir=args.cache or None,
         force=args.force,
         feedback=not args.no_feedback,
         batch=args.batch,
@@ -206,25 +206,13 @@ def cmd_demo(args) -> int:
 
 
 def _grading_options(p) -> None:
-    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="parallel workers")
-    p.add_argument("--backend", default=None, help="simulation backend (default: best installed)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
-    p.add_argument(
-        "--submission-timeout",
-        type=float,
-        default=900.0,
-        help="seconds for all cells of a notebook together (default 900)",
-    )
-    p.add_argument(
-        "--memory",
-        type=int,
-        default=4096,
-        help="MB of resident memory each student kernel and each simulation may use, with "
-        "everything it starts; 0: no limit (default 4096)",
-    )
-    p.add_argument(
-        "--max-output", type=int, default=1_000_000, help="bytes of output per cell (default 1e6)"
-    )
+    # type, default and help of each setting: graders.settings
+    settings.add_option(p, "jobs", "--jobs", "-j")
+    settings.add_option(p, "backend", "--backend")
+    settings.add_option(p, "cell_timeout", "--timeout")
+    settings.add_option(p, "submission_timeout", "--submission-timeout")
+    settings.add_option(p, "memory_mb", "--memory")
+    settings.add_option(p, "max_output_bytes", "--max-output")
     p.add_argument("--force", action="store_true", help="regrade students already graded")
     p.add_argument(
         "--no-feedback",
@@ -238,18 +226,8 @@ def _grading_options(p) -> None:
         "cache and ccache are then neither read nor written, since an unsandboxed kernel could "
         "plant fake results there, so every submission is simulated afresh",
     )
-    p.add_argument(
-        "--batch",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="build the class's distinct answers together before grading (one GeNN model for "
-        "many students); auto: on for GeNN backends, where it pays (default auto)",
-    )
-    p.add_argument(
-        "--cache",
-        default=None,
-        help="result cache folder (default: AUTOGRADE_CACHE or ~/.cache; unused with --no-sandbox)",
-    )
+    settings.add_option(p, "batch", "--batch")
+    settings.add_option(p, "cache_dir", "--cache")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -29,13 +29,12 @@ from pathlib import Path
 import psutil
 
 import graders
-from graders import sandbox
+from graders import sandbox, settings
 from graders.limits import Watchdog, kill_tree
-from graders.notebook import TRUSTED_ENV
 
 #: Set in the kernel's environment, whatever the server's says: hidden cells only hand the spec
 #: over (the verdict is computed outside the kernel), and no display.
-KERNEL_SETTINGS = {TRUSTED_ENV: "1", "MPLBACKEND": "Agg"}
+KERNEL_SETTINGS = {settings.TRUSTED_ENV: "1", "MPLBACKEND": "Agg"}
 #: Taken from the server's environment where set, else these defaults (one BLAS thread is
 #: plenty for a notebook, and threads count against the process cap).
 KERNEL_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}

@@ -25,7 +25,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
-from graders import backends, sandbox
+from graders import backends, sandbox, settings
 
 from . import exports, gradebook_db, prefetch, submission_cache
 from .course import (
@@ -48,7 +48,7 @@ def grade_assignment(
     executor: Executor | None = None,
     *,
     students_: list[str] | None = None,
-    jobs: int = 1,
+    jobs: int = settings.default("jobs"),
     limits: Limits | None = None,
     backend: str | None = None,
     cache_dir: str | None = None,
@@ -56,7 +56,7 @@ def grade_assignment(
     export: bool = True,
     progress: bool = True,
     feedback: bool = True,
-    batch: str = "auto",
+    batch: str = settings.default("batch"),
 ) -> list[dict]:
     """Grade every (or the named) submission of ``assignment`` in ``course``.
 
@@ -69,6 +69,8 @@ def grade_assignment(
         ``dask.distributed.Client`` works too (its workers must see ``course``).
     students_ : list of str, optional
         Only these students.
+    jobs : int
+        Parallel workers of the default executor (default: the cores there are).
     limits : Limits
         Per-submission limits and the sandbox switch.
     force : bool

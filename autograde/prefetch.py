@@ -20,6 +20,8 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from graders import settings
+
 #: Backends where one build of many answers pays: GeNN generates and compiles a whole model at
 #: once, so its fixed cost per build dominates (a class of 80 on genn-cpu: 409 s against 472 s).
 #: C++ standalone compiles a file per code object and loses ccache hits when batched (518 s
@@ -240,8 +242,8 @@ def start(
     cache_dir: str | None,
     *,
     parallel: int = 1,
-    timeout: float = 300.0,
-    memory_mb: int = 4096,
+    timeout: float = settings.default("simulation_timeout"),
+    memory_mb: int = settings.default("memory_mb"),
 ) -> tuple[threading.Thread, Prefetch]:
     """Start building the class's distinct answers in the background, in batches sized by
     :func:`chunks` for ``backend`` (one per core on the CPU, few large ones on a CUDA GPU).

@@ -9,21 +9,9 @@ the kernel (monkeypatching ``graders``, numpy or ``showtraceback``) can change t
 ``InertOutputs`` then cleans the HTML and JavaScript the student's cells displayed, so that
 neither the graded notebook nor the feedback page made from it runs a student's script.
 
-Enable them in ``nbgrader_config.py``::
-
-    c.Autograde.autograde_preprocessors = [
-        "autograde.preprocessors.SafeExecute",
-        "nbgrader.preprocessors.IgnorePattern",
-        "nbconvert.preprocessors.ClearMetadataPreprocessor",
-        "nbgrader.preprocessors.LimitOutput",
-        "autograde.preprocessors.TrustedVerdicts",
-        "autograde.preprocessors.InertOutputs",
-        "nbgrader.preprocessors.SaveAutoGrades",
-        "nbgrader.preprocessors.AssignLatePenalties",
-        "nbgrader.preprocessors.CheckCellMetadata",
-    ]
-
-(:data:`AUTOGRADE_PREPROCESSORS` is that list.)
+The course's ``nbgrader_config.py`` enables them with ``c.Autograde.autograde_preprocessors``
+(:data:`graders.settings.PREPROCESSORS`); their traits' defaults and help come from
+:class:`graders.settings.Grading`.
 """
 
 from __future__ import annotations
@@ -40,17 +28,7 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Any, Bool, Dict, Float, Integer, List, Set, Unicode
 
-AUTOGRADE_PREPROCESSORS = [
-    "autograde.preprocessors.SafeExecute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "autograde.preprocessors.TrustedVerdicts",
-    "autograde.preprocessors.InertOutputs",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
+from graders import settings
 
 #: Key in the notebook metadata where the pipeline records what happened (not student-facing).
 META = "autograde"
@@ -83,12 +61,19 @@ class SafeExecute(Execute):
     metadata for :class:`TrustedVerdicts` and the report.
     """
 
+    # nbgrader's Execute.timeout (30 s) replaced by the course's per-cell limit
+    timeout = Integer(
+        int(settings.default("cell_timeout")),
+        allow_none=True,
+        help=settings.help_text("cell_timeout"),
+    ).tag(config=True)
+
     submission_timeout = Float(
-        1800.0, help="Wall-clock seconds for all cells of one notebook together (<=0: no limit)."
+        settings.default("submission_timeout"), help=settings.help_text("submission_timeout")
     ).tag(config=True)
 
     max_output_bytes = Integer(
-        1_000_000, help="Output one cell may produce; the rest is dropped (<=0: no limit)."
+        settings.default("max_output_bytes"), help=settings.help_text("max_output_bytes")
     ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -209,26 +194,28 @@ class TrustedVerdicts(NbGraderPreprocessor):
         help="grade_id -> 'assignment:check' for hidden cells; overrides the gradebook's source.",
     ).tag(config=True)
 
-    backend = Unicode(
-        "", help="Backend for graders.check; empty: AUTOGRADE_BACKEND or the best installed."
-    ).tag(config=True)
-
-    check_timeout = Float(600.0, help="Wall-clock seconds for one simulation.").tag(config=True)
-
-    check_memory_mb = Integer(
-        4096,
-        help="MB of resident memory one simulation (worker, compiler, binary together) may use; "
-        "0: no limit. The pipeline sets it from its --memory.",
-    ).tag(config=True)
-
-    cache_dir = Unicode("", help="Result cache; empty: AUTOGRADE_CACHE or the default.").tag(
+    backend = Unicode(settings.default("backend"), help=settings.help_text("backend")).tag(
         config=True
     )
 
+    check_timeout = Float(
+        settings.default("check_timeout"), help=settings.help_text("check_timeout")
+    ).tag(config=True)
+
+    check_memory_mb = Integer(
+        settings.default("memory_mb"),
+        help=settings.help_text("memory_mb") + ". The pipeline sets it from its --memory.",
+    ).tag(config=True)
+
+    cache_dir = Unicode(settings.default("cache_dir"), help=settings.help_text("cache_dir")).tag(
+        config=True
+    )
+
+    # Off unless the kernel was sandboxed: a plain `nbgrader autograde` has no sandbox, so its
+    # kernel, running as the grader's user, could have planted fake results in the cache.
     use_cache = Bool(
-        True,
-        help="Read and write the result cache. The pipeline turns it off without a sandbox, "
-        "where the student's kernel could have written fake results into the cache.",
+        False,
+        help="Read and write the result cache. The pipeline turns it on for sandboxed kernels.",
     ).tag(config=True)
 
     def preprocess(self, nb, resources):

@@ -7,8 +7,8 @@ checks are deterministic functions of the spec, and the spec of the notebook. Su
 stored under a hash of all of that in ``<cache>/submissions/`` and handed back instead of
 running the notebook again. Results cut short (a timeout, a dead kernel, a failed simulation)
 are never stored, since the next run may go differently. Runs without the sandbox neither read
-nor store them. Delete the folder (or set ``AUTOGRADE_NO_SUBMISSION_CACHE=1``) to run every
-notebook again.
+nor store them. Delete the folder (or set ``AUTOGRADE_NO_SUBMISSION_CACHE=1``,
+:data:`graders.settings.NO_SUBMISSION_CACHE_ENV`) to run every notebook again.
 """
 
 from __future__ import annotations
@@ -25,12 +25,10 @@ from pathlib import Path
 
 import autograde
 import graders
-from graders import backends
+from graders import backends, settings
 from graders.harness import default_cache_dir
 
 FOLDER = "submissions"
-#: Set to 1 to neither reuse nor store results (every notebook runs; for measurements).
-DISABLE_ENV = "AUTOGRADE_NO_SUBMISSION_CACHE"
 _UNSETTLED = {"timeout", "memory", "crashed", "not_run"}
 
 
@@ -75,9 +73,10 @@ def key(job: dict, config_text: str) -> str | None:
     """Hash of everything that decides the grades of ``job`` (see the module docstring).
 
     ``None`` for an unsandboxed run (its kernel could plant results, so nothing is reused or
-    stored, as for the simulation cache) or where ``DISABLE_ENV`` is set.
+    stored, as for the simulation cache) or where ``NO_SUBMISSION_CACHE_ENV`` is set.
     """
-    if not (job.get("limits") or {}).get("sandbox", True) or os.environ.get(DISABLE_ENV) == "1":
+    off = os.environ.get(settings.NO_SUBMISSION_CACHE_ENV) == "1"
+    if not (job.get("limits") or {}).get("sandbox", True) or off:
         return None
     course, a, s = Path(job["course"]), job["assignment"], job["student"]
     try:

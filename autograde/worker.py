@@ -21,12 +21,12 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from graders import sandbox
+from graders import sandbox, settings
 from graders.harness import record_event as stats_event
 
 from . import feedback, nbserver, submission_cache
 from .course import config_text
-from .preprocessors import AUTOGRADE_PREPROCESSORS, META
+from .preprocessors import META
 
 KERNEL_NAME = "autograde-python3"
 
@@ -49,13 +49,15 @@ class Limits:
         Output one cell may produce.
     sandbox : bool
         Run the kernel under bubblewrap (see :mod:`autograde.kernel`).
+
+    The defaults, their help text and the reasons for them are in :mod:`graders.settings`.
     """
 
-    cell_timeout: float = 120.0
-    submission_timeout: float = 900.0
-    memory_mb: int = 4096
-    max_output_bytes: int = 1_000_000
-    sandbox: bool = True
+    cell_timeout: float = settings.default("cell_timeout")
+    submission_timeout: float = settings.default("submission_timeout")
+    memory_mb: int = settings.default("memory_mb")
+    max_output_bytes: int = settings.default("max_output_bytes")
+    sandbox: bool = settings.default("sandbox")
 
 
 @dataclass
@@ -102,13 +104,14 @@ def _kernelspec(folder: Path, limits: Limits, workdir: Path, runtime: Path) -> N
 def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
     """nbgrader settings a worker appends to the course's ``nbgrader_config.py``.
 
-    The preprocessor chain and ``add_missing_cells`` repeat the course configuration (so that a
-    course without them is graded the same way); the rest is per worker.
+    The preprocessor chain (:data:`graders.settings.PREPROCESSORS`) and ``add_missing_cells`` are
+    the course configuration's (so that a course without them is graded the same way); the rest
+    is per worker.
     """
     overrides = {
         "CourseDirectory.root": str(root),
         "CourseDirectory.db_url": f"sqlite:///{root / 'gradebook.db'}",
-        "Autograde.autograde_preprocessors": AUTOGRADE_PREPROCESSORS,
+        "Autograde.autograde_preprocessors": list(settings.PREPROCESSORS),
         "OverwriteCells.add_missing_cells": True,
         "Execute.kernel_name": KERNEL_NAME,
         "Execute.timeout": int(limits.cell_timeout),
@@ -174,9 +177,9 @@ def grade_one(job: dict) -> Result:
             PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
         )
         if job.get("cache_dir"):
-            env["AUTOGRADE_CACHE"] = job["cache_dir"]
+            env[settings.CACHE_ENV] = job["cache_dir"]
         # The simulation process is sandboxed exactly when the kernel is (--no-sandbox: neither).
-        env[sandbox.MODE_ENV] = "1" if limits.sandbox else "0"
+        env[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"
         if not limits.sandbox:
             # ccache's store is as writable to an unsandboxed kernel as the result cache.
             env["CCACHE_DISABLE"] = "1"
@@ -206,7 +209,7 @@ def grade_one(job: dict) -> Result:
     finally:
         sandbox.release(tmp.name)  # whatever the kernel left running
         res.seconds = round(time.perf_counter() - t0, 2)
-        if not os.environ.get("AUTOGRADE_KEEP_TMP"):
+        if not os.environ.get(settings.KEEP_TMP_ENV):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -237,7 +240,7 @@ def _server():
 
 def _plots(res: Result, job: dict, limits: Limits) -> None:
     """Feedback plots of every graded notebook; a failure costs the plots, never the grade."""
-    os.environ[sandbox.MODE_ENV] = "1" if limits.sandbox else "0"  # as for the verdicts
+    os.environ[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"  # as for the verdicts
     if not limits.sandbox:
         os.environ["CCACHE_DISABLE"] = "1"  # as for the verdicts, see grade_one
     for nb, cells in res.checks.items():

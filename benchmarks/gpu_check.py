@@ -161,8 +161,10 @@ def bank_entries(sample: int | None) -> dict[str, list[Path]]:
 
 
 def _verdict(assignment: str, spec: dict, backend: str, cache: Path, limit: float) -> dict:
+    from graders import settings
+
     cmd = [sys.executable, "-m", "graders", "check", assignment, "-", "--backend", backend]
-    env = _env(AUTOGRADE_CACHE=cache, AUTOGRADE_MAKE_JOBS=2)
+    env = _env(**{settings.CACHE_ENV: cache, settings.MAKE_JOBS_ENV: 2})
     rc, out, secs = run(cmd, limit=limit, env=env, input=json.dumps(spec))
     try:
         v = json.loads(out[out.index("{") :])
@@ -289,10 +291,12 @@ def step_banks(backend: str, budget: Budget, jobs: int, sample: int | None, work
 
 def step_cold(backend: str, budget: Budget, work: Path) -> dict:
     """One cold submission (validation, build, run, checks) on ``backend``, ccache off."""
+    from graders import settings
+
     spec = json.loads((BANK / "adaptive_threshold" / "right_canonical.json").read_text())["spec"]
     cmd = [sys.executable, "-m", "graders", "check", "adaptive_threshold", "-"]
     cmd += ["--backend", backend, "--no-cache"]
-    env = _env(CCACHE_DISABLE=1, AUTOGRADE_CACHE=work / "cold-cache")
+    env = _env(CCACHE_DISABLE=1, **{settings.CACHE_ENV: work / "cold-cache"})
     rc, out, secs = run(cmd, limit=max(1.0, budget.left()), env=env, input=json.dumps(spec))
     score = None
     try:

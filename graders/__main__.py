@@ -11,7 +11,7 @@ import json
 import os
 import sys
 
-from . import check, sandbox
+from . import check, settings
 from .assignments import NAMES, get
 from .backends import BACKENDS, BackendUnavailable
 from .results import Problem, SpecError
@@ -33,25 +33,19 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment", choices=NAMES)
     p.add_argument("spec", help="path to the spec JSON file, or - for standard input")
     p.add_argument("--backend", choices=[*BACKENDS, "auto"], default=None)
-    p.add_argument("--timeout", type=float, default=None, help="seconds for the simulation")
-    p.add_argument(
-        "--memory",
-        type=int,
-        default=None,
-        help="MB of resident memory the simulation may use, compiler and binary included "
-        "(default 4096; 0: no limit)",
-    )
+    settings.add_option(p, "simulation_timeout", "--timeout")
+    settings.add_option(p, "memory_mb", "--memory")
     p.add_argument("--no-cache", action="store_true", help="always build and run")
     p.add_argument("--keep-build", default=None, help="copy the build folder here")
     p.add_argument(
         "--no-sandbox",
         action="store_true",
         help="run the simulation process without bubblewrap (by default it is sandboxed where "
-        "bwrap is installed; AUTOGRADE_SANDBOX=1 requires it)",
+        f"bwrap is installed; {settings.SANDBOX_ENV}=1 requires it)",
     )
     args = parser.parse_args(argv)
     if args.no_sandbox:
-        os.environ[sandbox.MODE_ENV] = "0"
+        os.environ[settings.SANDBOX_ENV] = "0"
 
     try:
         spec = _read_spec(args.spec)

@@ -23,18 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import limits, sandbox
+from . import limits, sandbox, settings
 from .assignments import get
 from .backends import compiler, cuda_path, genn_path, genn_version
 from .results import Problem, SpecError
 
-DEFAULT_TIMEOUT_S = 300.0
-DEFAULT_MEMORY_MB = 4096
-CACHE_ENV = "AUTOGRADE_CACHE"
-
-#: Where every process appends one JSON line per build or cache hit (for the benchmark, which
-#: counts across worker processes); unset: nothing is written.
-STATS_ENV = "AUTOGRADE_STATS_FILE"
+DEFAULT_TIMEOUT_S = settings.default("simulation_timeout")
+DEFAULT_MEMORY_MB = settings.default("memory_mb")
 
 # Counts for this process; tests and the benchmark read them.
 STATS = {"builds": 0, "cache_hits": 0}
@@ -76,7 +71,7 @@ class Simulation:
 
 
 def default_cache_dir() -> Path:
-    env = os.environ.get(CACHE_ENV)
+    env = os.environ.get(settings.CACHE_ENV)
     if env:
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brian2genn-autograder"
@@ -220,7 +215,7 @@ def record_event(event: str, assignment: str, backend: str) -> None:
     """Count ``event`` ("build", "hit" or another) here and in the ``STATS_ENV`` file."""
     name = {"build": "builds", "hit": "cache_hits"}.get(event, event)
     STATS[name] = STATS.get(name, 0) + 1
-    path = os.environ.get(STATS_ENV)
+    path = os.environ.get(settings.STATS_ENV)
     if not path:
         return
     line = json.dumps({"event": event, "assignment": assignment, "backend": backend})
@@ -486,7 +481,7 @@ WORKER_INHERITED = (
     "PYTHONUNBUFFERED",
     "OMP_NUM_THREADS",
     "PYTHONPATH",
-    "AUTOGRADE_MAKE_JOBS",
+    settings.MAKE_JOBS_ENV,
     "CC",
     "CXX",
     "CFLAGS",

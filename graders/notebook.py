@@ -17,10 +17,9 @@ from __future__ import annotations
 import json
 import os
 
+from . import settings
+
 MARKER = "GRADERS-SPEC"
-#: Set by the grading pipeline: hidden cells only hand the spec over; the verdict is computed
-#: outside the kernel (``autograde.preprocessors.TrustedVerdicts``), which rewrites the cell.
-TRUSTED_ENV = "AUTOGRADE_TRUSTED_GRADING"
 
 
 def spec_line(assignment: str, check: str, spec: dict) -> str:
@@ -46,7 +45,7 @@ def hidden_check(assignment: str, check: str, **fields) -> float:
 
     spec = {k: v for k, v in fields.items() if v is not None}
     print(spec_line(assignment, check, spec), flush=True)
-    if os.environ.get(TRUSTED_ENV) == "1":
+    if os.environ.get(settings.TRUSTED_ENV) == "1":
         return None
     try:
         verdict = grade(assignment, spec)

@@ -52,10 +52,6 @@ SANDBOX_USER = "student"
 #: nvcc's helpers and the driver's threads: a few dozen at most. A fork bomb stops here.
 MAX_PROCESSES = 256
 
-#: Selects the worker's sandbox: "1" required (an error where bwrap is missing), "0" off,
-#: unset or "auto": on where bwrap is installed. ``autograde grade`` sets it from --no-sandbox.
-MODE_ENV = "AUTOGRADE_SANDBOX"
-
 #: Host files under /etc a sandbox sees (read-only, where they exist): the dynamic linker's
 #: cache, name-service and time-zone settings, fontconfig (Matplotlib), and the alternatives
 #: symlinks that /usr/bin/c++ and friends point through. Nothing with a secret in it.
@@ -122,8 +118,12 @@ def user() -> str:
 
 
 def mode() -> str:
-    """The worker sandbox setting from :data:`MODE_ENV`: "on", "off" or "auto"."""
-    value = os.environ.get(MODE_ENV, "auto").strip().lower()
+    """The worker sandbox setting (:data:`graders.settings.SANDBOX_ENV`): "on", "off" or "auto"."""
+    # imported here: this file also runs as a script (`python -I -S`, see script_argv), where
+    # neither the package nor traitlets can be imported
+    from . import settings
+
+    value = os.environ.get(settings.SANDBOX_ENV, "auto").strip().lower()
     if value in ("1", "on", "yes", "true"):
         return "on"
     if value in ("0", "off", "no", "false"):
@@ -132,7 +132,7 @@ def mode() -> str:
 
 
 def wanted() -> bool:
-    """Whether the worker runs sandboxed (see :data:`MODE_ENV`).
+    """Whether the worker runs sandboxed (see :data:`graders.settings.SANDBOX_ENV`).
 
     Raises
     ------

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from graders import backends
+from graders import backends, settings
 
 
 def _genn_reason() -> str | None:
@@ -72,8 +72,8 @@ def pytest_terminal_summary(terminalreporter):
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test session gets its own result cache, never the user's."""
     cache = tmp_path_factory.getbasetemp() / "autograde-cache"
-    monkeypatch.setenv("AUTOGRADE_CACHE", str(cache))
-    monkeypatch.delenv("AUTOGRADE_BACKEND", raising=False)
+    monkeypatch.setenv(settings.CACHE_ENV, str(cache))
+    monkeypatch.delenv(settings.BACKEND_ENV, raising=False)
     yield
 
 
@@ -81,6 +81,6 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 def fresh_cache(tmp_path, monkeypatch):
     """An empty cache for tests that count builds."""
     cache = tmp_path / "cache"
-    monkeypatch.setenv("AUTOGRADE_CACHE", str(cache))
+    monkeypatch.setenv(settings.CACHE_ENV, str(cache))
     yield cache
     shutil.rmtree(cache, ignore_errors=True)

@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from graders import settings
 from graders.assignments.adaptive_threshold import REFERENCE
 
 
@@ -131,8 +132,8 @@ def test_forcing_absent_genn_exits_1_and_says_how_to_install(tmp_path):
 
 
 def test_autograde_backends_lists_all_and_the_choice():
-    out = run("-m", "autograde", "backends", env={"AUTOGRADE_BACKEND": "runtime"})
+    out = run("-m", "autograde", "backends", env={settings.BACKEND_ENV: "runtime"})
     assert out.returncode == 0, out.stderr
     for name in ("genn", "genn-cpu", "cpp_standalone", "runtime"):
         assert name in out.stdout
-    assert "would use: runtime (forced by AUTOGRADE_BACKEND)" in out.stdout
+    assert f"would use: runtime (forced by {settings.BACKEND_ENV})" in out.stdout

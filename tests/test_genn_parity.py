@@ -25,7 +25,7 @@ from banks import entries, gradebook_scores, load
 import graders
 from autograde import demo
 from autograde.course import load_status
-from graders import harness
+from graders import harness, settings
 from graders.assignments import get
 from graders.spec import validate
 
@@ -103,8 +103,8 @@ HIDDEN = {"hidden_reduction", "hidden_jump", "hidden_decay", "hidden_rest", "hid
 
 
 def _grade_class(course: Path, backend: str, cache: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, AUTOGRADE_CACHE=str(cache))
-    env.pop("AUTOGRADE_BACKEND", None)
+    env = dict(os.environ, **{settings.CACHE_ENV: str(cache)})
+    env.pop(settings.BACKEND_ENV, None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     cmd = [sys.executable, "-m", "autograde", "grade", A, "--backend", backend, "--jobs", "2"]
     cmd += ["--timeout", "120", "--submission-timeout", "900"]

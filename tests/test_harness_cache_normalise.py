@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graders import harness
+from graders import harness, settings
 from graders.assignments import get
 
 CANONICAL = {
@@ -81,7 +81,7 @@ def test_normalise_code_examples():
 
 def test_stats_file_counts_hits(tmp_path, monkeypatch):
     stats = tmp_path / "stats.jsonl"
-    monkeypatch.setenv(harness.STATS_ENV, str(stats))
+    monkeypatch.setenv(settings.STATS_ENV, str(stats))
     harness.record_event("hit", "adaptive_threshold", "runtime")
     harness.record_event("build", "adaptive_threshold", "runtime")
     lines = stats.read_text().splitlines()
@@ -93,7 +93,7 @@ def test_identical_specs_graded_side_by_side_build_once(fresh_cache, tmp_path, m
     from concurrent.futures import ThreadPoolExecutor
 
     stats = tmp_path / "stats.jsonl"
-    monkeypatch.setenv(harness.STATS_ENV, str(stats))
+    monkeypatch.setenv(settings.STATS_ENV, str(stats))
     layout = dict(CANONICAL, threshold="v>vth", reset="v = vr   # reset\nvth += vth_inc")
     with ThreadPoolExecutor(2) as pool:
         sims = list(

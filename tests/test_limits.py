@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 import graders
-from graders import harness, limits
+from graders import harness, limits, settings
 from graders.assignments.adaptive_threshold import REFERENCE
 
 A = "adaptive_threshold"
@@ -85,7 +85,7 @@ def _startup(tmp_path, monkeypatch, code: str) -> Path:
     monkeypatch.setenv("MEMTEST_MARKER", str(marker))
     # The worker's sandbox shows nothing of tmp_path (neither this module nor the marker); the
     # watchdog inside the sandbox is covered by test_harness.test_memory_limit_is_enforced.
-    monkeypatch.setenv("AUTOGRADE_SANDBOX", "0")
+    monkeypatch.setenv(settings.SANDBOX_ENV, "0")
     return marker
 
 
@@ -272,6 +272,6 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     res = worker.Result("a", A, ok=True, checks={A: {}})
     # _plots sets the (worker) process's sandbox mode: undone after this test, so later tests
     # on a machine without bwrap are not made to require it
-    monkeypatch.setenv("AUTOGRADE_SANDBOX", os.environ.get("AUTOGRADE_SANDBOX", "auto"))
+    monkeypatch.setenv(settings.SANDBOX_ENV, os.environ.get(settings.SANDBOX_ENV, "auto"))
     worker._plots(res, {"backend": "runtime"}, limits_)
     assert seen == {"kernel": mb, "verdicts": mb, "shared": mb, "plots": mb}

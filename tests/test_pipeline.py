@@ -24,8 +24,9 @@ from test_release import _hidden_patterns  # the release's leak detectors
 
 from autograde import demo, feedback, pipeline, release, report, worker
 from autograde.course import STATUS_DIR, load_status
-from autograde.preprocessors import AUTOGRADE_PREPROCESSORS, TrustedVerdicts, hidden_calls
+from autograde.preprocessors import TrustedVerdicts, hidden_calls
 from autograde.release import find_leaks
+from graders import settings
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -57,7 +58,7 @@ CLASS = {
 
 
 def _env(cache: Path) -> dict:
-    env = dict(os.environ, AUTOGRADE_BACKEND="runtime", AUTOGRADE_CACHE=str(cache))
+    env = dict(os.environ, **{settings.BACKEND_ENV: "runtime", settings.CACHE_ENV: str(cache)})
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
 
@@ -153,8 +154,8 @@ def test_trusted_verdict_ignores_forged_outputs(tmp_path, monkeypatch):
     """The kernel's own result (a forged 2.0) is replaced by the verdict on the handed-over spec."""
     from graders.notebook import spec_line
 
-    monkeypatch.setenv("AUTOGRADE_BACKEND", "runtime")
-    monkeypatch.setenv("AUTOGRADE_CACHE", str(tmp_path))
+    monkeypatch.setenv(settings.BACKEND_ENV, "runtime")
+    monkeypatch.setenv(settings.CACHE_ENV, str(tmp_path))
     wrong = {
         "model": "dv/dt = (vr - v + I)/tau : volt (unless refractory)\n"
         "dvth/dt = (vth0 - vth)/tau_th : volt\nI : volt",
@@ -358,10 +359,11 @@ def _load_config(path: Path):
 def test_course_config_uses_the_trusted_chain():
     """A plain ``nbgrader autograde`` in the course runs SafeExecute and TrustedVerdicts."""
     cfg = _load_config(REPO / "nbgrader_config.py")
-    assert list(cfg.Autograde.autograde_preprocessors) == AUTOGRADE_PREPROCESSORS
+    assert list(cfg.Autograde.autograde_preprocessors) == list(settings.PREPROCESSORS)
     assert cfg.OverwriteCells.add_missing_cells is True
-    assert cfg.TrustedVerdicts.backend == ""  # auto: AUTOGRADE_BACKEND or the best installed
-    assert cfg.TrustedVerdicts.use_cache is False  # no sandbox in a plain run
+    verdicts = TrustedVerdicts(config=cfg)
+    assert verdicts.backend == ""  # auto: the backend variable or the best installed
+    assert verdicts.use_cache is False  # no sandbox in a plain run
 
 
 def test_worker_config_repeats_the_course_chain(tmp_path):
@@ -369,7 +371,7 @@ def test_worker_config_repeats_the_course_chain(tmp_path):
     for sandbox in (True, False):
         limits = worker.Limits(sandbox=sandbox)
         cfg = worker.worker_config(job, limits, tmp_path / "root", tmp_path / "rt")
-        assert cfg["Autograde.autograde_preprocessors"] == AUTOGRADE_PREPROCESSORS
+        assert cfg["Autograde.autograde_preprocessors"] == list(settings.PREPROCESSORS)
         assert cfg["OverwriteCells.add_missing_cells"] is True
         assert cfg["TrustedVerdicts.backend"] == "runtime"
         # an unsandboxed kernel could have planted results in the cache: it is not used
@@ -527,7 +529,7 @@ def test_shared_build_gives_the_same_scores_with_one_build(graded_class, tmp_pat
     some = {s: CLASS[s] for s in ("alice", "bob", "carol", "grace")}
     course = demo.make_course(base / "shared", REPO, A, some)
     stats = tmp_path / "stats.jsonl"
-    env = dict(_env(tmp_path / "fresh-cache"), AUTOGRADE_STATS_FILE=str(stats))
+    env = dict(_env(tmp_path / "fresh-cache"), **{settings.STATS_ENV: str(stats)})
     proc = subprocess.run(
         _grade_cmd("--jobs", "2", "--batch", "on"),
         cwd=course,

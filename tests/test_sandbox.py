@@ -25,7 +25,7 @@ import pytest
 from autograde import demo
 from autograde.course import load_status
 from autograde.kernel import KERNEL_DEFAULTS, KERNEL_INHERITED, KERNEL_SETTINGS
-from graders import sandbox
+from graders import sandbox, settings
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -121,7 +121,9 @@ def hostile_class(tmp_path_factory):
     if CAPPED:  # where nothing caps processes a bounded bomb still starts 2000: leave it out
         klass["bomber"] = _right(FORK_BOMB)
     course = demo.make_course(base / "course", REPO, A, klass)
-    env = dict(os.environ, AUTOGRADE_BACKEND="runtime", AUTOGRADE_CACHE=str(base / "cache"))
+    env = dict(
+        os.environ, **{settings.BACKEND_ENV: "runtime", settings.CACHE_ENV: str(base / "cache")}
+    )
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.update(PLANTED)
     cmd = [sys.executable, "-m", "autograde", "grade", A, "--jobs", "2", "--timeout", "60"]
@@ -179,7 +181,7 @@ def test_kernel_runs_unprivileged_without_shadow_or_grader_files(hostile_class):
 def test_kernel_environment_is_the_allow_list(hostile_class):
     probe = _probe(hostile_class["notebook"]("rooty"))
     assert set(probe["env"]) <= KERNEL_KEYS, set(probe["env"]) - KERNEL_KEYS
-    assert probe["env"]["AUTOGRADE_TRUSTED_GRADING"] == "1"
+    assert probe["env"][settings.TRUSTED_ENV] == "1"
     for student in hostile_class["klass"]:
         for shown in (hostile_class["notebook"](student), hostile_class["page"](student)):
             for name, value in PLANTED.items():
@@ -300,7 +302,7 @@ def test_worker_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypat
 
     for name, value in PLANTED.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv(sandbox.MODE_ENV, "1")
+    monkeypatch.setenv(settings.SANDBOX_ENV, "1")
     planted = tmp_path / "grader-secret.txt"
     planted.write_text("PLANTED-FILE-CONTENT")
     outside = tmp_path / "written-by-worker.txt"
@@ -369,13 +371,13 @@ def test_sandbox_argv_names_no_host_etc_and_an_unprivileged_user(tmp_path):
 
 
 def test_worker_sandbox_is_off_with_no_sandbox_and_required_with_it(monkeypatch):
-    monkeypatch.setenv(sandbox.MODE_ENV, "0")
+    monkeypatch.setenv(settings.SANDBOX_ENV, "0")
     assert sandbox.wanted() is False
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
-    monkeypatch.setenv(sandbox.MODE_ENV, "1")
+    monkeypatch.setenv(settings.SANDBOX_ENV, "1")
     with pytest.raises(RuntimeError, match="--no-sandbox"):
         sandbox.wanted()
-    monkeypatch.delenv(sandbox.MODE_ENV)
+    monkeypatch.delenv(settings.SANDBOX_ENV)
     assert sandbox.wanted() is False  # auto: without bwrap the worker runs as before
 
 
@@ -489,7 +491,7 @@ def test_a_sandboxed_worker_killed_by_a_signal_is_reported_as_killed(tmp_path, m
     """bwrap turns a child's death by SIGKILL/SIGSEGV into exit status 128 + N."""
     from graders import harness
 
-    monkeypatch.setenv(sandbox.MODE_ENV, "1")
+    monkeypatch.setenv(settings.SANDBOX_ENV, "1")
     jobdir = Path(tempfile.mkdtemp(prefix="graders-probe-"))
     try:
         (jobdir / "json.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")

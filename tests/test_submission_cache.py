@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from autograde import submission_cache as sc
 from autograde.worker import Limits, Result
+from graders import settings
 
 
 def _course(tmp_path):
@@ -73,5 +74,5 @@ def test_unsettled_results_are_not_stored(tmp_path):
 def test_off_without_sandbox_or_when_disabled(tmp_path, monkeypatch):
     job = _course(tmp_path)
     assert sc.key(dict(job, limits=asdict(Limits(sandbox=False))), "c") is None
-    monkeypatch.setenv(sc.DISABLE_ENV, "1")
+    monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
     assert sc.key(job, "c") is None
