@@ -25,6 +25,7 @@ from postgres_server import Server, find_bindir
 
 from autograde import course as coursedir
 from autograde import demo, gradebook_db, worker
+from graders import settings
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -39,7 +40,7 @@ SANDBOX = shutil.which("bwrap") is not None
 
 
 def _env(cache: Path) -> dict:
-    env = dict(os.environ, AUTOGRADE_BACKEND="runtime", AUTOGRADE_CACHE=str(cache))
+    env = dict(os.environ, **{settings.BACKEND_ENV: "runtime", settings.CACHE_ENV: str(cache)})
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
 

@@ -23,7 +23,7 @@ from nbformat.notebooknode import from_dict
 from nbgrader.preprocessors import Execute
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograde import cli, pipeline, prefetch, submission_cache
+from autograde import cli, pipeline, prefetch, submission_cache, worker
 from autograde.kernel import kernel_env
 from autograde.preprocessors import SafeExecute, TrustedVerdicts
 from graders import __main__ as graders_main
@@ -97,7 +97,7 @@ def test_graders_check_passes_the_settings(tmp_path, monkeypatch):
 
 
 def test_pipeline_and_simulation_defaults_are_the_settings():
-    limits = pipeline.Limits()
+    limits = worker.Limits()
     assert limits.cell_timeout == settings.default("cell_timeout") == 120
     assert limits.submission_timeout == settings.default("submission_timeout") == 900
     assert limits.memory_mb == settings.default("memory_mb")
@@ -140,8 +140,8 @@ def test_course_config_and_worker_config_agree_with_the_settings(tmp_path):
     assert verdicts.check_memory_mb == settings.default("memory_mb")
     assert verdicts.backend == "" and verdicts.use_cache is False
     # every worker of `autograde grade` writes the same chain and, by default, the same limits
-    limits = pipeline.Limits()
-    over = pipeline.worker_config({}, limits, tmp_path / "root", tmp_path / "rt")
+    limits = worker.Limits()
+    over = worker.worker_config({}, limits, tmp_path / "root", tmp_path / "rt")
     assert over["Autograde.autograde_preprocessors"] == list(settings.PREPROCESSORS)
     assert over["SafeExecute.timeout"] == over["Execute.timeout"] == execute.timeout
     assert over["SafeExecute.submission_timeout"] == execute.submission_timeout
@@ -200,12 +200,12 @@ def test_keep_tmp_keeps_a_workers_folder(tmp_path, monkeypatch):
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
     job = {"course": str(tmp_path / "none"), "assignment": "a", "student": "s", "limits": {}}
     monkeypatch.setenv(settings.KEEP_TMP_ENV, "1")
-    assert "FileNotFoundError" in pipeline.grade_one(job).error  # no such course
+    assert "FileNotFoundError" in worker.grade_one(job).error  # no such course
     assert list(tmp_path.glob("autograde-s-*"))
     for kept in tmp_path.glob("autograde-s-*"):
         kept.rename(tmp_path / ("old-" + kept.name))
     monkeypatch.delenv(settings.KEEP_TMP_ENV)
-    pipeline.grade_one(job)
+    worker.grade_one(job)
     assert not list(tmp_path.glob("autograde-s-*"))
 
 
