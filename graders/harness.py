@@ -2,58 +2,36 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-import hashlib
-import inspect
-import io
 import json
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-import tokenize
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 
 import numpy as np
 
 from . import limits, sandbox
 from .assignments import get
-from .backends import compiler, cuda_path, genn_path, genn_version
-from .results import Problem, SpecError
-
-DEFAULT_TIMEOUT_S = 300.0
-DEFAULT_MEMORY_MB = 4096
-CACHE_ENV = "AUTOGRADE_CACHE"
-
-#: Where every process appends one JSON line per build or cache hit (for the benchmark, which
-#: counts across worker processes); unset: nothing is written.
-STATS_ENV = "AUTOGRADE_STATS_FILE"
-
-# Counts for this process; tests and the benchmark read them.
-STATS = {"builds": 0, "cache_hits": 0}
-
-_LAYOUT_TOKENS = {
-    tokenize.NEWLINE,
-    tokenize.NL,
-    tokenize.INDENT,
-    tokenize.DEDENT,
-    tokenize.ENDMARKER,
-    tokenize.COMMENT,
-}
-_WORD = "A-Za-z0-9_."
-# For lines Python cannot tokenize: whitespace with a name or number on one side and an
-# operator on the other, or next to a bracket or comma (removing it never joins two tokens)
-_SPACE_AT_OPERATOR = re.compile(
-    rf"(?<=[{_WORD}])[ \t]+(?=[^{_WORD}\s])|(?<=[^{_WORD}\s])[ \t]+(?=[{_WORD}])"
-    r"|[ \t]+(?=[()\[\],])|(?<=[()\[\],])[ \t]+"
+from .backends import compiler, cuda_path, genn_path
+from .cache import (
+    _ensure,
+    _entry,
+    _key_lock,
+    _load,
+    _store,
+    _try_lock,
+    cache_key,
+    default_cache_dir,
 )
+from .counters import STATS, record_event  # noqa: F401  (STATS: read through this module)
+from .defaults import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, STATS_ENV  # noqa: F401
+from .normalise import normalise_code, normalise_spec  # noqa: F401
+from .results import Problem, SpecError
 
 
 class SimulationFailed(RuntimeError):
@@ -75,133 +53,6 @@ class Simulation:
     meta: dict = field(default_factory=dict)
 
 
-def default_cache_dir() -> Path:
-    env = os.environ.get(CACHE_ENV)
-    if env:
-        return Path(env)
-    return Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "brian2genn-autograder"
-
-
-def _versions(backend: str) -> dict:
-    out = {}
-    for pkg in ("brian2", "brian2genn", "numpy", "brian2genn-autograder"):
-        try:
-            out[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            out[pkg] = None
-    if backend.startswith("genn"):
-        gp = genn_path()
-        out["genn"] = genn_version(gp) if gp else None
-    return out
-
-
-def _tokens(code: str) -> list[tuple[int, str, int, int]] | None:
-    """Python's tokens of one line as (type, string, start, end) (an open bracket at its end is
-    fine), or ``None``."""
-    out = []
-    try:
-        for t in tokenize.generate_tokens(io.StringIO(code).readline):
-            if t.type == tokenize.ERRORTOKEN:
-                return None
-            if t.type not in _LAYOUT_TOKENS:
-                out.append((t.type, t.string, t.start[1], t.end[1]))
-    except tokenize.TokenError:
-        pass  # end of input inside brackets: the tokens so far are complete
-    except (SyntaxError, IndentationError):
-        return None
-    return out
-
-
-def _same(a, b) -> bool:
-    return a is not None and b is not None and [t[:2] for t in a] == [t[:2] for t in b]
-
-
-def _compact(code: str) -> str:
-    """``code`` (one line) without the spaces its tokens do not need."""
-    toks = _tokens(code)
-    if not toks:
-        return _SPACE_AT_OPERATOR.sub("", code)
-    out = toks[0][1]
-    for prev, tok in zip(toks, toks[1:], strict=False):
-        glued = _tokens(prev[1] + tok[1])
-        # a needed space is kept as it was typed: Brian reads 'unless  refractory' differently
-        out += tok[1] if _same(glued, [prev, tok]) else code[prev[3] : tok[2]] + tok[1]
-    return out if _same(_tokens(out), toks) else _SPACE_AT_OPERATOR.sub("", code)
-
-
-def normalise_code(text: str) -> str:
-    """``text`` with only its layout made canonical, for the cache key.
-
-    Comments, blank lines and indentation are dropped, and within a line every space that
-    separates nothing (``v>vth`` and ``v > vth``, ``dv/dt=-v/tau`` and ``dv/dt = -v/tau``): a
-    space is removed only where the line still splits into the same Python tokens without it.
-    Spaces that separate two tokens are kept exactly as typed (Brian's equation flags are
-    sensitive to them). Statements keep their order and nothing else is rewritten, so two
-    fields normalise alike only when they are the same code.
-    """
-    lines = []
-    for raw in text.splitlines():
-        code = raw.partition("#")[0].strip()
-        if code:
-            lines.append(_compact(code))
-    return "\n".join(lines)
-
-
-def normalise_expression(text: str) -> str:
-    """An expression field (a threshold) with only the spaces inside it made canonical.
-
-    Brian parses the string as it is: a leading space is an "unexpected indent", and a comment
-    or a second line is not checked here, so those keep the text as typed.
-    """
-    body = text.strip()
-    if not body or "#" in text or "\n" in body:
-        return text
-    head, tail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()) :]
-    return head + _compact(body) + tail
-
-
-def normalise_spec(spec: dict, kinds: dict[str, str] | None = None) -> dict:
-    """Every string field of ``spec`` with its layout made canonical, for the cache key.
-
-    ``kinds`` maps field names to the assignment's field kinds: equations and statements go
-    through :func:`normalise_code` (Brian ignores their indentation, blank lines and comments),
-    expressions through :func:`normalise_expression`, anything else stays as it is.
-    """
-    kinds = kinds or {}
-    out = {}
-    for k, v in spec.items():
-        kind = kinds.get(k, "equations")
-        if not isinstance(v, str) or kind not in ("equations", "statements", "expression"):
-            out[k] = v
-        elif kind == "expression":
-            out[k] = normalise_expression(v)
-        else:
-            out[k] = normalise_code(v)
-    return out
-
-
-def cache_key(assignment: str, spec: dict, cases: list, backend: str) -> str:
-    """Hash of everything that determines the observables, including the grader's own code.
-
-    The spec is hashed after :func:`normalise_spec`, so answers that differ only in layout
-    (the same right answer typed by many students) share one build.
-    """
-    mod = sys.modules[type(get(assignment)).__module__]
-    code = hashlib.sha256(inspect.getsource(mod).encode()).hexdigest()
-    blob = json.dumps(
-        {
-            "assignment": assignment,
-            "spec": normalise_spec(spec, {f.name: f.kind for f in get(assignment).fields}),
-            "cases": cases,
-            "backend": backend,
-            "versions": _versions(backend),
-            "code": code,
-        },
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()
-
-
 def compiler_env(cache_dir: Path) -> dict:
     """Compile through ccache where it is installed: the reference groups, monitors and main
     loop generate the same C++ for every submission, so most of a build is a cache hit."""
@@ -214,29 +65,6 @@ def compiler_env(cache_dir: Path) -> dict:
     env["CCACHE_BASEDIR"] = tempfile.gettempdir()
     env["CCACHE_NOHASHDIR"] = "1"
     return env
-
-
-def record_event(event: str, assignment: str, backend: str) -> None:
-    """Count ``event`` ("build", "hit" or another) here and in the ``STATS_ENV`` file."""
-    name = {"build": "builds", "hit": "cache_hits"}.get(event, event)
-    STATS[name] = STATS.get(name, 0) + 1
-    path = os.environ.get(STATS_ENV)
-    if not path:
-        return
-    line = json.dumps({"event": event, "assignment": assignment, "backend": backend})
-    try:  # one short O_APPEND write per line: safe from parallel processes
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, (line + "\n").encode())
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
-def _load(path: Path) -> dict[str, np.ndarray]:
-    with np.load(path, allow_pickle=False) as data:
-        return {k: data[k] for k in data.files}
 
 
 def simulate(
@@ -379,25 +207,6 @@ def simulate_batch(
             os.close(fd)
 
 
-def _entry(cdir: Path, key: str) -> Path:
-    """The cache folder of ``key`` (``obs.npz`` and ``meta.json``)."""
-    return cdir / key[:2] / key
-
-
-def _try_lock(cdir: Path, key: str) -> int | None:
-    """The key's lock if nobody holds it (never waits), else ``None``."""
-    try:
-        fd = os.open(_ensure(cdir / "locks") / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None
-    return fd
-
-
 def _build_batch(assignment, specs, cases, backend, timeout, memory_mb, cdir, keys) -> list[str]:
     jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{assignment}-batch-"))
     try:
@@ -439,22 +248,6 @@ def _cached(entry: Path, assignment: str, backend: str) -> Simulation | None:
         return None
     record_event("hit", assignment, backend)
     return Simulation(obs, backend, True, 0.0, meta)
-
-
-@contextlib.contextmanager
-def _key_lock(cdir: Path, key: str):
-    """An exclusive lock per cache key, across processes; released when its holder exits."""
-    try:
-        lockdir = _ensure(cdir / "locks")
-        fd = os.open(lockdir / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError:  # a read-only cache: build without the lock
-        yield
-        return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _build(
@@ -614,20 +407,3 @@ def _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend, even
     meta = json.loads((jobdir / "meta.json").read_text())
     meta["seconds"] = seconds
     return meta
-
-
-def _store(cdir: Path, entry: Path, obs: Path, meta: dict) -> None:
-    """Put one cache entry in place atomically: parallel workers never see half an entry."""
-    tmp = Path(tempfile.mkdtemp(dir=_ensure(cdir)))
-    shutil.copy(obs, tmp / "obs.npz")
-    (tmp / "meta.json").write_text(json.dumps(meta))
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(tmp, entry)
-    except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
-
-
-def _ensure(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True)
-    return path

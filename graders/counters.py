@@ -1,0 +1,29 @@
+"""Counts of builds and cache hits: per process, and across processes in a shared file."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from .defaults import STATS_ENV
+
+# Counts for this process; tests and the benchmark read them.
+STATS = {"builds": 0, "cache_hits": 0}
+
+
+def record_event(event: str, assignment: str, backend: str) -> None:
+    """Count ``event`` ("build", "hit" or another) here and in the ``STATS_ENV`` file."""
+    name = {"build": "builds", "hit": "cache_hits"}.get(event, event)
+    STATS[name] = STATS.get(name, 0) + 1
+    path = os.environ.get(STATS_ENV)
+    if not path:
+        return
+    line = json.dumps({"event": event, "assignment": assignment, "backend": backend})
+    try:  # one short O_APPEND write per line: safe from parallel processes
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, (line + "\n").encode())
+        finally:
+            os.close(fd)
+    except OSError:
+        pass
