@@ -142,7 +142,7 @@ def class_specs(course: Path, assignment: str, students: list[str]) -> tuple[lis
     submissions gave a guess at all."""
     from graders import SpecError
     from graders.assignments import get
-    from graders.harness import normalise_spec
+    from graders.normalise import normalise_spec
     from graders.spec import validate
 
     a = get(assignment)

@@ -16,7 +16,7 @@ wrong; a few broken: untouched, invalid, a kernel that dies). The class is grade
 
 For each it reports wall time, seconds per submission, peak memory of the whole process tree
 (sampled), builds performed and cache hits (every process appends to one stats file, see
-``graders.harness.STATS_ENV``), and the speed-ups (a)/(b) and (a)/(c)::
+``graders.counters.STATS_ENV``), and the speed-ups (a)/(b) and (a)/(c)::
 
     python benchmarks/grade_class.py --backend cpp_standalone -n 8 --jobs 2 --out bench.json
 
@@ -421,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from autograde import submission_cache
-    from graders import backends, harness
+    from graders import backends, counters
 
     backend = backends.choose(args.backend)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="grade-class-")).resolve()
@@ -463,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
         elif not args.skip_baseline:
             stats = work / "baseline-stats.jsonl"
             # a naive course: no result cache and no ccache
-            env = _env(**{harness.STATS_ENV: str(stats), "CXX": "g++", "CC": "gcc"})
+            env = _env(**{counters.STATS_ENV: str(stats), "CXX": "g++", "CC": "gcc"})
             env["CCACHE_DISABLE"] = "1"
             runs = []
             for a, klass in classes.items():
@@ -480,7 +480,7 @@ def main(argv: list[str] | None = None) -> int:
             phases = phases[:1]
         for label, force in phases:
             stats = work / f"{label}-stats.jsonl"
-            env = _env(**{harness.STATS_ENV: str(stats)})
+            env = _env(**{counters.STATS_ENV: str(stats)})
             if args.no_submission_cache:
                 env[submission_cache.DISABLE_ENV] = "1"
             runs = []

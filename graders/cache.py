@@ -1,4 +1,12 @@
-"""The result cache: its key, its entries on disk, and the locks that keep builds single."""
+"""The result cache: its key, its entries on disk, and the locks that keep builds single.
+
+An entry is a folder ``<cache>/<key[:2]>/<key>/`` holding the observables (``obs.npz``, read
+without pickle) and what the build reported (``meta.json``); it is put in place whole with one
+``os.replace``, so a reader never sees half of one. The key hashes everything the observables
+depend on (:func:`cache_key`). A lock file per key (``<cache>/locks/<key>.lock``, ``flock``)
+lets a process wait for a build another one is doing instead of repeating it; the kernel drops
+the lock when its holder exits, however it exits.
+"""
 
 from __future__ import annotations
 
@@ -23,6 +31,7 @@ from .normalise import normalise_spec
 
 
 def default_cache_dir() -> Path:
+    """``AUTOGRADE_CACHE`` (:data:`graders.defaults.CACHE_ENV`), else the user's cache folder."""
     env = os.environ.get(CACHE_ENV)
     if env:
         return Path(env)
@@ -64,20 +73,21 @@ def cache_key(assignment: str, spec: dict, cases: list, backend: str) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()
 
 
-def _load(path: Path) -> dict[str, np.ndarray]:
+def load_observables(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an ``.npz`` file (never unpickled)."""
     with np.load(path, allow_pickle=False) as data:
         return {k: data[k] for k in data.files}
 
 
-def _entry(cdir: Path, key: str) -> Path:
+def entry_dir(cdir: Path, key: str) -> Path:
     """The cache folder of ``key`` (``obs.npz`` and ``meta.json``)."""
     return cdir / key[:2] / key
 
 
-def _try_lock(cdir: Path, key: str) -> int | None:
+def try_lock(cdir: Path, key: str) -> int | None:
     """The key's lock if nobody holds it (never waits), else ``None``."""
     try:
-        fd = os.open(_ensure(cdir / "locks") / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        fd = os.open(ensure_dir(cdir / "locks") / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:
         return None
     try:
@@ -89,10 +99,10 @@ def _try_lock(cdir: Path, key: str) -> int | None:
 
 
 @contextlib.contextmanager
-def _key_lock(cdir: Path, key: str):
+def key_lock(cdir: Path, key: str):
     """An exclusive lock per cache key, across processes; released when its holder exits."""
     try:
-        lockdir = _ensure(cdir / "locks")
+        lockdir = ensure_dir(cdir / "locks")
         fd = os.open(lockdir / f"{key}.lock", os.O_RDWR | os.O_CREAT, 0o644)
     except OSError:  # a read-only cache: build without the lock
         yield
@@ -104,9 +114,26 @@ def _key_lock(cdir: Path, key: str):
         os.close(fd)  # releases the lock
 
 
-def _store(cdir: Path, entry: Path, obs: Path, meta: dict) -> None:
+def is_stored(cdir: Path, key: str) -> bool:
+    """Whether ``key`` has an entry (entries appear whole, see :func:`store`)."""
+    return (entry_dir(cdir, key) / "obs.npz").is_file()
+
+
+def read(entry: Path) -> tuple[dict[str, np.ndarray], dict] | None:
+    """An entry's observables and meta, or ``None`` where it is missing or unreadable."""
+    if not (entry / "obs.npz").is_file():
+        return None
+    try:
+        meta = json.loads((entry / "meta.json").read_text())
+        obs = load_observables(entry / "obs.npz")
+    except (OSError, ValueError):
+        return None
+    return obs, meta
+
+
+def store(cdir: Path, entry: Path, obs: Path, meta: dict) -> None:
     """Put one cache entry in place atomically: parallel workers never see half an entry."""
-    tmp = Path(tempfile.mkdtemp(dir=_ensure(cdir)))
+    tmp = Path(tempfile.mkdtemp(dir=ensure_dir(cdir)))
     shutil.copy(obs, tmp / "obs.npz")
     (tmp / "meta.json").write_text(json.dumps(meta))
     entry.parent.mkdir(parents=True, exist_ok=True)
@@ -116,6 +143,7 @@ def _store(cdir: Path, entry: Path, obs: Path, meta: dict) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _ensure(path: Path) -> Path:
+def ensure_dir(path: Path) -> Path:
+    """``path``, created with its parents where missing."""
     path.mkdir(parents=True, exist_ok=True)
     return path

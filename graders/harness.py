@@ -1,4 +1,11 @@
-"""Run a spec's network in a fresh, limited process and cache its observables on disk."""
+"""Run a spec's network in a fresh, limited process and cache its observables on disk.
+
+This module is the runner: :func:`simulate` (one answer) and :func:`simulate_batch` (many
+answers in one build) hand a :class:`graders.job.Job` to a fresh Python process, sandboxed
+(:func:`worker_sandbox`) and limited (:mod:`graders.limits`), and store what it measured in the
+result cache (:mod:`graders.cache`, keyed on the spec as :mod:`graders.normalise` makes it
+canonical); every build and hit is counted (:mod:`graders.counters`).
+"""
 
 from __future__ import annotations
 
@@ -15,22 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import limits, sandbox
+from . import cache, limits, sandbox
 from .assignments import get
 from .backends import compiler, cuda_path, genn_path
-from .cache import (
-    _ensure,
-    _entry,
-    _key_lock,
-    _load,
-    _store,
-    _try_lock,
-    cache_key,
-    default_cache_dir,
-)
-from .counters import STATS, record_event  # noqa: F401  (STATS: read through this module)
-from .defaults import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S, STATS_ENV  # noqa: F401
-from .normalise import normalise_code, normalise_spec  # noqa: F401
+from .cache import cache_key, default_cache_dir
+from .counters import record_event
+from .defaults import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
+from .job import Job
 from .results import Problem, SpecError
 
 
@@ -46,6 +44,8 @@ class SimulationFailed(RuntimeError):
 
 @dataclass
 class Simulation:
+    """A simulation's observables, the backend that made them, and whether they came cached."""
+
     observables: dict[str, np.ndarray]
     backend: str
     cached: bool
@@ -109,22 +109,23 @@ def simulate(
     """
     a = get(assignment)
     cases = a.cases() if cases is None else cases
+    job = Job(assignment, backend, cases, spec=spec, dry_run=dry_run)
     key = cache_key(assignment, spec, cases, backend)
     cdir = Path(cache_dir) if cache_dir else default_cache_dir()
-    entry = _entry(cdir, key)
-    args = (assignment, spec, cases, backend, timeout, memory_mb, cdir, entry, keep_build, dry_run)
+    entry = cache.entry_dir(cdir, key)
+    limits_ = {"timeout": timeout, "memory_mb": memory_mb, "keep_build": keep_build}
     if not use_cache:
-        return _build(*args, store=False)
+        return _build(job, cdir, **limits_)
     hit = _cached(entry, assignment, backend)
     if hit is not None:
         return hit
     # The same spec may be on its way in another worker (identical answers graded side by
     # side): wait for that build instead of repeating it.
-    with _key_lock(cdir, key):
+    with cache.key_lock(cdir, key):
         hit = _cached(entry, assignment, backend)
         if hit is not None:
             return hit
-        return _build(*args, store=True)
+        return _build(job, cdir, store_as=entry, **limits_)
 
 
 def simulate_batch(
@@ -176,16 +177,16 @@ def simulate_batch(
             key = cache_key(assignment, spec, cases, backend)
             if key in todo:
                 status.append("duplicate")
-            elif (_entry(cdir, key) / "obs.npz").is_file():
+            elif cache.is_stored(cdir, key):
                 status.append("cached")
             else:
-                fd = _try_lock(cdir, key)
+                fd = cache.try_lock(cdir, key)
                 if fd is None:
                     status.append("busy")
                     continue
                 locks.append(fd)
                 # checked again under the lock: it may have been stored in between
-                status.append("cached" if (_entry(cdir, key) / "obs.npz").is_file() else "")
+                status.append("cached" if cache.is_stored(cdir, key) else "")
                 if not status[-1]:
                     todo[key] = i
         if on_locked is not None:
@@ -193,12 +194,12 @@ def simulate_batch(
         if not todo:
             return status
         keys = list(todo)
-        batch = [specs[todo[k]] for k in keys]
-        limit = timeout * (1 + len(batch) / 4)
+        job = Job(assignment, backend, cases, specs=[specs[todo[k]] for k in keys])
+        limit = timeout * (1 + len(keys) / 4)
         try:
-            outcome = _build_batch(assignment, batch, cases, backend, limit, memory_mb, cdir, keys)
+            outcome = _build_batch(job, cdir, keys, timeout=limit, memory_mb=memory_mb)
         except (SimulationFailed, SpecError):
-            outcome = ["failed"] * len(batch)
+            outcome = ["failed"] * len(keys)
         for key, result in zip(keys, outcome, strict=True):
             status[todo[key]] = result
         return status
@@ -207,31 +208,24 @@ def simulate_batch(
             os.close(fd)
 
 
-def _build_batch(assignment, specs, cases, backend, timeout, memory_mb, cdir, keys) -> list[str]:
-    jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{assignment}-batch-"))
+def _build_batch(job: Job, cdir: Path, keys: list[str], *, timeout, memory_mb) -> list[str]:
+    """Build the batch ``job`` and store each answer it built under its key (same order);
+    per answer "built" or "left" (see :func:`simulate_batch`)."""
+    jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{job.assignment}-batch-"))
     try:
-        job = {
-            "assignment": assignment,
-            "specs": specs,
-            "cases": cases,
-            "backend": backend,
-            "dry_run": True,
-        }
-        meta = _run_worker(
-            jobdir, job, cdir, timeout, memory_mb, assignment, backend, event="batch_build"
-        )
+        meta = _run_worker(jobdir, job, cdir, timeout, memory_mb, event="batch_build")
         out = []
         for i, key in enumerate(keys):
             if i not in meta["built"]:
                 out.append("left")
                 continue
             entry_meta = {
-                "backend": backend,
+                "backend": job.backend,
                 "build_and_run_s": meta["build_and_run_s"],
                 "seconds": meta["seconds"],
-                "batch": len(specs),
+                "batch": len(job.specs),
             }
-            _store(cdir, _entry(cdir, key), jobdir / f"obs_{i}.npz", entry_meta)
+            cache.store(cdir, cache.entry_dir(cdir, key), jobdir / f"obs_{i}.npz", entry_meta)
             out.append("built")
         return out
     finally:
@@ -239,34 +233,25 @@ def _build_batch(assignment, specs, cases, backend, timeout, memory_mb, cdir, ke
 
 
 def _cached(entry: Path, assignment: str, backend: str) -> Simulation | None:
-    if not (entry / "obs.npz").is_file():
-        return None
-    try:
-        meta = json.loads((entry / "meta.json").read_text())
-        obs = _load(entry / "obs.npz")
-    except (OSError, ValueError):
+    """The cache entry ``entry`` as a simulation (counted as a hit), or ``None``."""
+    found = cache.read(entry)
+    if found is None:
         return None
     record_event("hit", assignment, backend)
-    return Simulation(obs, backend, True, 0.0, meta)
+    return Simulation(found[0], backend, True, 0.0, found[1])
 
 
 def _build(
-    assignment, spec, cases, backend, timeout, memory_mb, cdir, entry, keep_build, dry_run, store
+    job: Job, cdir: Path, *, timeout, memory_mb, keep_build=None, store_as: Path | None = None
 ) -> Simulation:
-    jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{assignment}-"))
+    """Build and run one answer's ``job``; stored in the cache entry ``store_as`` if given."""
+    jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{job.assignment}-"))
     try:
-        job = {
-            "assignment": assignment,
-            "spec": spec,
-            "cases": cases,
-            "backend": backend,
-            "dry_run": dry_run,
-        }
-        meta = _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend)
-        obs = _load(jobdir / "obs.npz")
-        if store:
-            _store(cdir, entry, jobdir / "obs.npz", meta)
-        return Simulation(obs, backend, False, meta["seconds"], meta)
+        meta = _run_worker(jobdir, job, cdir, timeout, memory_mb)
+        obs = cache.load_observables(jobdir / "obs.npz")
+        if store_as is not None:
+            cache.store(cdir, store_as, jobdir / "obs.npz", meta)
+        return Simulation(obs, job.backend, False, meta["seconds"], meta)
     finally:
         if keep_build:
             shutil.copytree(jobdir, Path(keep_build), dirs_exist_ok=True)
@@ -313,7 +298,7 @@ def worker_sandbox(
     ro = [str(Path(__file__).resolve().parent)]  # graders: the worker's own code
     rw, devices, path = [str(jobdir)], [], []
     if env.get("CCACHE_DIR") and not env.get("CCACHE_DISABLE"):
-        rw.append(str(_ensure(Path(env["CCACHE_DIR"]))))
+        rw.append(str(cache.ensure_dir(Path(env["CCACHE_DIR"]))))
     cxx = compiler()
     if cxx and not cxx.startswith(("/usr/", "/bin/")):  # a compiler installed elsewhere
         ro.append(str(Path(cxx).resolve().parent.parent))
@@ -342,7 +327,7 @@ def worker_sandbox(
     return argv, fds, new
 
 
-def _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend, event="build") -> dict:
+def _run_worker(jobdir, job: Job, cdir, timeout, memory_mb, event="build") -> dict:
     """Run ``python -m graders.worker`` on ``job`` within the limits (:func:`graders.limits.run`),
     sandboxed where wanted (:func:`worker_sandbox`); its ``meta.json``.
 
@@ -352,16 +337,16 @@ def _run_worker(jobdir, job, cdir, timeout, memory_mb, assignment, backend, even
         As :func:`simulate` documents.
     """
     t0 = time.perf_counter()
-    (jobdir / "job.json").write_text(json.dumps(job))
+    job.write(jobdir)
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     env.update(compiler_env(cdir))
     command = [sys.executable, "-m", "graders.worker", str(jobdir)]
     fds: list[int] = []
     cap = f"worker-{Path(jobdir).name}"
     if sandbox.wanted():
-        command, fds, env = worker_sandbox(command, Path(jobdir), env, backend)
+        command, fds, env = worker_sandbox(command, Path(jobdir), env, job.backend)
     command = sandbox.script_argv(cap, command)  # at most sandbox.MAX_PROCESSES, sandbox or not
-    record_event(event, assignment, backend)  # counted when started, failed ones included
+    record_event(event, job.assignment, job.backend)  # counted when started, failed included
     try:
         with open(jobdir / "worker.log", "wb") as log:
             # in a session of its own, so that a limit kills the compiler and binary too

@@ -14,6 +14,8 @@ import pytest
 from autograde import prefetch
 from graders import harness
 from graders.assignments import get
+from graders.cache import cache_key, key_lock
+from graders.counters import STATS
 from graders.spec import validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -165,21 +167,21 @@ def test_a_grader_waits_for_the_batch_instead_of_building(tmp_path):
         found["sim"] = harness.simulate(A, spec, cases, "runtime", cache_dir=tmp_path)
 
     waiting = threading.Thread(target=grade_meanwhile)
-    builds = harness.STATS["builds"]
+    builds = STATS["builds"]
     status = harness.simulate_batch(
         A, [spec], cases, "runtime", cache_dir=tmp_path, on_locked=waiting.start
     )
     waiting.join(timeout=120)
     assert status == ["built"]
     assert found["sim"].cached, "the grader built the answer a second time"
-    assert harness.STATS["builds"] == builds
+    assert STATS["builds"] == builds
 
 
 def test_a_busy_answer_is_left_to_whoever_builds_it(tmp_path):
     spec = _bank(A, "right_canonical")
     cases = get(A).simulated_cases()
-    key = harness.cache_key(A, spec, cases, "runtime")
-    with harness._key_lock(tmp_path, key):
+    key = cache_key(A, spec, cases, "runtime")
+    with key_lock(tmp_path, key):
         status = harness.simulate_batch(A, [spec], cases, "runtime", cache_dir=tmp_path)
     assert status == ["busy"]
 
