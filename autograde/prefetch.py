@@ -52,25 +52,18 @@ def _code_cells(nb: dict) -> list[str]:
 
 
 def hidden_fields(source_nb: dict) -> dict[str, str]:
-    """Field -> the variable name the source notebook's ``hidden_check`` calls pass for it.
+    """Field -> the variable name the source notebook's hidden cells pass for it: those of the
+    first cell that stands for a check (:func:`graders.notebook.cell_check`, the reader the
+    trusted grading uses too).
 
     Only fields passed as a plain name (``model=model``) are returned.
     """
+    from graders.notebook import cell_check
+
     for src in _code_cells(source_nb):
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and getattr(node.func, "id", getattr(node.func, "attr", "")) == "hidden_check"
-            ):
-                return {
-                    kw.arg: kw.value.id
-                    for kw in node.keywords
-                    if kw.arg and isinstance(kw.value, ast.Name)
-                }
+        call = cell_check(src)
+        if call is not None:
+            return dict(call.fields)
     return {}
 
 

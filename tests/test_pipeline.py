@@ -22,7 +22,8 @@ from nbformat.notebooknode import NotebookNode, from_dict
 from test_release import _hidden_patterns, find_leaks  # the release's leak detectors
 
 from autograde import demo, feedback, pipeline, report
-from autograde.preprocessors import AUTOGRADE_PREPROCESSORS, TrustedVerdicts, hidden_calls
+from autograde.preprocessors import AUTOGRADE_PREPROCESSORS, TrustedVerdicts
+from graders.notebook import hidden_calls
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -75,7 +76,7 @@ def _scores(course: Path) -> dict[str, dict[str, float]]:
 def test_hidden_calls_reads_only_literal_checks():
     src = 'from graders.notebook import hidden_check\nhidden_check("adaptive_threshold", "jump",'
     src += " model=model)\nhidden_check(name, 'x')\n"
-    assert hidden_calls(src) == [("adaptive_threshold", "jump")]
+    assert [(c.assignment, c.check) for c in hidden_calls(src)] == [("adaptive_threshold", "jump")]
     assert hidden_calls("this is not python (") == []
 
 
