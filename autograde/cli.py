@@ -207,8 +207,8 @@ def _grading_options(p) -> None:
         "--batch",
         choices=("auto", "on", "off"),
         default="auto",
-        help="build the class's distinct answers together before grading (one GeNN model for "
-        "many students); auto: on for GeNN backends, where it pays (default auto)",
+        help="build the class's distinct answers together in batches before grading (one GeNN "
+        "model for many students); auto: on for GeNN backends, where it pays (default auto)",
     )
     p.add_argument(
         "--cache",

@@ -46,7 +46,7 @@ class Limits:
         Seconds all cells of a notebook may run together; later cells are not run.
     memory_mb : int
         MB of resident memory that the student's kernel (with what it starts) and each
-        simulation (the verdicts', the shared builds' and the feedback plots') may use; past it
+        simulation (the verdicts', the batch builds' and the feedback plots') may use; past it
         the process tree is killed (see :mod:`graders.limits`). 0: no limit.
     max_output_bytes : int
         Output one cell may produce.
@@ -480,8 +480,8 @@ def grade_assignment(
         Make the feedback plots (one more simulation per submission, on the feedback cases).
     batch : {"auto", "on", "off"}
         Build the distinct answers of the submissions to grade together first (see
-        :mod:`autograde.prefetch`); "auto" does so on the backends in
-        ``prefetch.BATCH_BACKENDS``. Needs the result cache, so never without a sandbox.
+        :mod:`autograde.batches`); "auto" does so on the backends in
+        ``batches.BATCH_BACKENDS``. Needs the result cache, so never without a sandbox.
     cache_dir : str, optional
         Result cache; default ``AUTOGRADE_CACHE`` or ``~/.cache``. Without a sandbox
         (``limits.sandbox`` false) no cache is read or written: an unsandboxed student kernel
@@ -515,7 +515,7 @@ def grade_assignment(
         tmpdir = Path(tempfile.mkdtemp(prefix="autograde-snap-"))
         snap = snapshot(course, tmpdir / "gradebook.db")
         own = executor is None
-        # Not forked from this process: the prefetch thread holds cache locks that a forked
+        # Not forked from this process: the batch thread holds cache locks that a forked
         # worker would inherit (and then wait on forever).
         ctx = multiprocessing.get_context("spawn")
         pool = executor or ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx)
@@ -534,7 +534,7 @@ def grade_assignment(
             }
             for s, fp in todo
         ]
-        fetch = _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs)
+        fetch = _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs)
         try:
             futures = {pool.submit(grade_one, job): job["student"] for job in jobs_}
             for fut in as_completed(futures):
@@ -554,7 +554,7 @@ def grade_assignment(
             fetch[0].join()
             r = fetch[1]
             sys.stderr.write(
-                f"shared builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
+                f"batch builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
                 f"{r.distinct} distinct in {r.batches} batch{'es' if r.batches != 1 else ''}: "
                 + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
                 + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}\n"
@@ -564,11 +564,11 @@ def grade_assignment(
     return [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
 
 
-def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):
-    """Start :mod:`autograde.prefetch` where it is wanted; ``(thread, report)`` or ``None``."""
+def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):
+    """Start :mod:`autograde.batches` where it is wanted; ``(thread, report)`` or ``None``."""
     from graders import backends
 
-    from . import prefetch
+    from . import batches
 
     if batch not in ("auto", "on", "off"):
         raise ValueError(f"batch must be 'auto', 'on' or 'off', not {batch!r}")
@@ -578,7 +578,7 @@ def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs
         name = backends.choose(backend)
     except backends.BackendUnavailable:
         return None  # the graders report it, per submission
-    if batch == "auto" and name not in prefetch.BATCH_BACKENDS:
+    if batch == "auto" and name not in batches.BATCH_BACKENDS:
         return None
     config = _course_config_text(course)
     # only the submissions whose whole result is not stored from an earlier run
@@ -587,7 +587,7 @@ def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs
     ]
     if len(fresh) < 2:
         return None
-    return prefetch.start(
+    return batches.start(
         course, assignment, fresh, name, cache_dir, parallel=jobs, memory_mb=limits.memory_mb
     )
 

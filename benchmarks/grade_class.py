@@ -11,7 +11,7 @@ wrong; a few broken: untouched, invalid, a kernel that dies). The class is grade
     ccache);
 (b) *pipeline*: ``autograde grade`` as shipped (parallel workers with one nbgrader process each,
     sandboxed kernels, trusted verdicts, one build per distinct answer, result cache, ccache where
-    installed, shared builds per ``--batch``, feedback), then
+    installed, batch builds per ``--batch``, feedback), then
 (c) *regrade*: ``autograde grade --force`` of the same class again.
 
 For each it reports wall time, seconds per submission, peak memory of the whole process tree
@@ -299,7 +299,7 @@ def count_stats(path: Path) -> dict:
         "builds": events.count("build"),
         "cache_hits": events.count("hit"),
         "submission_cache_hits": events.count("submission_hit"),
-        "shared_builds": events.count("batch_build"),
+        "batch_builds": events.count("batch_build"),
     }
 
 
@@ -338,7 +338,7 @@ def phase(name: str, runs: list[dict], stats: Path, n: int) -> dict:
         f"{name:<9} wall {rec['wall_s']:8.1f} s  {rec['s_per_submission']:6.2f} s/submission  "
         f"peak {rec['peak_rss_mb']:7.0f} MB  builds {rec['builds']:4d}  "
         f"cache hits {rec['cache_hits']:4d} (+{rec['submission_cache_hits']} whole submissions)  "
-        f"shared builds {rec['shared_builds']}",
+        f"batch builds {rec['batch_builds']}",
         flush=True,
     )
     return rec

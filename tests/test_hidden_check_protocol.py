@@ -16,7 +16,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 import graders.notebook
-from autograde import prefetch
+from autograde import batches
 from autograde.preprocessors import TrustedVerdicts
 from graders.notebook import HiddenCall, cell_check, hidden_calls
 
@@ -168,7 +168,7 @@ def test_the_reader_and_both_consumers_agree_on_tricky_cells(name, trusted_trick
     # TrustedVerdicts: the check the cell stands for
     assert trusted_tricky.get(name) == ((last.assignment, last.check) if last else None)
     # the batch builds: the variables the same call passes
-    assert prefetch.hidden_fields(_one_cell(source)) == (last.fields if last else {})
+    assert batches.hidden_fields(_one_cell(source)) == (last.fields if last else {})
     if runs:  # the reader reads what Python binds when the cell runs
         assert _as_python_binds(source, monkeypatch) == expected
 
@@ -184,7 +184,7 @@ def test_the_consumers_agree_on_the_seed_notebooks(assignment, tmp_path, monkeyp
     trusted = _trusted(tmp_path, cells)
     hidden = {n for n in cells if n.startswith("hidden_")}
     assert set(trusted) == hidden and len(hidden) == 5
-    fields = prefetch.hidden_fields(nb)
+    fields = batches.hidden_fields(nb)
     for name in hidden:
         call = cell_check(cells[name])
         assert trusted[name] == (assignment, call.check)

@@ -1,4 +1,4 @@
-"""Build the class's distinct answers together before their notebooks are graded.
+"""Batches: build the class's distinct answers together before their notebooks are graded.
 
 Grading a submission needs one simulation of its answer; identical answers already share it
 through the result cache. This module goes further: before the workers start, it reads each
@@ -9,7 +9,7 @@ network (:func:`graders.harness.simulate_batch`): one GeNN model, one compile, f
 
 A guess is only ever a cache warm-up. The grade always comes from the spec the kernel actually
 hands over, looked up by the same cache key; a wrong or missing guess costs a build of its own,
-and a guess that breaks the shared build leaves every answer of that batch to build alone.
+and a guess that breaks its batch's build leaves every answer of that batch to build alone.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pathlib import Path
 #: C++ standalone compiles a file per code object and loses ccache hits when batched (518 s
 #: against 389 s); README, "Measured here".
 BATCH_BACKENDS = ("genn", "genn-cpu")
-#: Answers per shared build: a failure costs at most this many a build of their own.
+#: Answers per batch (on the CPU): a failure costs at most this many a build of their own.
 BATCH_SIZE = 16
 #: On ``genn`` (CUDA) nvcc is the cost: 60-140 s per model with 16 builds at once on an H200
 #: machine against ~13 s for a C++ standalone build (issue 11). There a class is built as few
@@ -36,7 +36,7 @@ GPU_BATCH_SIZE = 32
 #: Device memory one answer's groups may need, generously (an exercise network is a few
 #: hundred neurons with a few traces; a CUDA context, ~0.5 GB, is per process, not per answer).
 GPU_MB_PER_ANSWER = 64
-#: Share of the GPU's memory the shared builds may take: graders run their own models beside.
+#: Share of the GPU's memory the batches may take: graders run their own models beside.
 GPU_MEMORY_SHARE = 0.25
 
 _UNKNOWN = object()
@@ -118,8 +118,8 @@ def guess_spec(nb: dict, fields: dict[str, str]) -> dict | None:
 
 
 @dataclass
-class Prefetch:
-    """What a prefetch found and did (the figures ``autograde grade`` reports)."""
+class BatchReport:
+    """What the batch builds found and did (the figures ``autograde grade`` reports)."""
 
     submissions: int = 0
     guessed: int = 0
@@ -235,7 +235,7 @@ def start(
     parallel: int = 1,
     timeout: float = 300.0,
     memory_mb: int = 4096,
-) -> tuple[threading.Thread, Prefetch]:
+) -> tuple[threading.Thread, BatchReport]:
     """Start building the class's distinct answers in the background, in batches sized by
     :func:`chunks` for ``backend`` (one per core on the CPU, few large ones on a CUDA GPU).
 
@@ -248,7 +248,7 @@ def start(
     from graders.assignments import get
     from graders.harness import simulate_batch
 
-    report = Prefetch(submissions=len(students))
+    report = BatchReport(submissions=len(students))
     ready = threading.Event()
     lock = threading.Lock()
 
@@ -294,13 +294,13 @@ def start(
                     except Exception as err:  # this batch only costs time
                         report.error = f"{type(err).__name__}: {err}"
                         ready.set()
-        except Exception as err:  # a prefetch failure only costs time
+        except Exception as err:  # a failed batch build only costs time
             report.error = f"{type(err).__name__}: {err}"
         finally:
             report.seconds = round(time.perf_counter() - t0, 2)
             ready.set()
 
-    thread = threading.Thread(target=work, name="autograde-prefetch", daemon=True)
+    thread = threading.Thread(target=work, name="autograde-batches", daemon=True)
     thread.start()
     ready.wait()
     return thread, report
