@@ -7,5 +7,5 @@ DEFAULT_MEMORY_MB = 4096
 CACHE_ENV = "AUTOGRADE_CACHE"
 
 #: Where every process appends one JSON line per build or cache hit (for the benchmark, which
-#: counts across worker processes); unset: nothing is written.
+#: counts across processes); unset: nothing is written.
 STATS_ENV = "AUTOGRADE_STATS_FILE"

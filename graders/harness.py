@@ -2,7 +2,7 @@
 
 This module is the runner: :func:`simulate` (one answer) and :func:`simulate_batch` (many
 answers in one build) hand a :class:`graders.job.Job` to a fresh Python process, sandboxed
-(:func:`worker_sandbox`) and limited (:mod:`graders.limits`), and store what it measured in the
+(:func:`simulator_sandbox`) and limited (:mod:`graders.limits`), and store what it measured in the
 result cache (:mod:`graders.cache`, keyed on the spec as :mod:`graders.normalise` makes it
 canonical); every build and hit is counted (:mod:`graders.counters`).
 """
@@ -92,9 +92,9 @@ def simulate(
         Wall-clock seconds for the whole job (Python start, build and run); the process group,
         compiler and simulation binary included, is killed at the limit.
     memory_mb : int or None
-        Limit in MB on the resident memory of the worker and everything it starts (summed over
-        the process tree, see :mod:`graders.limits`); the tree is killed past it and the
-        simulation fails with "memory". ``None`` or 0: no limit.
+        Limit in MB on the resident memory of the simulation process and everything it starts
+        (summed over the process tree, see :mod:`graders.limits`); the tree is killed past it
+        and the simulation fails with "memory". ``None`` or 0: no limit.
     cache_dir, use_cache
         Where observables are cached by :func:`cache_key`; a hit skips the build.
     keep_build : path or None
@@ -119,7 +119,7 @@ def simulate(
     hit = _cached(entry, assignment, backend)
     if hit is not None:
         return hit
-    # The same spec may be on its way in another worker (identical answers graded side by
+    # The same spec may be on its way in another process (identical answers graded side by
     # side): wait for that build instead of repeating it.
     with cache.key_lock(cdir, key):
         hit = _cached(entry, assignment, backend)
@@ -213,7 +213,7 @@ def _build_batch(job: Job, cdir: Path, keys: list[str], *, timeout, memory_mb) -
     per answer "built" or "left" (see :func:`simulate_batch`)."""
     jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{job.assignment}-batch-"))
     try:
-        meta = _run_worker(jobdir, job, cdir, timeout, memory_mb, event="batch_build")
+        meta = _run_simulator(jobdir, job, cdir, timeout, memory_mb, event="batch_build")
         out = []
         for i, key in enumerate(keys):
             if i not in meta["built"]:
@@ -247,7 +247,7 @@ def _build(
     """Build and run one answer's ``job``; stored in the cache entry ``store_as`` if given."""
     jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{job.assignment}-"))
     try:
-        meta = _run_worker(jobdir, job, cdir, timeout, memory_mb)
+        meta = _run_simulator(jobdir, job, cdir, timeout, memory_mb)
         obs = cache.load_observables(jobdir / "obs.npz")
         if store_as is not None:
             cache.store(cdir, store_as, jobdir / "obs.npz", meta)
@@ -258,9 +258,9 @@ def _build(
         shutil.rmtree(jobdir, ignore_errors=True)
 
 
-#: The worker's environment in the sandbox, beyond :func:`graders.sandbox.base_env`: the
+#: The simulation process's environment in the sandbox, beyond :func:`graders.sandbox.base_env`: the
 #: toolchain's settings, where set (never the server's other variables).
-WORKER_INHERITED = (
+SIMULATOR_INHERITED = (
     "PYTHONUNBUFFERED",
     "OMP_NUM_THREADS",
     "PYTHONPATH",
@@ -283,19 +283,19 @@ WORKER_INHERITED = (
 )
 
 
-def worker_sandbox(
+def simulator_sandbox(
     command: list[str], jobdir: Path, env: dict, backend: str
 ) -> tuple[list[str], list[int], dict]:
     """``command`` inside the sandbox (:mod:`graders.sandbox`), its fds and its environment.
 
-    The worker builds and runs code derived from a student's strings, so it gets no network, no
-    home, nothing of the course but the ``graders`` package, and writes only in its job folder
-    (and ccache's store, when ccache is used); GeNN and CUDA are read-only, and the GPU's device
-    nodes are there only for the CUDA backend.
+    The simulation process builds and runs code derived from a student's strings, so it gets
+    no network, no home, nothing of the course but the ``graders`` package, and writes only in
+    its job folder (and ccache's store, when ccache is used); GeNN and CUDA are read-only, and
+    the GPU's device nodes are there only for the CUDA backend.
     """
     new = sandbox.base_env(home=str(jobdir), tmpdir=str(jobdir))
-    new.update({k: env[k] for k in WORKER_INHERITED if k in env})
-    ro = [str(Path(__file__).resolve().parent)]  # graders: the worker's own code
+    new.update({k: env[k] for k in SIMULATOR_INHERITED if k in env})
+    ro = [str(Path(__file__).resolve().parent)]  # graders: the simulation process's own code
     rw, devices, path = [str(jobdir)], [], []
     if env.get("CCACHE_DIR") and not env.get("CCACHE_DISABLE"):
         rw.append(str(cache.ensure_dir(Path(env["CCACHE_DIR"]))))
@@ -327,9 +327,9 @@ def worker_sandbox(
     return argv, fds, new
 
 
-def _run_worker(jobdir, job: Job, cdir, timeout, memory_mb, event="build") -> dict:
+def _run_simulator(jobdir, job: Job, cdir, timeout, memory_mb, event="build") -> dict:
     """Run ``python -m graders.worker`` on ``job`` within the limits (:func:`graders.limits.run`),
-    sandboxed where wanted (:func:`worker_sandbox`); its ``meta.json``.
+    sandboxed where wanted (:func:`simulator_sandbox`); its ``meta.json``.
 
     Raises
     ------
@@ -342,13 +342,13 @@ def _run_worker(jobdir, job: Job, cdir, timeout, memory_mb, event="build") -> di
     env.update(compiler_env(cdir))
     command = [sys.executable, "-m", "graders.worker", str(jobdir)]
     fds: list[int] = []
-    cap = f"worker-{Path(jobdir).name}"
+    cap = f"simulator-{Path(jobdir).name}"
     if sandbox.wanted():
-        command, fds, env = worker_sandbox(command, Path(jobdir), env, job.backend)
+        command, fds, env = simulator_sandbox(command, Path(jobdir), env, job.backend)
     command = sandbox.script_argv(cap, command)  # at most sandbox.MAX_PROCESSES, sandbox or not
     record_event(event, job.assignment, job.backend)  # counted when started, failed included
     try:
-        with open(jobdir / "worker.log", "wb") as log:
+        with open(jobdir / "simulator.log", "wb") as log:
             # in a session of its own, so that a limit kills the compiler and binary too
             out = limits.run(
                 command,
@@ -371,9 +371,9 @@ def _run_worker(jobdir, job: Job, cdir, timeout, memory_mb, event="build") -> di
             f"the simulation did not finish within the limit of {timeout:g} s and was stopped",
         )
     seconds = time.perf_counter() - t0
-    logtext = (jobdir / "worker.log").read_text(errors="replace")[-4000:]
+    logtext = (jobdir / "simulator.log").read_text(errors="replace")[-4000:]
     if out.stopped == "memory":
-        # the same message as a MemoryError inside the worker; the figures go to the log
+        # the same message as a MemoryError inside the simulation process; the figures go to the log
         raise SimulationFailed(
             "memory", "the simulation ran out of memory", f"{logtext}\n{out.note}"
         )

@@ -311,7 +311,7 @@ def test_worker_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypat
         (jobdir / "json.py").write_text(WORKER_PROBE % args)
         job = Job(A, "runtime", [], spec={})
         with pytest.raises(harness.SimulationFailed):
-            harness._run_worker(jobdir, job, tmp_path / "cache", 60, 4096)
+            harness._run_simulator(jobdir, job, tmp_path / "cache", 60, 4096)
         probe_file = jobdir / "probe.txt"
         assert probe_file.is_file(), "the planted module did not run in the worker"
         probe = ast.literal_eval(probe_file.read_text())
@@ -496,7 +496,7 @@ def test_a_sandboxed_worker_killed_by_a_signal_is_reported_as_killed(tmp_path, m
         (jobdir / "json.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
         job = Job(A, "runtime", [], spec={})
         with pytest.raises(harness.SimulationFailed) as info:
-            harness._run_worker(jobdir, job, tmp_path / "cache", 60, 4096)
+            harness._run_simulator(jobdir, job, tmp_path / "cache", 60, 4096)
     finally:
         shutil.rmtree(jobdir, ignore_errors=True)
     assert info.value.kind == "memory", info.value.message
