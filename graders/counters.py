@@ -1,4 +1,10 @@
-"""Counts of builds and cache hits: per process, and across processes in a shared file."""
+"""Counts of builds and cache hits: per process, and across processes in a shared file.
+
+Events are "build" (one answer's simulation started), "batch_build" (a batch of answers),
+"hit" (a result found in the cache) and, from the pipeline, "submission_hit" (a whole
+submission's stored result reused). The benchmark sets ``AUTOGRADE_STATS_FILE``
+(:data:`graders.defaults.STATS_ENV`) and counts the lines every process appended.
+"""
 
 from __future__ import annotations
 
