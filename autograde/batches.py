@@ -16,9 +16,20 @@ from __future__ import annotations
 
 import ast
 import json
+import shutil
+import subprocess
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from graders import SpecError
+from graders.assignments import get
+from graders.harness import simulate_batch
+from graders.normalise import normalise_spec
+from graders.notebook import cell_check
+from graders.spec import validate
 
 #: Backends where one build of many answers pays: GeNN generates and compiles a whole model at
 #: once, so its fixed cost per build dominates (a class of 80 on genn-cpu: 409 s against 472 s).
@@ -58,8 +69,6 @@ def hidden_fields(source_nb: dict) -> dict[str, str]:
 
     Only fields passed as a plain name (``model=model``) are returned.
     """
-    from graders.notebook import cell_check
-
     for src in _code_cells(source_nb):
         call = cell_check(src)
         if call is not None:
@@ -133,11 +142,6 @@ class BatchReport:
 def class_specs(course: Path, assignment: str, students: list[str]) -> tuple[list[dict], int]:
     """The validated guesses of ``students``' answers (distinct by cache key) and how many
     submissions gave a guess at all."""
-    from graders import SpecError
-    from graders.assignments import get
-    from graders.normalise import normalise_spec
-    from graders.spec import validate
-
     a = get(assignment)
     kinds = {f.name: f.kind for f in a.fields}
     sources = sorted((course / "source" / assignment).glob("*.ipynb"))
@@ -206,9 +210,6 @@ def gpu_batch_size(gpu_memory_mb: int | None = None) -> int:
 
 def gpu_memory_mb() -> int | None:
     """The smallest total memory of the visible NVIDIA GPUs in MB (``nvidia-smi``), or None."""
-    import shutil
-    import subprocess
-
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return None
@@ -242,12 +243,6 @@ def start(
     Returns once every batch holds its answers' cache locks, so that workers started afterwards
     wait for the batch instead of building the same answers alone.
     """
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
-    from graders.assignments import get
-    from graders.harness import simulate_batch
-
     report = BatchReport(submissions=len(students))
     ready = threading.Event()
     lock = threading.Lock()

@@ -113,9 +113,9 @@ def simulate(
     key = cache_key(assignment, spec, cases, backend)
     cdir = Path(cache_dir) if cache_dir else default_cache_dir()
     entry = cache.entry_dir(cdir, key)
-    limits_ = {"timeout": timeout, "memory_mb": memory_mb, "keep_build": keep_build}
+    options = {"timeout": timeout, "memory_mb": memory_mb, "keep_build": keep_build}
     if not use_cache:
-        return _build(job, cdir, **limits_)
+        return _build(job, cdir, **options)
     hit = _cached(entry, assignment, backend)
     if hit is not None:
         return hit
@@ -125,7 +125,7 @@ def simulate(
         hit = _cached(entry, assignment, backend)
         if hit is not None:
             return hit
-        return _build(job, cdir, store_as=entry, **limits_)
+        return _build(job, cdir, store_as=entry, **options)
 
 
 def simulate_batch(
