@@ -17,7 +17,7 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 # Gradebook: sqlite:///<root>/gradebook.db (nbgrader's default; gitignored). Use a PostgreSQL
-# URL here at scale, e.g. c.CourseDirectory.db_url = "postgresql://user@host/gradebook".
+# URL here at scale, e.g. c.CourseDirectory.db_url = "postgresql+psycopg://user@host/gradebook".
 
 # --- generating the student version ------------------------------------------------------------
 c.ClearSolutions.begin_solution_delimeter = "BEGIN SOLUTION"

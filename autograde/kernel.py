@@ -26,7 +26,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import psutil
+
+import graders
 from graders import sandbox
+from graders.limits import Watchdog, kill_tree
 from graders.notebook import TRUSTED_ENV
 
 #: Set in the kernel's environment, whatever the server's says: hidden cells only hand the spec
@@ -42,8 +46,6 @@ KERNEL_INHERITED = ("PYTHONPATH", "JUPYTER_RUNTIME_DIR")
 
 
 def _graders_dir() -> Path:
-    import graders
-
     return Path(graders.__file__).resolve().parent
 
 
@@ -137,10 +139,6 @@ def supervise(command: list[str], memory_mb: int, env: dict, fds: list[int] = ()
     """
     if memory_mb <= 0:
         os.execve(command[0], command, env)  # the fds (bwrap's data) are inheritable
-    import psutil
-
-    from graders.limits import Watchdog, kill_tree
-
     heap = int(memory_mb * HEAP_SHARE) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (heap, heap))
     parent = os.getppid()

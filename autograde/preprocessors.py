@@ -67,6 +67,10 @@ def _stream(text: str) -> NotebookNode:
     return NotebookNode(output_type="stream", name="stdout", text=text)
 
 
+def _error_names(cell) -> set[str]:
+    return {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
+
+
 def _error(ename: str, message: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=message, traceback=[message])
 
@@ -90,6 +94,7 @@ class SafeExecute(Execute):
 
     def preprocess(self, nb, resources=None, km=None):
         self._incident = None
+        self._events: list[str] = []
         self._deadline = (
             time.monotonic() + self.submission_timeout if self.submission_timeout > 0 else None
         )
@@ -106,7 +111,24 @@ class SafeExecute(Execute):
                 self._incident = f"the notebook could not be run: {err}"
         if self._incident:
             _meta(nb)["incident"] = self._incident
+        if self._events:
+            _meta(nb)["events"] = self._events
         return nb, resources
+
+    async def _async_handle_timeout(self, timeout, cell=None):
+        # nbclient interrupts the kernel and goes on; the instructor's report should say so.
+        if cell is not None:
+            cell.metadata.setdefault(META, {})["timed_out"] = timeout
+        return await super()._async_handle_timeout(timeout, cell)
+
+    def _note_cell(self, cell, index: int) -> None:
+        """Events of one executed cell that an instructor should see in the class report."""
+        number = f"code cell {index + 1}"
+        if cell.metadata.get(META, {}).get("timed_out") is not None:
+            limit = cell.metadata[META]["timed_out"]
+            self._events.append(f"{number} hit the cell time limit ({limit} s) and was interrupted")
+        if "MemoryError" in _error_names(cell):
+            self._events.append(f"{number} raised MemoryError (the kernel's memory limit)")
 
     def _cell_timeout(self, cell) -> int | None:
         limit = self.timeout if self.timeout and self.timeout > 0 else None
@@ -131,7 +153,9 @@ class SafeExecute(Execute):
             cell.metadata.setdefault(META, {})["skipped"] = self._incident
             return cell, resources
         try:
-            return super().preprocess_cell(cell, resources, index)
+            cell, resources = super().preprocess_cell(cell, resources, index)
+            self._note_cell(cell, index)
+            return cell, resources
         except DeadKernelError:
             self._incident = (
                 "the kernel died while running this notebook (out of memory, os._exit, "
@@ -193,6 +217,12 @@ class TrustedVerdicts(NbGraderPreprocessor):
         self._verdicts = {}
         self._expected = self._trusted_checks(resources)
         self._incident = nb.metadata.get(META, {}).get("incident")
+        self._not_answered = any(
+            cell.cell_type == "code"
+            and utils.is_solution(cell)
+            and "NotImplementedError" in _error_names(cell)
+            for cell in nb.cells
+        )
         self._cells = {}
         self._backend = None
         nb, resources = super().preprocess(nb, resources)
@@ -266,11 +296,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 message = f"No answer was handed over by this cell: {reason}."
                 status = "not_run"
             else:
-                message = (
-                    "No answer was handed over by this cell (did your notebook define every "
-                    "name the test uses, and leave the test cell unchanged?)."
-                )
-                status = "no_spec"
+                status, message = self._why_no_spec(cell)
         else:
             verdict = self._verdict(assignment, spec)
             if isinstance(verdict, str):
@@ -280,6 +306,8 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 fraction = max(0.0, min(1.0, float(result.fraction)))
                 points = round(fraction * max_points, 4)
                 message, status = result.message, verdict.status
+                if verdict.notes and fraction < 1:  # e.g. a number where a parameter belongs
+                    message += "\nNote: " + "\nNote: ".join(verdict.notes)
         if points > 0:
             cell.outputs = [
                 _stream(message.rstrip() + "\n"),
@@ -302,6 +330,36 @@ class TrustedVerdicts(NbGraderPreprocessor):
             "spec": spec,
         }
         return cell, resources
+
+    def _why_no_spec(self, cell) -> tuple[str, str]:
+        """Status and message for a hidden cell that ran but handed no spec over."""
+        if self._not_answered:
+            return "not_answered", (
+                "Your answer cell still raises NotImplementedError, so there was no answer to "
+                "grade: replace 'raise NotImplementedError()' by your answer and run the "
+                "notebook from the top."
+            )
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            err = errors[-1]
+            what = f"{err.get('ename', 'an error')}: {err.get('evalue', '')}".strip().rstrip(":")
+            return "no_spec", (
+                f"No answer was handed over by this cell: it stopped with {what}. Define every "
+                "name the test uses in your answer cell and leave the test cell unchanged."
+            )
+        if cell.get("execution_count") is not None:
+            # The cell calls hidden_check, which always prints the spec; silence means it was
+            # replaced or bypassed from the student's code.
+            return "tampered", (
+                "No answer was handed over by this cell, although it ran without error: "
+                "something in your notebook replaced or bypassed the grader's hidden_check. "
+                "Leave graders and the test cells unchanged; no points can be given for this "
+                "check."
+            )
+        return "no_spec", (
+            "No answer was handed over by this cell (did your notebook define every name the "
+            "test uses, and leave the test cell unchanged?)."
+        )
 
     @staticmethod
     def _handed_over(cell, assignment: str, check: str) -> dict | None:

@@ -12,7 +12,7 @@ import os
 import sys
 
 from . import check, sandbox
-from .assignments import NAMES
+from .assignments import NAMES, get
 from .backends import BACKENDS, BackendUnavailable
 from .results import Problem, SpecError
 
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--no-sandbox",
         action="store_true",
-        help="run the simulation worker without bubblewrap (by default it is sandboxed where "
+        help="run the simulation process without bubblewrap (by default it is sandboxed where "
         "bwrap is installed; AUTOGRADE_SANDBOX=1 requires it)",
     )
     args = parser.parse_args(argv)
@@ -56,11 +56,22 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = _read_spec(args.spec)
     except OSError as err:
-        _emit({"error": "unreadable spec", "message": f"cannot read {args.spec}: {err.strerror}"})
+        msg = f"cannot read {args.spec}: {err.strerror}; check the path (- reads standard input)"
+        _emit(SpecError([Problem("spec", "unreadable", msg)]).to_json())
+        return 2
+    except UnicodeDecodeError as err:
+        msg = f"{args.spec} is not UTF-8 text ({err.reason}); save the spec as UTF-8 JSON"
+        _emit(SpecError([Problem("spec", "unreadable", msg)]).to_json())
         return 2
     except json.JSONDecodeError as err:
-        msg = f"{args.spec} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
-        _emit({"error": "invalid spec", "problems": [Problem("spec", "json", msg).to_json()]})
+        if not err.doc.strip():
+            fields = ", ".join(f'"{f.name}": "..."' for f in get(args.assignment).fields)
+            msg = f"{args.spec} is empty; write the answer as a JSON object: {{{fields}}}"
+        else:
+            msg = (
+                f"{args.spec} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+            )
+        _emit(SpecError([Problem("spec", "json", msg)]).to_json())
         return 2
     try:
         verdict = check(

@@ -235,7 +235,7 @@ def choose(requested: str | None = None) -> str:
 
 
 def activate(backend: str, directory: str | os.PathLike) -> None:
-    """Select ``backend`` for the Brian2 session in *this* process (a fresh worker).
+    """Select ``backend`` for the Brian2 session in *this* process (a fresh simulation process).
 
     Every backend gets Brian2GeNN's schedule so that traces agree across backends.
     """

@@ -328,7 +328,7 @@ def simulator_sandbox(
 
 
 def _run_simulator(jobdir, job: Job, cdir, timeout, memory_mb, event="build") -> dict:
-    """Run ``python -m graders.worker`` on ``job`` within the limits (:func:`graders.limits.run`),
+    """Run ``python -m graders.simulator`` on ``job`` within limits (:func:`graders.limits.run`),
     sandboxed where wanted (:func:`simulator_sandbox`); its ``meta.json``.
 
     Raises
@@ -340,7 +340,7 @@ def _run_simulator(jobdir, job: Job, cdir, timeout, memory_mb, event="build") ->
     job.write(jobdir)
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     env.update(compiler_env(cdir))
-    command = [sys.executable, "-m", "graders.worker", str(jobdir)]
+    command = [sys.executable, "-m", "graders.simulator", str(jobdir)]
     fds: list[int] = []
     cap = f"simulator-{Path(jobdir).name}"
     if sandbox.wanted():

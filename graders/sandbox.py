@@ -1,6 +1,6 @@
 """Run untrusted code under bubblewrap as an unprivileged user, with a cap on its processes.
 
-Shared by the student's kernel (:mod:`autograde.kernel`) and the simulation worker
+Shared by the student's kernel (:mod:`autograde.kernel`) and the simulation process
 (:mod:`graders.harness`, which compiles and runs code derived from a student's strings).
 
 What a sandboxed process gets (:func:`bwrap_argv`):
@@ -26,6 +26,9 @@ when the server runs as root), else nothing, which :func:`cap_method` reports.
 This module imports only the standard library: it also runs as a script in front of ``bwrap``
 (``python -I -S graders/sandbox.py --name N --max-procs M -- bwrap ...``) to put the sandbox
 into its cgroup before anything inside it can start a process.
+
+Long because: the process cap has to stay in this file (run with ``-I -S``, the script can import
+nothing beside it), and both callers apply the bwrap arguments and the cap together.
 """
 
 from __future__ import annotations

@@ -20,11 +20,15 @@ def _cuda_reason() -> str | None:
 
 
 _SKIPPED: list[str] = []
+_PG_SELECTED: list[str] = []  # postgres-marked: skipped where no server is found or starts
 
 
 def pytest_collection_modifyitems(config, items):
     genn, cuda = _genn_reason(), _cuda_reason()
     cxx = backends.compiler()
+    from postgres_server import find_bindir  # tests/, like banks
+
+    pg_missing = find_bindir()[1]
     for item in items:
         # Markers, not keywords: keywords also hold folder names and parameter ids, so a clone
         # in a folder named "genn" would skip every test.
@@ -37,6 +41,10 @@ def pytest_collection_modifyitems(config, items):
             _SKIPPED.append(item.nodeid)
         elif "standalone" in marks and not cxx:
             item.add_marker(pytest.mark.skip(reason="no C++ compiler"))
+        elif "postgres" in marks:
+            _PG_SELECTED.append(item.nodeid)
+            if pg_missing:
+                item.add_marker(pytest.mark.skip(reason=pg_missing))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -52,6 +60,12 @@ def pytest_terminal_summary(terminalreporter):
             else f"{_cuda_reason()}. They need GeNN's CUDA backend on an NVIDIA GPU"
         )
         terminalreporter.write_line(f"{count} tests did not run: {why}.")
+    pg = [r for r in terminalreporter.stats.get("skipped", []) if r.nodeid in _PG_SELECTED]
+    if pg:
+        terminalreporter.write_sep("!", "PostgreSQL tests SKIPPED", yellow=True, bold=True)
+        reason = pg[0].longrepr[-1] if isinstance(pg[0].longrepr, tuple) else str(pg[0].longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        terminalreporter.write_line(f"{len(pg)} tests did not run: {reason}")
 
 
 @pytest.fixture(autouse=True)

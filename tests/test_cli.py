@@ -91,7 +91,8 @@ def test_bad_json_exits_2(tmp_path):
 
 def test_missing_file_exits_2(tmp_path):
     out = run("-m", "graders", "check", "adaptive_threshold", str(tmp_path / "nope.json"))
-    assert out.returncode == 2 and "cannot read" in json.loads(out.stdout)["message"]
+    (problem,) = json.loads(out.stdout)["problems"]  # the documented shape, as for any bad spec
+    assert out.returncode == 2 and "cannot read" in problem["message"]
 
 
 def test_runaway_is_graded_zero_with_the_reason(tmp_path):

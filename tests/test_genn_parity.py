@@ -23,7 +23,8 @@ import pytest
 from banks import entries, gradebook_scores, load
 
 import graders
-from autograde import demo, pipeline
+from autograde import demo
+from autograde.course import load_status
 from graders import harness
 from graders.assignments import get
 from graders.spec import validate
@@ -142,7 +143,7 @@ def test_class_graded_on_genn_scores_like_cpp_standalone(backend, cpp_class, tmp
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
     assert f"backend: {backend}" in proc.stdout
     for student in CLASS:
-        status = pipeline.load_status(course, A, student)
+        status = load_status(course, A, student)
         assert status["backend"] == backend, json.dumps(status)[:2000]
     scores = _scores(course)
     assert scores == cpp_class

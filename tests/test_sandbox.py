@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from autograde import demo, pipeline
+from autograde import demo
+from autograde.course import load_status
 from autograde.kernel import KERNEL_DEFAULTS, KERNEL_INHERITED, KERNEL_SETTINGS
 from graders import sandbox
 
@@ -168,7 +169,7 @@ def test_kernel_runs_unprivileged_without_shadow_or_grader_files(hostile_class):
         assert all(listing == [] for listing in probe["hidden"])  # configuration folders
         assert "PLANTED-FILE-CONTENT" not in shown
     # the probe's answer is still graded in full
-    status = pipeline.load_status(hostile_class["course"], A, "rooty")
+    status = load_status(hostile_class["course"], A, "rooty")
     assert status["ok"] and status["score"] == status["max_score"] == 10
 
 
@@ -236,7 +237,7 @@ def test_student_scripts_are_inert_in_feedback_and_graded_notebook(hostile_class
             for key in ("text/html", "text/markdown"):
                 if key in out.get("data", {}):
                     assert "<script" not in "".join(out["data"][key]).lower()
-    status = pipeline.load_status(hostile_class["course"], A, "xavier")
+    status = load_status(hostile_class["course"], A, "xavier")
     assert status["score"] == 10
 
 
@@ -252,12 +253,12 @@ def test_fork_bomb_is_capped(hostile_class):
     # the kernel's own threads count too, so somewhat fewer than the cap
     assert 20 < started < sandbox.MAX_PROCESSES
     assert f"FORKS {started}" in hostile_class["page"]("bomber")
-    assert pipeline.load_status(hostile_class["course"], A, "bomber")["score"] == 10
+    assert load_status(hostile_class["course"], A, "bomber")["score"] == 10
 
 
 # --- the simulation worker --------------------------------------------------------------------
 
-# Planted in a job folder as json.py: `python -m graders.worker JOBDIR` runs in JOBDIR, which
+# Planted in a job folder as json.py: `python -m graders.simulator JOBDIR` runs in JOBDIR, which
 # is first on sys.path, so the worker imports it and runs it inside its sandbox.
 WORKER_PROBE = """
 import os, socket

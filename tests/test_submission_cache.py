@@ -8,7 +8,7 @@ import sqlite3
 from dataclasses import asdict
 
 from autograde import submission_cache as sc
-from autograde.pipeline import Limits, Result
+from autograde.worker import Limits, Result
 
 
 def _course(tmp_path):
@@ -46,7 +46,7 @@ def test_roundtrip_and_invalidation(tmp_path):
     k = sc.key(job, "config")
     assert sc.load(job, k) is None
     sc.store(job, k, _result(plots={"a1": {"png": b"\x89PNG"}}))
-    got = sc.load(job, k)
+    got = Result(**sc.load(job, k))
     assert got.score == 1.0 and got.files == {"a1.ipynb": b"\x00nb"}
     assert got.plots == {"a1": {"png": b"\x89PNG"}}
     assert sc.key(job, "other config") != k

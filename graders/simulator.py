@@ -1,4 +1,4 @@
-"""One simulation in a fresh process: ``python -m graders.worker JOBDIR``.
+"""The simulation process: one simulation in a fresh Python, ``python -m graders.simulator JOBDIR``.
 
 Brian2GeNN and C++ standalone build and run once per process, so every job gets its own
 interpreter. The job is read from ``JOBDIR/job.json``; observables go to ``JOBDIR/obs.npz`` and
@@ -9,8 +9,9 @@ each under its own name prefix: observables go to ``JOBDIR/obs_<i>.npz``, and ``
 lists which answers were built (``built``) and which were left out before the build because
 Brian rejected them (``left``: index -> reason); those are graded by a build of their own.
 
-The worker sets no limits on itself: the harness runs it under a wall-clock limit and a watchdog
-on the resident memory of its process tree (:mod:`graders.limits`).
+The simulation process sets no limits on itself: the harness runs it under a wall-clock limit and
+a watchdog on the resident memory of its process tree (:mod:`graders.limits`). ("Worker" names
+something else: a pipeline worker grading one submission, :mod:`autograde.worker`.)
 """
 
 from __future__ import annotations
