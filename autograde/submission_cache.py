@@ -26,7 +26,7 @@ from pathlib import Path
 import autograde
 import graders
 from graders import backends
-from graders.harness import default_cache_dir
+from graders.cache import default_cache_dir
 
 FOLDER = "submissions"
 #: Set to 1 to neither reuse nor store results (every notebook runs; for measurements).

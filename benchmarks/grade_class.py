@@ -29,7 +29,6 @@ phase and its mean while the phase ran, and the commit it ran.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import platform
@@ -40,6 +39,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+
+from graders.notebook import cell_check
 
 REPO = Path(__file__).resolve().parent.parent
 BANK = REPO / "tests" / "bank"
@@ -181,13 +182,11 @@ def baseline_source(nb: dict, backend: str) -> dict:
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if "BEGIN HIDDEN TESTS" not in src or "hidden_check(" not in src:
             continue
-        call = next(
-            node
-            for node in ast.walk(ast.parse(src))
-            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "hidden_check"
-        )
-        assignment, check = (a.value for a in call.args[:2])
-        fields = ", ".join(f"{kw.arg}={ast.unparse(kw.value)}" for kw in call.keywords)
+        call = cell_check(src)  # the protocol's one reader; fields passed as plain names
+        if call is None:
+            raise ValueError(f"a hidden cell without a readable hidden_check call:\n{src}")
+        assignment, check = call.assignment, call.check
+        fields = ", ".join(f"{field}={name}" for field, name in call.fields.items())
         head = src[: src.index("### BEGIN HIDDEN TESTS")]
         cell["source"] = head + BASELINE_CELL.format(
             fields=fields, assignment=assignment, backend=backend, check=check
