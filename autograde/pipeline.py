@@ -9,7 +9,7 @@ coordinating process writes to the course (:func:`autograde.course.record`): the
 interrupted run loses nothing already graded.
 
 The other rooms of the pipeline: :mod:`autograde.worker` (one submission),
-:mod:`autograde.course` (gradebook and status files), :mod:`autograde.prefetch` (shared builds
+:mod:`autograde.course` (gradebook and status files), :mod:`autograde.batches` (batch builds
 before the workers start), :mod:`autograde.feedback` (the students' feedback pages),
 :mod:`autograde.report` (the class summary, HTML and console), :mod:`autograde.release` (the
 student version, refused if it leaks).
@@ -27,7 +27,7 @@ from pathlib import Path
 
 from graders import backends, sandbox, settings
 
-from . import exports, gradebook_db, prefetch, submission_cache
+from . import batches, exports, gradebook_db, submission_cache
 from .course import (
     config_text,
     db_url,
@@ -80,8 +80,8 @@ def grade_assignment(
         Make the feedback plots (one more simulation per submission, on the feedback cases).
     batch : {"auto", "on", "off"}
         Build the distinct answers of the submissions to grade together first (see
-        :mod:`autograde.prefetch`); "auto" does so on the backends in
-        ``prefetch.BATCH_BACKENDS``. Needs the result cache, so never without a sandbox.
+        :mod:`autograde.batches`); "auto" does so on the backends in
+        ``batches.BATCH_BACKENDS``. Needs the result cache, so never without a sandbox.
     cache_dir : str, optional
         Result cache; default ``AUTOGRADE_CACHE`` or ``~/.cache``. Without a sandbox
         (``limits.sandbox`` false) no cache is read or written: an unsandboxed student kernel
@@ -116,7 +116,7 @@ def grade_assignment(
         tmpdir = Path(tempfile.mkdtemp(prefix="autograde-snap-"))
         snap = snapshot(course, tmpdir / "gradebook.db")
         own = executor is None
-        # Not forked from this process: the prefetch thread holds cache locks that a forked
+        # Not forked from this process: the batch thread holds cache locks that a forked
         # worker would inherit (and then wait on forever).
         ctx = multiprocessing.get_context("spawn")
         pool = executor or ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx)
@@ -135,7 +135,7 @@ def grade_assignment(
             }
             for s, fp in todo
         ]
-        fetch = _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs)
+        fetch = _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs)
         try:
             futures = {pool.submit(grade_one, job): job["student"] for job in jobs_}
             for fut in as_completed(futures):
@@ -155,7 +155,7 @@ def grade_assignment(
             fetch[0].join()
             r = fetch[1]
             sys.stderr.write(
-                f"shared builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
+                f"batch builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
                 f"{r.distinct} distinct in {r.batches} batch{'es' if r.batches != 1 else ''}: "
                 + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
                 + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}\n"
@@ -167,8 +167,8 @@ def grade_assignment(
     return statuses
 
 
-def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):
-    """Start :mod:`autograde.prefetch` where it is wanted; ``(thread, report)`` or ``None``."""
+def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):
+    """Start :mod:`autograde.batches` where it is wanted; ``(thread, report)`` or ``None``."""
     if batch not in ("auto", "on", "off"):
         raise ValueError(f"batch must be 'auto', 'on' or 'off', not {batch!r}")
     if batch == "off" or not limits.sandbox or len(jobs_) < 2:
@@ -177,7 +177,7 @@ def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs
         name = backends.choose(backend)
     except backends.BackendUnavailable:
         return None  # the graders report it, per submission
-    if batch == "auto" and name not in prefetch.BATCH_BACKENDS:
+    if batch == "auto" and name not in batches.BATCH_BACKENDS:
         return None
     config = config_text(course)
     # only the submissions whose whole result is not stored from an earlier run
@@ -186,6 +186,6 @@ def _prefetch(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs
     ]
     if len(fresh) < 2:
         return None
-    return prefetch.start(
+    return batches.start(
         course, assignment, fresh, name, cache_dir, parallel=jobs, memory_mb=limits.memory_mb
     )

@@ -16,7 +16,6 @@ The course's ``nbgrader_config.py`` enables them with ``c.Autograde.autograde_pr
 
 from __future__ import annotations
 
-import ast
 import json
 import time
 
@@ -29,6 +28,7 @@ from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Any, Bool, Dict, Float, Integer, List, Set, Unicode
 
 from graders import settings
+from graders.notebook import cell_check
 
 #: Key in the notebook metadata where the pipeline records what happened (not student-facing).
 META = "autograde"
@@ -161,25 +161,6 @@ class SafeExecute(Execute):
         return super().output(outs, msg, display_id, cell_index)
 
 
-def hidden_calls(source: str) -> list[tuple[str, str]]:
-    """``(assignment, check)`` of every ``hidden_check("a", "c", ...)`` call in ``source``."""
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return []
-    out = []
-    for node in ast.walk(tree):
-        if not isinstance(node, ast.Call):
-            continue
-        f = node.func
-        name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
-        args = node.args[:2]
-        if name == "hidden_check" and len(args) == 2:
-            if all(isinstance(a, ast.Constant) and isinstance(a.value, str) for a in args):
-                out.append((args[0].value, args[1].value))
-    return out
-
-
 class TrustedVerdicts(NbGraderPreprocessor):
     """Re-grade every hidden-test cell outside the kernel and rewrite its outputs.
 
@@ -244,9 +225,9 @@ class TrustedVerdicts(NbGraderPreprocessor):
             with Gradebook(info["db_url"]) as gb:
                 nb = gb.find_notebook(info["notebook"], info["assignment"])
                 for cell in nb.source_cells:
-                    calls = hidden_calls(cell.source or "")
-                    if calls:
-                        out[cell.name] = calls[-1]
+                    call = cell_check(cell.source or "")
+                    if call is not None:
+                        out[cell.name] = (call.assignment, call.check)
         except (KeyError, MissingEntry) as err:
             self.log.warning("no trusted source cells: %s", err)
         for gid, spec in self.checks.items():

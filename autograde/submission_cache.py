@@ -26,7 +26,7 @@ from pathlib import Path
 import autograde
 import graders
 from graders import backends, settings
-from graders.harness import default_cache_dir
+from graders.cache import default_cache_dir
 
 FOLDER = "submissions"
 _UNSETTLED = {"timeout", "memory", "crashed", "not_run"}

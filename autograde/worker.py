@@ -22,7 +22,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from graders import sandbox, settings
-from graders.harness import record_event as stats_event
+from graders.counters import record_event as stats_event
 
 from . import feedback, nbserver, submission_cache
 from .course import config_text
@@ -43,7 +43,7 @@ class Limits:
         Seconds all cells of a notebook may run together; later cells are not run.
     memory_mb : int
         MB of resident memory that the student's kernel (with what it starts) and each
-        simulation (the verdicts', the shared builds' and the feedback plots') may use; past it
+        simulation (the verdicts', the batch builds' and the feedback plots') may use; past it
         the process tree is killed (see :mod:`graders.limits`). 0: no limit.
     max_output_bytes : int
         Output one cell may produce.

@@ -152,8 +152,8 @@ class Grading(Configurable):
     batch = CaselessStrEnum(
         ["auto", "on", "off"],
         "auto",
-        help="build the class's distinct answers together before grading (one GeNN model for "
-        "many students); auto: on for GeNN backends, where it pays",
+        help="build the class's distinct answers together in batches before grading (one GeNN "
+        "model for many students); auto: on for GeNN backends, where it pays",
     ).tag(config=True)
 
     cache_dir = Unicode(

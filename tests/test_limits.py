@@ -228,7 +228,7 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     from nbformat.notebooknode import from_dict
     from traitlets.config import Config
 
-    from autograde import cli, pipeline, prefetch, submission_cache, worker
+    from autograde import batches, cli, pipeline, submission_cache, worker
     from autograde import feedback as plots
     from autograde.preprocessors import TrustedVerdicts
     from graders.notebook import spec_line
@@ -262,10 +262,10 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     TrustedVerdicts(config=cfg, checks={"h": f"{A}:jump"}).preprocess(nb, {"nbgrader": {}})
 
     # the shared builds
-    monkeypatch.setattr(prefetch, "start", lambda *a, **kw: seen.update(shared=kw["memory_mb"]))
+    monkeypatch.setattr(batches, "start", lambda *a, **kw: seen.update(shared=kw["memory_mb"]))
     monkeypatch.setattr(submission_cache, "key", lambda job, config: None)  # nothing stored
     jobs_ = [{"student": s, "limits": {"sandbox": True}} for s in ("a", "b")]
-    pipeline._prefetch(tmp_path, A, jobs_, "runtime", None, "on", limits_, 2)
+    pipeline._start_batches(tmp_path, A, jobs_, "runtime", None, "on", limits_, 2)
 
     # the feedback plots
     monkeypatch.setattr(plots, "make_plots", lambda *a, **kw: seen.update(plots=kw["memory_mb"]))

@@ -24,9 +24,10 @@ from test_release import _hidden_patterns  # the release's leak detectors
 
 from autograde import demo, feedback, pipeline, release, report, worker
 from autograde.course import STATUS_DIR, load_status
-from autograde.preprocessors import TrustedVerdicts, hidden_calls
+from autograde.preprocessors import TrustedVerdicts
 from autograde.release import find_leaks
 from graders import settings
+from graders.notebook import hidden_calls
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -79,7 +80,7 @@ def _scores(course: Path) -> dict[str, dict[str, float]]:
 def test_hidden_calls_reads_only_literal_checks():
     src = 'from graders.notebook import hidden_check\nhidden_check("adaptive_threshold", "jump",'
     src += " model=model)\nhidden_check(name, 'x')\n"
-    assert hidden_calls(src) == [("adaptive_threshold", "jump")]
+    assert [(c.assignment, c.check) for c in hidden_calls(src)] == [("adaptive_threshold", "jump")]
     assert hidden_calls("this is not python (") == []
 
 

@@ -299,6 +299,7 @@ def test_worker_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypat
     import ast
 
     from graders import harness
+    from graders.job import Job
 
     for name, value in PLANTED.items():
         monkeypatch.setenv(name, value)
@@ -311,9 +312,9 @@ def test_worker_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypat
     try:
         args = {"planted": str(planted), "outside": str(outside), "repo": str(repo_file)}
         (jobdir / "json.py").write_text(WORKER_PROBE % args)
-        job = {"assignment": A, "spec": {}, "cases": [], "backend": "runtime"}
+        job = Job(A, "runtime", [], spec={})
         with pytest.raises(harness.SimulationFailed):
-            harness._run_worker(jobdir, job, tmp_path / "cache", 60, 4096, A, "runtime")
+            harness._run_simulator(jobdir, job, tmp_path / "cache", 60, 4096)
         probe_file = jobdir / "probe.txt"
         assert probe_file.is_file(), "the planted module did not run in the worker"
         probe = ast.literal_eval(probe_file.read_text())
@@ -490,14 +491,15 @@ def test_a_second_kernel_under_the_same_name_is_capped_too():
 def test_a_sandboxed_worker_killed_by_a_signal_is_reported_as_killed(tmp_path, monkeypatch):
     """bwrap turns a child's death by SIGKILL/SIGSEGV into exit status 128 + N."""
     from graders import harness
+    from graders.job import Job
 
     monkeypatch.setenv(settings.SANDBOX_ENV, "1")
     jobdir = Path(tempfile.mkdtemp(prefix="graders-probe-"))
     try:
         (jobdir / "json.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
-        job = {"assignment": A, "spec": {}, "cases": [], "backend": "runtime"}
+        job = Job(A, "runtime", [], spec={})
         with pytest.raises(harness.SimulationFailed) as info:
-            harness._run_worker(jobdir, job, tmp_path / "cache", 60, 4096, A, "runtime")
+            harness._run_simulator(jobdir, job, tmp_path / "cache", 60, 4096)
     finally:
         shutil.rmtree(jobdir, ignore_errors=True)
     assert info.value.kind == "memory", info.value.message

@@ -23,7 +23,7 @@ from nbformat.notebooknode import from_dict
 from nbgrader.preprocessors import Execute
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograde import cli, pipeline, prefetch, submission_cache, worker
+from autograde import batches, cli, pipeline, submission_cache, worker
 from autograde.kernel import kernel_env
 from autograde.preprocessors import SafeExecute, TrustedVerdicts
 from graders import __main__ as graders_main
@@ -106,7 +106,7 @@ def test_pipeline_and_simulation_defaults_are_the_settings():
     grade = inspect.signature(pipeline.grade_assignment).parameters
     assert grade["jobs"].default == settings.default("jobs") == (os.cpu_count() or 1)
     assert grade["batch"].default == settings.default("batch")
-    start = inspect.signature(prefetch.start).parameters
+    start = inspect.signature(batches.start).parameters
     assert start["timeout"].default == settings.default("simulation_timeout")
     assert start["memory_mb"].default == settings.default("memory_mb")
     for fn in (harness.simulate, harness.simulate_batch):
