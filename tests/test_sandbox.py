@@ -295,7 +295,7 @@ raise SystemExit(7)
 
 
 @needs_bwrap
-def test_worker_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypatch):
+def test_simulator_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypatch):
     import ast
 
     from graders import harness
@@ -371,7 +371,7 @@ def test_sandbox_argv_names_no_host_etc_and_an_unprivileged_user(tmp_path):
         assert "--tmpfs /usr/local/etc" in joined
 
 
-def test_worker_sandbox_is_off_with_no_sandbox_and_required_with_it(monkeypatch):
+def test_simulator_sandbox_is_off_with_no_sandbox_and_required_with_it(monkeypatch):
     monkeypatch.setenv(settings.SANDBOX_ENV, "0")
     assert sandbox.wanted() is False
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)

@@ -192,7 +192,7 @@ def test_the_constants_are_what_the_code_reads(tmp_path, monkeypatch, capsys):
     job = {"course": str(tmp_path), "assignment": "a", "student": "s", "limits": {}}
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
     assert submission_cache.key(job, "") is None
-    assert settings.MAKE_JOBS_ENV in harness.WORKER_INHERITED  # reaches the sandboxed worker
+    assert settings.MAKE_JOBS_ENV in harness.SIMULATOR_INHERITED  # reaches the sandboxed simulation
 
 
 def test_keep_tmp_keeps_a_workers_folder(tmp_path, monkeypatch):
