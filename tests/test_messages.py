@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from graders import assignments
-from graders.spec import dry_run, readable_units, validate
+from graders.hints import readable_units
+from graders.spec import dry_run, validate
 
 REPO = Path(__file__).resolve().parent.parent
 RIGHT = {
