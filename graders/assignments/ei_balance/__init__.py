@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Assignment, Built, Field
+from ..base import Assignment, Built, Field
 
 MV = 1e-3
 DT = 1e-4  # s; Brian's default clock, stated in the task
@@ -350,7 +350,7 @@ class EIBalance(Assignment):
         return Built(objects, DURATION * b.second, collect)
 
     def grade(self, spec, obs, cases):
-        from . import ei_balance_checks as checks
+        from . import checks
 
         return checks.grade(self, spec, obs, cases)
 

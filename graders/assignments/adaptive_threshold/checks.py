@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..results import CheckResult
+from ...results import CheckResult
 
 MV = 1e-3
 JUMP_RTOL = 0.02  # the step-change estimate below is exact to O((dt/tau_th)^2)
@@ -221,7 +221,7 @@ CHECKS = {
 
 
 def grade(assignment, obs, cases) -> list[CheckResult]:
-    from .adaptive_threshold import DT
+    from . import DT
 
     out = []
     for name, points in assignment.points.items():

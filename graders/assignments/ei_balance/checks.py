@@ -18,7 +18,7 @@ import ast
 
 import numpy as np
 
-from ..results import CheckResult
+from ...results import CheckResult
 
 # balance: |<Ie+Ii>/<Ie>| over the late window may exceed the reference's by this much. The
 # reference reaches 0.06-0.15 in the hidden cases; a network that has not learned stays near
@@ -47,7 +47,7 @@ ALLOWED_POST = {"Ii_post"}
 
 
 def _late(obs):
-    from .ei_balance import LATE
+    from . import LATE
 
     t = obs["t"]
     return (t >= LATE[0]) & (t < LATE[1]), LATE
@@ -163,7 +163,7 @@ def effect(spec, obs, cases):
 
 
 def rule(spec, obs, cases):
-    from .ei_balance import DT, PROBE_POST_T, probes
+    from . import DT, PROBE_POST_T, probes
 
     items = []
     for q, probe in enumerate(probes()):
