@@ -17,6 +17,8 @@ import json
 import re
 from pathlib import Path
 
+from graders import assignments
+
 BEGIN = "<!-- autograde-feedback:begin -->"
 END = "<!-- autograde-feedback:end -->"
 
@@ -48,9 +50,7 @@ def plot_check(assignment: str, check: str, obs: dict, cases: list[dict]) -> str
     The assignment draws on the figure's axes (:meth:`graders.assignments.base.Assignment.draw`);
     the figure and the PNG are made here, so that ``graders`` never makes figures or files.
     """
-    from graders.assignments import get
-
-    a = get(assignment)
+    a = assignments.get(assignment)
     if a.plot is None:
         return ""
     fig, ax = _figure()

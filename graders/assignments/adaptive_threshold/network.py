@@ -2,6 +2,10 @@
 
 Every hidden case places the student's neurons next to reference neurons (same method) and
 fixed-threshold controls, driven by identical inputs, in one network (see :meth:`build`).
+
+Brian is imported inside the methods: whoever asks the registry for the assignment (the CLI,
+the coordinator, the checks) loads this module and needs no Brian, whose import takes 1.4 s of
+CPU (more on a busy server); only the simulation worker and the spec's dry run build networks.
 """
 
 from __future__ import annotations

@@ -12,6 +12,10 @@ same generator spikes; plus "probe" neurons whose spikes are forced at known tim
 pairing protocols on the student's synapses. The grader's objects are few on purpose (compile
 time on standalone devices grows with the number of objects): one neuron group, two generator
 groups, one excitatory synapse object, the student's and the reference's synapse objects.
+
+Brian is imported inside the methods: whoever asks the registry for the assignment (the CLI,
+the coordinator, the checks) loads this module and needs no Brian, whose import takes 1.4 s of
+CPU (more on a busy server); only the simulation worker and the spec's dry run build networks.
 """
 
 from __future__ import annotations
