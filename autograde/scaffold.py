@@ -272,6 +272,12 @@ def new_assignment(
     """
     course = Path(course).resolve()
     pkg_root = Path(assignments_dir) if assignments_dir else default_assignments_dir()
+    if "site-packages" in pkg_root.parts:
+        # an installed copy: the package would be lost at the next install, and not in git
+        raise ScaffoldError(
+            f"graders is imported from an installed copy ({pkg_root}); install the course's "
+            "repository editable (./dev setup, or pip install -e .) and run this again"
+        )
     check_name(name, course, pkg_root)
     title = title or name.replace("_", " ").capitalize()
     if any(c in title for c in '"\\\n') or not title.strip():

@@ -167,6 +167,15 @@ def test_a_course_folder_is_required(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_installed_graders_is_not_written_to(tmp_path):
+    site = tmp_path / "lib" / "site-packages" / "graders" / "assignments"
+    site.mkdir(parents=True)
+    (tmp_path / "nbgrader_config.py").write_text("")
+    with pytest.raises(scaffold.ScaffoldError, match="editable"):
+        scaffold.new_assignment(NAME, tmp_path, assignments_dir=site)
+    assert list(site.iterdir()) == [] and not (tmp_path / "source").exists()
+
+
 def test_register_refuses_a_check_without_points():
     a = base.Assignment(
         name="x", title="x", fields=(), required_variables={}, parameters={}, points={"a": 1}
