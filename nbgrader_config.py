@@ -17,7 +17,7 @@ c.CourseDirectory.submitted_directory = "submitted"
 c.CourseDirectory.autograded_directory = "autograded"
 c.CourseDirectory.feedback_directory = "feedback"
 # Gradebook: sqlite:///<root>/gradebook.db (nbgrader's default; gitignored). Use a PostgreSQL
-# URL here at scale, e.g. c.CourseDirectory.db_url = "postgresql://user@host/gradebook".
+# URL here at scale, e.g. c.CourseDirectory.db_url = "postgresql+psycopg://user@host/gradebook".
 
 # --- generating the student version ------------------------------------------------------------
 c.ClearSolutions.begin_solution_delimeter = "BEGIN SOLUTION"
@@ -26,41 +26,28 @@ c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedE
 c.ClearHiddenTests.begin_test_delimeter = "BEGIN HIDDEN TESTS"
 c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 
-# --- executing submissions ---------------------------------------------------------------------
-# Per cell. A hidden-test cell may build the whole grading network (C++ standalone or GeNN
-# compiles for tens of seconds, more on a loaded server); the other cells run in seconds.
-c.Execute.timeout = 600
-c.Execute.interrupt_on_timeout = True
+# --- executing and grading submissions ----------------------------------------------------------
+# Every grading setting (per-cell and per-submission limits, memory, backend, cache) is declared
+# once, with its default and the reason for it, in graders/settings.py; the preprocessors take
+# their defaults from there, and `autograde grade` its options. Set here only what this course
+# wants to differ, on the class that uses it (`autograde grade` takes the same values from its
+# options, e.g. --timeout), for example:
+#     c.SafeExecute.timeout = 300              # seconds per cell
+#     c.SafeExecute.submission_timeout = 1800  # seconds per notebook
+#     c.TrustedVerdicts.backend = "genn-cpu"   # force a backend ("": AUTOGRADE_BACKEND or the best)
+from graders import settings  # noqa: E402
 
-# --- trusted grading -----------------------------------------------------------------------------
+# nbgrader's own Execute (e.g. `nbgrader validate`) gets the same per-cell limit
+c.Execute.timeout = int(settings.default("cell_timeout"))
+
 # The same chain `autograde grade` uses (autograde.pipeline writes this file's settings plus its
 # per-worker overrides: sandboxed kernel, limits, backend, cache). SafeExecute survives dead
 # kernels and enforces a limit per submission; TrustedVerdicts re-grades every hidden cell from
 # the spec the kernel handed over, outside the kernel, so a plain `nbgrader autograde` gets
-# verdicts the student's code cannot forge. A plain run has no sandbox: grade untrusted
-# submissions with `autograde grade`. InertOutputs cleans the HTML and JavaScript the student's
-# cells displayed, so that the graded notebook and the feedback page run no student script.
-c.Autograde.autograde_preprocessors = [
-    "autograde.preprocessors.SafeExecute",
-    "nbgrader.preprocessors.IgnorePattern",
-    "nbconvert.preprocessors.ClearMetadataPreprocessor",
-    "nbgrader.preprocessors.LimitOutput",
-    "autograde.preprocessors.TrustedVerdicts",
-    "autograde.preprocessors.InertOutputs",
-    "nbgrader.preprocessors.SaveAutoGrades",
-    "nbgrader.preprocessors.AssignLatePenalties",
-    "nbgrader.preprocessors.CheckCellMetadata",
-]
+# verdicts the student's code cannot forge. A plain run has no sandbox (so TrustedVerdicts uses
+# no result cache there): grade untrusted submissions with `autograde grade`. InertOutputs
+# cleans the HTML and JavaScript the student's cells displayed, so that the graded notebook and
+# the feedback page run no student script.
+c.Autograde.autograde_preprocessors = list(settings.PREPROCESSORS)
 # A student who deleted a graded cell gets it back (and its points are computed as usual).
 c.OverwriteCells.add_missing_cells = True
-c.SafeExecute.timeout = 600
-c.SafeExecute.interrupt_on_timeout = True
-c.SafeExecute.submission_timeout = 1800.0
-# Simulation backend of the trusted verdicts: "" picks AUTOGRADE_BACKEND, else the best installed
-# (genn, genn-cpu, cpp_standalone, runtime); a name forces it, e.g. "genn-cpu". `autograde grade
-# --backend` overrides it.
-c.TrustedVerdicts.backend = ""
-# No sandbox in a plain run, so the kernel could plant results in the shared cache: simulate
-# afresh (the hidden cells of one notebook still share one build). `autograde grade` turns the
-# cache back on for sandboxed kernels.
-c.TrustedVerdicts.use_cache = False

@@ -17,6 +17,9 @@ that interpreter (bootstrapping pip from the bundle where the system Python has 
 module's pip, as on Ubuntu without ``python3-venv``), installs with ``pip --no-index
 --find-links``, and leaves the venv configured so that later pip runs (``./dev setup``) never
 look at an index either. Nothing here needs more than the standard library and ``packaging``.
+
+Long because: one command, whose steps (wheels, project, GeNN, bubblewrap, the install script it
+writes, the manifest) share their paths and options; nothing else imports it.
 """
 
 from __future__ import annotations

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
-from graders import assignments, backends
+from graders import assignments, backends, settings
 
 
 def cmd_backends(args) -> int:
@@ -30,9 +31,9 @@ def cmd_backends(args) -> int:
     except backends.BackendUnavailable as err:
         print(f"\nerror: {err}", file=sys.stderr)
         return 1
-    forced = args.backend or backends.os.environ.get(backends.ENV_VAR)
+    forced = args.backend or os.environ.get(settings.BACKEND_ENV)
     how = (
-        f"forced by {'--backend' if args.backend else backends.ENV_VAR}"
+        f"forced by {'--backend' if args.backend else settings.BACKEND_ENV}"
         if forced
         else "best available"
     )
@@ -41,7 +42,7 @@ def cmd_backends(args) -> int:
 
 
 def _limits(args):
-    from .pipeline import Limits
+    from .worker import Limits
 
     return Limits(
         cell_timeout=args.timeout,
@@ -54,7 +55,11 @@ def _limits(args):
 
 def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dict], Path]:
     """Grade, write feedback and the class summary; returns the statuses and the report path."""
-    from . import pipeline, report
+    # Imported when a command runs, not at the top: `autograde backends` need not wait for
+    # nbgrader's 2-4 s import.
+    from . import feedback, pipeline, report
+    from .course import load_status
+    from .course import students as submitters  # `students` is this function's argument
 
     t0 = time.perf_counter()
     statuses = pipeline.grade_assignment(
@@ -63,18 +68,18 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
         students_=students,
         jobs=args.jobs,
         limits=_limits(args),
-        backend=args.backend,
-        cache_dir=args.cache,
+        backend=args.backend or None,
+        cache_dir=args.cache or None,
         force=args.force,
         feedback=not args.no_feedback,
         batch=args.batch,
     )
     if not args.no_feedback:
-        pipeline.generate_feedback(course, assignment)
+        feedback.generate_feedback(course, assignment)
     # The report covers every student of the assignment, graded now or in earlier runs.
     every = [
-        pipeline.load_status(course, assignment, s) or {"student": s, "ok": False}
-        for s in pipeline.students(course, assignment)
+        load_status(course, assignment, s) or {"student": s, "ok": False}
+        for s in submitters(course, assignment)
     ]
     path = report.write(course, assignment, every, wall_s=time.perf_counter() - t0)
     return statuses, path
@@ -91,11 +96,37 @@ def _sandbox_line(args) -> str:
     )
 
 
+def course_problem(course: Path, assignment: str) -> str | None:
+    """What is wrong with ``course`` for ``assignment``, in words, or None."""
+    if not course.is_dir():
+        return (
+            f"the course folder {course} does not exist; pass --course with the folder that "
+            "holds nbgrader_config.py"
+        )
+    if not (course / "nbgrader_config.py").is_file():
+        return (
+            f"{course} is not a course folder (no nbgrader_config.py in it); pass --course with "
+            "the folder that holds nbgrader_config.py and source/"
+        )
+    src = course / "source" / assignment
+    if not src.is_dir():
+        have = sorted(p.name for p in (course / "source").glob("*") if p.is_dir())
+        return (
+            f"the course has no assignment {assignment!r} (no folder source/{assignment} in "
+            f"{course}); its assignments: {', '.join(have) or 'none'}"
+        )
+    return None
+
+
 def cmd_grade(args) -> int:
     """Grade the submissions of one assignment in parallel and print a summary."""
-    from . import pipeline
+    from . import report
 
     course = Path(args.course).resolve()
+    problem = course_problem(course, args.assignment)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
         backends.choose(args.backend)  # fail before starting a class, not per student
         t0 = time.perf_counter()
@@ -103,7 +134,7 @@ def cmd_grade(args) -> int:
     except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    print(pipeline.summary(statuses, args.assignment))
+    print(report.summary(statuses, args.assignment))
     print(f"class summary: {path}")
     print(f"\nwall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
     print(_sandbox_line(args))
@@ -112,10 +143,14 @@ def cmd_grade(args) -> int:
 
 def cmd_release(args) -> int:
     """Generate the student version, refusing one that leaks solutions or hidden tests."""
-    from . import pipeline
+    from .release import release
 
+    problem = course_problem(Path(args.course).resolve(), args.assignment)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     try:
-        files = pipeline.release(Path(args.course), args.assignment)
+        files = release(Path(args.course), args.assignment)
     except RuntimeError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -128,7 +163,7 @@ def cmd_demo(args) -> int:
     """Build a sample class in a scratch course and grade it end to end."""
     import tempfile
 
-    from . import demo, pipeline
+    from . import demo, gradebook_db, report
 
     repo = Path(__file__).resolve().parent.parent
     course = Path(args.course or tempfile.mkdtemp(prefix="autograde-demo-")).resolve()
@@ -155,7 +190,7 @@ def cmd_demo(args) -> int:
         except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
-        print(pipeline.summary(statuses, assignment))
+        print(report.summary(statuses, assignment))
         print()
         where.append((f"class summary ({assignment})", path))
         if not args.no_feedback:
@@ -164,7 +199,7 @@ def cmd_demo(args) -> int:
     print(f"wall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
     rows = [
         ("course folder", course),
-        ("gradebook", course / "gradebook.db"),
+        ("gradebook", gradebook_db.describe(gradebook_db.course_db_url(course))),
         ("CSV export", course / "grades.csv"),
         *where,
     ]
@@ -195,25 +230,13 @@ def cmd_new_assignment(args) -> int:
 
 
 def _grading_options(p) -> None:
-    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="parallel workers")
-    p.add_argument("--backend", default=None, help="simulation backend (default: best installed)")
-    p.add_argument("--timeout", type=float, default=120.0, help="seconds per cell (default 120)")
-    p.add_argument(
-        "--submission-timeout",
-        type=float,
-        default=900.0,
-        help="seconds for all cells of a notebook together (default 900)",
-    )
-    p.add_argument(
-        "--memory",
-        type=int,
-        default=4096,
-        help="MB of resident memory each student kernel and each simulation may use, with "
-        "everything it starts; 0: no limit (default 4096)",
-    )
-    p.add_argument(
-        "--max-output", type=int, default=1_000_000, help="bytes of output per cell (default 1e6)"
-    )
+    # type, default and help of each setting: graders.settings
+    settings.add_option(p, "jobs", "--jobs", "-j")
+    settings.add_option(p, "backend", "--backend")
+    settings.add_option(p, "cell_timeout", "--timeout")
+    settings.add_option(p, "submission_timeout", "--submission-timeout")
+    settings.add_option(p, "memory_mb", "--memory")
+    settings.add_option(p, "max_output_bytes", "--max-output")
     p.add_argument("--force", action="store_true", help="regrade students already graded")
     p.add_argument(
         "--no-feedback",
@@ -227,22 +250,12 @@ def _grading_options(p) -> None:
         "cache and ccache are then neither read nor written, since an unsandboxed kernel could "
         "plant fake results there, so every submission is simulated afresh",
     )
-    p.add_argument(
-        "--batch",
-        choices=("auto", "on", "off"),
-        default="auto",
-        help="build the class's distinct answers together before grading (one GeNN model for "
-        "many students); auto: on for GeNN backends, where it pays (default auto)",
-    )
-    p.add_argument(
-        "--cache",
-        default=None,
-        help="result cache folder (default: AUTOGRADE_CACHE or ~/.cache; unused with --no-sandbox)",
-    )
+    settings.add_option(p, "batch", "--batch")
+    settings.add_option(p, "cache_dir", "--cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="autograde", description=__doc__)
+    parser = argparse.ArgumentParser(prog="autograde", description=_plain(__doc__))
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("backends", help="list simulation backends and the one that would be used")
     p.add_argument("--backend", default=None, help="check that this backend can be used")
@@ -284,7 +297,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _plain(text: str) -> str:
+    """A docstring without its reST markup (``x``, :mod:`x`), for ``--help``."""
+    return re.sub(r":\w+:`([^`]*)`", r"\1", text).replace("``", "")
+
+
+def _own_bin_on_path() -> None:
+    """Put this interpreter's ``bin`` first on ``PATH``: nbgrader runs ``alembic`` by name,
+    and a cron job or systemd unit calls ``.venv/bin/autograde`` without an activated venv."""
+    own = str(Path(sys.executable).parent)
+    path = os.environ.get("PATH", "")
+    if own not in path.split(os.pathsep):
+        os.environ["PATH"] = own + (os.pathsep + path if path else "")
+
+
 def main(argv: list[str] | None = None) -> int:
+    _own_bin_on_path()
     parser = build_parser()
     args = parser.parse_args(argv)
     return args.func(args)

@@ -1,11 +1,12 @@
-"""Plots in the students' feedback: their traces against the reference on a feedback case.
+"""The students' feedback pages: each check's message and a plot of their network and the reference.
 
 For every check of an assignment the feedback HTML shows the check's message and one plot of the
 student's network next to the reference solution, simulated on the assignment's feedback cases
 (:meth:`~graders.assignments.base.Assignment.feedback_cases`: the task's own parameters and an
 input like the notebook's, never a hidden case). The plots are made by the grading worker
 (:func:`make_plots`, trusted code outside the student's kernel), kept with the instructor's
-status files and written into nbgrader's feedback HTML by :func:`inject`.
+status files (:func:`autograde.course.plots_path`) and written into nbgrader's feedback HTML by
+:func:`inject`, which :func:`generate_feedback` runs after nbgrader's own ``generate_feedback``.
 """
 
 from __future__ import annotations
@@ -17,13 +18,20 @@ import json
 import re
 from pathlib import Path
 
-from graders import assignments
+import graders
+from graders.assignments import get
+from graders.feedback import feedback_observables
+from graders.harness import SimulationFailed
+
+from .course import load_status, plots_path, run_nbgrader
 
 BEGIN = "<!-- autograde-feedback:begin -->"
 END = "<!-- autograde-feedback:end -->"
 
 
 def _figure(width: float = 7.0, height: float = 2.8, ncols: int = 1):
+    # matplotlib here and in to_png, not at the top: Agg must be chosen before pyplot loads, and
+    # a worker that makes no plots (--no-feedback) skips its 0.5-0.8 s import.
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server; must precede pyplot
@@ -50,7 +58,7 @@ def plot_check(assignment: str, check: str, obs: dict, cases: list[dict]) -> str
     The assignment draws on the figure's axes (:meth:`graders.assignments.base.Assignment.draw`);
     the figure and the PNG are made here, so that ``graders`` never makes figures or files.
     """
-    a = assignments.get(assignment)
+    a = get(assignment)
     if a.plot is None:
         return ""
     fig, ax = _figure()
@@ -91,11 +99,6 @@ def make_plots(
     dict
         ``{"plots": {check: base64 png}, "note": why there are no plots, or ""}``.
     """
-    import graders
-    from graders.assignments import get
-    from graders.feedback import feedback_observables
-    from graders.harness import SimulationFailed
-
     spec = _spec_of(cells)
     if spec is None:
         return {"plots": {}, "note": "no plots: your notebook handed no answer over"}
@@ -127,8 +130,6 @@ INTRO = (
 
 def section(assignment: str, cells: dict, plots: dict) -> str:
     """The HTML block for one notebook: per check its score, message and plot."""
-    from graders.assignments import get
-
     order = list(get(assignment).points)
     recs = sorted(
         cells.values(), key=lambda r: order.index(r["check"]) if r["check"] in order else 99
@@ -163,13 +164,6 @@ def insert(page: str, block: str) -> str:
     return page + block if at < 0 else page[:at] + block + "\n" + page[at:]
 
 
-def plots_path(course: Path, assignment: str, student: str) -> Path:
-    """Where the worker's plots of one student are kept (instructor side, next to the status)."""
-    from .pipeline import STATUS_DIR
-
-    return Path(course) / STATUS_DIR / assignment / "plots" / f"{student}.json"
-
-
 def inject(course, assignment: str) -> list[Path]:
     """Write the plots into nbgrader's feedback HTML of every graded student.
 
@@ -178,8 +172,6 @@ def inject(course, assignment: str) -> list[Path]:
     list of Path
         The feedback files that now carry plots.
     """
-    from .pipeline import load_status
-
     course = Path(course)
     done = []
     for page in sorted((course / "feedback").glob(f"*/{assignment}/*.html")):
@@ -195,3 +187,30 @@ def inject(course, assignment: str) -> list[Path]:
         page.write_text(insert(page.read_text(), section(assignment, cells, plots)))
         done.append(page)
     return done
+
+
+def generate_feedback(course, assignment: str) -> Path:
+    """Per-student feedback HTML: nbgrader's, plus each check's message and plot.
+
+    The check messages are also the hidden cells' outputs; the plots come from
+    :func:`autograde.feedback.inject`.
+    """
+    course = Path(course).resolve()
+    # Hidden-test code stays out of student-facing files; the messages are outputs and remain.
+    # InertOutputs again: notebooks graded by an older chain get their scripts cleaned too.
+    pps = [
+        "nbgrader.preprocessors.GetGrades",
+        "nbgrader.preprocessors.ClearHiddenTests",
+        "autograde.preprocessors.InertOutputs",
+        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    ]
+    run_nbgrader(
+        course,
+        "generate_feedback",
+        assignment,
+        "--force",
+        f"--GenerateFeedback.preprocessors={pps!r}",
+        check=False,
+    )
+    inject(course, assignment)  # the per-check messages and plots
+    return course / "feedback"

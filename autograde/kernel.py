@@ -26,12 +26,15 @@ import subprocess
 import sys
 from pathlib import Path
 
-from graders import sandbox
-from graders.notebook import TRUSTED_ENV
+import psutil
+
+import graders
+from graders import sandbox, settings
+from graders.limits import Watchdog, kill_tree
 
 #: Set in the kernel's environment, whatever the server's says: hidden cells only hand the spec
 #: over (the verdict is computed outside the kernel), and no display.
-KERNEL_SETTINGS = {TRUSTED_ENV: "1", "MPLBACKEND": "Agg"}
+KERNEL_SETTINGS = {settings.TRUSTED_ENV: "1", "MPLBACKEND": "Agg"}
 #: Taken from the server's environment where set, else these defaults (one BLAS thread is
 #: plenty for a notebook, and threads count against the process cap).
 KERNEL_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
@@ -42,8 +45,6 @@ KERNEL_INHERITED = ("PYTHONPATH", "JUPYTER_RUNTIME_DIR")
 
 
 def _graders_dir() -> Path:
-    import graders
-
     return Path(graders.__file__).resolve().parent
 
 
@@ -137,10 +138,6 @@ def supervise(command: list[str], memory_mb: int, env: dict, fds: list[int] = ()
     """
     if memory_mb <= 0:
         os.execve(command[0], command, env)  # the fds (bwrap's data) are inheritable
-    import psutil
-
-    from graders.limits import Watchdog, kill_tree
-
     heap = int(memory_mb * HEAP_SHARE) * 1024 * 1024
     resource.setrlimit(resource.RLIMIT_DATA, (heap, heap))
     parent = os.getppid()

@@ -28,15 +28,15 @@ import tempfile
 import time
 import traceback
 
+from nbgrader.apps import NbGraderAPI
+from traitlets.config.loader import PyFileConfigLoader
+
 #: What the instructor can do about a failure of the server itself (not of the student's code).
 RETRY = "this submission is not graded; run autograde grade again to retry it"
 
 
 def run_job(job: dict) -> dict:
     """Autograde one submission in this process (the server side)."""
-    from nbgrader.apps import NbGraderAPI
-    from traitlets.config.loader import PyFileConfigLoader
-
     saved_env, saved_cwd, saved_tmp = dict(os.environ), os.getcwd(), tempfile.tempdir
     try:
         if job.get("env") is not None:

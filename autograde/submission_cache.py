@@ -7,8 +7,8 @@ checks are deterministic functions of the spec, and the spec of the notebook. Su
 stored under a hash of all of that in ``<cache>/submissions/`` and handed back instead of
 running the notebook again. Results cut short (a timeout, a dead kernel, a failed simulation)
 are never stored, since the next run may go differently. Runs without the sandbox neither read
-nor store them. Delete the folder (or set ``AUTOGRADE_NO_SUBMISSION_CACHE=1``) to run every
-notebook again.
+nor store them. Delete the folder (or set ``AUTOGRADE_NO_SUBMISSION_CACHE=1``,
+:data:`graders.settings.NO_SUBMISSION_CACHE_ENV`) to run every notebook again.
 """
 
 from __future__ import annotations
@@ -23,9 +23,12 @@ from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
+import autograde
+import graders
+from graders import backends, settings
+from graders.cache import default_cache_dir
+
 FOLDER = "submissions"
-#: Set to 1 to neither reuse nor store results (every notebook runs; for measurements).
-DISABLE_ENV = "AUTOGRADE_NO_SUBMISSION_CACHE"
 _UNSETTLED = {"timeout", "memory", "crashed", "not_run"}
 
 
@@ -39,9 +42,6 @@ def _tree_hash(folder: Path, pattern: str = "*") -> str:
 
 
 def _code_hash() -> str:
-    import autograde
-    import graders
-
     parts = [_tree_hash(Path(m.__file__).parent, "*.py") for m in (graders, autograde)]
     for pkg in ("nbgrader", "nbclient", "brian2", "brian2genn", "numpy"):
         try:
@@ -66,8 +66,6 @@ def _duedate(snapshot: str, assignment: str) -> str:
 
 
 def cache_folder(job: dict) -> Path:
-    from graders.harness import default_cache_dir
-
     return Path(job.get("cache_dir") or default_cache_dir()) / FOLDER
 
 
@@ -75,11 +73,10 @@ def key(job: dict, config_text: str) -> str | None:
     """Hash of everything that decides the grades of ``job`` (see the module docstring).
 
     ``None`` for an unsandboxed run (its kernel could plant results, so nothing is reused or
-    stored, as for the simulation cache) or where ``DISABLE_ENV`` is set.
+    stored, as for the simulation cache) or where ``NO_SUBMISSION_CACHE_ENV`` is set.
     """
-    from graders import backends
-
-    if not (job.get("limits") or {}).get("sandbox", True) or os.environ.get(DISABLE_ENV) == "1":
+    off = os.environ.get(settings.NO_SUBMISSION_CACHE_ENV) == "1"
+    if not (job.get("limits") or {}).get("sandbox", True) or off:
         return None
     course, a, s = Path(job["course"]), job["assignment"], job["student"]
     try:
@@ -124,17 +121,19 @@ def has(job: dict, k: str | None) -> bool:
     return k is not None and (cache_folder(job) / k[:2] / f"{k}.json").is_file()
 
 
-def load(job: dict, k: str | None):
-    """The stored :class:`~autograde.pipeline.Result` for key ``k``, or ``None``."""
-    from .pipeline import Result
+def load(job: dict, k: str | None) -> dict | None:
+    """The result stored under key ``k`` (an :class:`autograde.worker.Result` as dict), or ``None``.
 
+    Plain data, so that this module needs nothing of the worker that uses it.
+    """
     if k is None:
         return None
     path = cache_folder(job) / k[:2] / f"{k}.json"
     try:
-        return Result(**_decode(json.loads(path.read_text())))
-    except (OSError, ValueError, TypeError):  # missing, damaged, or another Result version
+        data = _decode(json.loads(path.read_text()))
+    except (OSError, ValueError):  # missing or damaged
         return None
+    return data if isinstance(data, dict) else None
 
 
 def settled(res) -> bool:

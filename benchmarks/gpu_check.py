@@ -6,11 +6,11 @@ first, so that a cut budget loses the least):
 1. the pytest tests marked ``cuda``;
 2. every entry of both test banks (``tests/bank/``) graded on ``genn`` and on C++ standalone,
    each verdict (status, score, every check passed or not) compared. ``genn`` grades the bank
-   the way the pipeline does: the answers built together first (:mod:`autograde.prefetch`'s
+   the way the pipeline does: the answers built together first (:mod:`autograde.batches`'s
    GPU sizing), then each graded through ``python -m graders check``, which finds its result;
 3. one cold submission per backend, timed (``graders check --no-cache``, ccache off);
 4. the class benchmark (``benchmarks/grade_class.py``, ``-n`` per assignment, ``--jobs`` =
-   cores, no baseline, no regrade) on ``genn`` and on ``cpp_standalone``, each with shared
+   cores, no baseline, no regrade) on ``genn`` and on ``cpp_standalone``, each with batch
    builds on and off (``--batch on/off``);
 
 then prints ONE table (wall time, seconds per submission, builds, scores or verdicts equal) and
@@ -61,7 +61,7 @@ BUILD_S = {"genn": 100.0, "genn-cpu": 18.3, "cpp_standalone": 13.0, "runtime": 3
 #: A submission's notebook in its sandboxed kernel, the trusted step and the feedback plots,
 #: answer cached (README: 4.3-4.5 s adaptive; E/I's own simulation adds ~5 s).
 NOTEBOOK_S = 7.0
-#: Per assignment and run: nbgrader start-up, the prefetch's notebook reading, feedback pages,
+#: Per assignment and run: nbgrader start-up, the batches' notebook reading, feedback pages,
 #: ``nbgrader export`` (README: a re-grade of 40 takes 22 s, most of it this).
 RUN_OVERHEAD_S = 20.0
 #: ``python -m graders check`` that finds its result in the cache (start-up, imports, checks).
@@ -161,8 +161,10 @@ def bank_entries(sample: int | None) -> dict[str, list[Path]]:
 
 
 def _verdict(assignment: str, spec: dict, backend: str, cache: Path, limit: float) -> dict:
+    from graders import settings
+
     cmd = [sys.executable, "-m", "graders", "check", assignment, "-", "--backend", backend]
-    env = _env(AUTOGRADE_CACHE=cache, AUTOGRADE_MAKE_JOBS=2)
+    env = _env(**{settings.CACHE_ENV: cache, settings.MAKE_JOBS_ENV: 2})
     rc, out, secs = run(cmd, limit=limit, env=env, input=json.dumps(spec))
     try:
         v = json.loads(out[out.index("{") :])
@@ -182,7 +184,7 @@ def _verdict(assignment: str, spec: dict, backend: str, cache: Path, limit: floa
 
 def _prebuild(assignment: str, specs: list[dict], backend: str, cache: Path, jobs: int) -> dict:
     """Build the bank's valid answers together, sized as the pipeline sizes them."""
-    from autograde import prefetch
+    from autograde.batches import chunks, gpu_memory_mb
     from graders.assignments import get
     from graders.harness import simulate_batch
     from graders.spec import validate
@@ -195,9 +197,7 @@ def _prebuild(assignment: str, specs: list[dict], backend: str, cache: Path, job
         except Exception:  # invalid answers are graded (refused) without a build
             continue
     gpu = backend == "genn"
-    batches = prefetch.chunks(
-        valid, jobs, gpu=gpu, gpu_memory_mb=prefetch.gpu_memory_mb() if gpu else None
-    )
+    batches = chunks(valid, jobs, gpu=gpu, gpu_memory_mb=gpu_memory_mb() if gpu else None)
     cases = a.simulated_cases()
     with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
         results = list(
@@ -237,7 +237,7 @@ def step_banks(backend: str, budget: Budget, jobs: int, sample: int | None, work
         verdicts[b][f"{a}/{path.stem}"] = _verdict(a, entry["spec"], b, caches[b], limit)
 
     def on_backend() -> None:
-        if backend.startswith("genn"):  # the pipeline's shared builds, GPU-sized on genn
+        if backend.startswith("genn"):  # the pipeline's batch builds, GPU-sized on genn
             for a in ASSIGNMENTS:
                 prebuilt[a] = _prebuild(
                     a, [e["spec"] for e in specs[a]], backend, caches[backend], jobs
@@ -272,7 +272,7 @@ def step_banks(backend: str, budget: Budget, jobs: int, sample: int | None, work
         "step": f"bank verdicts ({n} entries)",
         "backend": f"{backend} vs {REF}",
         "wall_s": round(time.monotonic() - t0, 2),
-        "builds": f"{builds} shared models" if prebuilt else "",
+        "builds": f"{builds} batch models" if prebuilt else "",
         "ok": not unexpected and budget.left() > 0,
         "result": f"{n - len(differ)}/{n} equal"
         + (f"; differ: {', '.join(differ)}" if differ else "")
@@ -289,10 +289,12 @@ def step_banks(backend: str, budget: Budget, jobs: int, sample: int | None, work
 
 def step_cold(backend: str, budget: Budget, work: Path) -> dict:
     """One cold submission (validation, build, run, checks) on ``backend``, ccache off."""
+    from graders import settings
+
     spec = json.loads((BANK / "adaptive_threshold" / "right_canonical.json").read_text())["spec"]
     cmd = [sys.executable, "-m", "graders", "check", "adaptive_threshold", "-"]
     cmd += ["--backend", backend, "--no-cache"]
-    env = _env(CCACHE_DISABLE=1, AUTOGRADE_CACHE=work / "cold-cache")
+    env = _env(CCACHE_DISABLE=1, **{settings.CACHE_ENV: work / "cold-cache"})
     rc, out, secs = run(cmd, limit=max(1.0, budget.left()), env=env, input=json.dumps(spec))
     score = None
     try:
@@ -334,7 +336,7 @@ def step_class(backend: str, batch: str, budget: Budget, n: int, jobs: int, work
         "backend": backend,
         "wall_s": p.get("wall_s", secs),
         "s_per_submission": p.get("s_per_submission"),
-        "builds": f"{p.get('builds', '?')} + {p.get('shared_builds', '?')} shared" if p else "",
+        "builds": f"{p.get('builds', '?')} + {p.get('batch_builds', '?')} batch" if p else "",
         "ok": rc == 0 and bool(p),
         "result": "" if rc == 0 else f"exit {rc}: {log.strip()[-300:]}",
         "scores": scores,
@@ -354,19 +356,19 @@ def estimates(
     ``build_s`` is one build's time per backend: :data:`BUILD_S` at first, then what the cold
     submissions measured on this machine (they run first for that reason).
     """
-    from autograde import prefetch
+    from autograde.batches import gpu_batch_size
 
     build_s = build_s or BUILD_S
     b, r = build_s[backend], build_s[REF]
     distinct = max(1, n // 2)  # a class of n: about half its answers are distinct (README)
     waves_alone = -(-distinct // jobs)  # graders build their answers alone, jobs at a time
     if backend == "genn":
-        waves_shared = -(-distinct // prefetch.gpu_batch_size())  # models, all built at once
+        waves_batched = -(-distinct // gpu_batch_size())  # models, all built at once
     else:
-        waves_shared = -(-min(jobs, distinct) // cores)
+        waves_batched = -(-min(jobs, distinct) // cores)
     notebooks = -(-n // jobs) * NOTEBOOK_S + RUN_OVERHEAD_S
     per = len(ASSIGNMENTS)  # grade_class grades the assignments one after the other
-    shared = 1.5  # a model of many answers holds more code than one answer's
+    batched = 1.5  # a model of many answers holds more code than one answer's
     bank_waves = -(-bank_n // jobs)
     return {
         "cold": b + 5,
@@ -374,12 +376,12 @@ def estimates(
         # pytest runs beside the banks (neither is timed for the table)
         "pytest+banks": max(
             PYTEST_CAP_S if backend == "genn" else 60.0,
-            max(shared * b, bank_waves * r * shared) + bank_waves * CLI_HIT_S * 2,
+            max(batched * b, bank_waves * r * batched) + bank_waves * CLI_HIT_S * 2,
         ),
-        f"class {backend} on": per * (waves_shared * shared * b + notebooks),
+        f"class {backend} on": per * (waves_batched * batched * b + notebooks),
         f"class {REF} off": per * (waves_alone * r + notebooks),
         f"class {backend} off": per * (waves_alone * b + notebooks),
-        f"class {REF} on": per * (shared * r + notebooks),
+        f"class {REF} on": per * (batched * r + notebooks),
     }
 
 

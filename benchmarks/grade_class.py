@@ -11,12 +11,12 @@ wrong; a few broken: untouched, invalid, a kernel that dies). The class is grade
     ccache);
 (b) *pipeline*: ``autograde grade`` as shipped (parallel workers with one nbgrader process each,
     sandboxed kernels, trusted verdicts, one build per distinct answer, result cache, ccache where
-    installed, shared builds per ``--batch``, feedback), then
+    installed, batch builds per ``--batch``, feedback), then
 (c) *regrade*: ``autograde grade --force`` of the same class again.
 
 For each it reports wall time, seconds per submission, peak memory of the whole process tree
 (sampled), builds performed and cache hits (every process appends to one stats file, see
-``graders.harness.STATS_ENV``), and the speed-ups (a)/(b) and (a)/(c)::
+``graders.settings.STATS_ENV``), and the speed-ups (a)/(b) and (a)/(c)::
 
     python benchmarks/grade_class.py --backend cpp_standalone -n 8 --jobs 2 --out bench.json
 
@@ -29,7 +29,6 @@ phase and its mean while the phase ran, and the commit it ran.
 from __future__ import annotations
 
 import argparse
-import ast
 import json
 import os
 import platform
@@ -42,6 +41,7 @@ import time
 from pathlib import Path
 
 from graders import assignments
+from graders.notebook import cell_check
 
 REPO = Path(__file__).resolve().parent.parent
 BANK = REPO / "tests" / "bank"
@@ -183,13 +183,11 @@ def baseline_source(nb: dict, backend: str) -> dict:
         src = "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
         if "BEGIN HIDDEN TESTS" not in src or "hidden_check(" not in src:
             continue
-        call = next(
-            node
-            for node in ast.walk(ast.parse(src))
-            if isinstance(node, ast.Call) and getattr(node.func, "id", "") == "hidden_check"
-        )
-        assignment, check = (a.value for a in call.args[:2])
-        fields = ", ".join(f"{kw.arg}={ast.unparse(kw.value)}" for kw in call.keywords)
+        call = cell_check(src)  # the protocol's one reader; fields passed as plain names
+        if call is None:
+            raise ValueError(f"a hidden cell without a readable hidden_check call:\n{src}")
+        assignment, check = call.assignment, call.check
+        fields = ", ".join(f"{field}={name}" for field, name in call.fields.items())
         head = src[: src.index("### BEGIN HIDDEN TESTS")]
         cell["source"] = head + BASELINE_CELL.format(
             fields=fields, assignment=assignment, backend=backend, check=check
@@ -301,7 +299,7 @@ def count_stats(path: Path) -> dict:
         "builds": events.count("build"),
         "cache_hits": events.count("hit"),
         "submission_cache_hits": events.count("submission_hit"),
-        "shared_builds": events.count("batch_build"),
+        "batch_builds": events.count("batch_build"),
     }
 
 
@@ -340,7 +338,7 @@ def phase(name: str, runs: list[dict], stats: Path, n: int) -> dict:
         f"{name:<9} wall {rec['wall_s']:8.1f} s  {rec['s_per_submission']:6.2f} s/submission  "
         f"peak {rec['peak_rss_mb']:7.0f} MB  builds {rec['builds']:4d}  "
         f"cache hits {rec['cache_hits']:4d} (+{rec['submission_cache_hits']} whole submissions)  "
-        f"shared builds {rec['shared_builds']}",
+        f"batch builds {rec['batch_builds']}",
         flush=True,
     )
     return rec
@@ -424,8 +422,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    from autograde import submission_cache
-    from graders import backends, harness
+    from graders import backends, settings
 
     backend = backends.choose(args.backend)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="grade-class-")).resolve()
@@ -467,7 +464,7 @@ def main(argv: list[str] | None = None) -> int:
         elif not args.skip_baseline:
             stats = work / "baseline-stats.jsonl"
             # a naive course: no result cache and no ccache
-            env = _env(**{harness.STATS_ENV: str(stats), "CXX": "g++", "CC": "gcc"})
+            env = _env(**{settings.STATS_ENV: str(stats), "CXX": "g++", "CC": "gcc"})
             env["CCACHE_DISABLE"] = "1"
             runs = []
             for a, klass in classes.items():
@@ -484,9 +481,9 @@ def main(argv: list[str] | None = None) -> int:
             phases = phases[:1]
         for label, force in phases:
             stats = work / f"{label}-stats.jsonl"
-            env = _env(**{harness.STATS_ENV: str(stats)})
+            env = _env(**{settings.STATS_ENV: str(stats)})
             if args.no_submission_cache:
-                env[submission_cache.DISABLE_ENV] = "1"
+                env[settings.NO_SUBMISSION_CACHE_ENV] = "1"
             runs = []
             for a, klass in classes.items():
                 course = work / "pipeline" / a

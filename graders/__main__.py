@@ -11,8 +11,8 @@ import json
 import os
 import sys
 
-from . import check, sandbox
-from .assignments import NAMES
+from . import check, settings
+from .assignments import NAMES, get
 from .backends import BACKENDS, BackendUnavailable
 from .results import Problem, SpecError
 
@@ -33,34 +33,39 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("assignment", choices=NAMES)
     p.add_argument("spec", help="path to the spec JSON file, or - for standard input")
     p.add_argument("--backend", choices=[*BACKENDS, "auto"], default=None)
-    p.add_argument("--timeout", type=float, default=None, help="seconds for the simulation")
-    p.add_argument(
-        "--memory",
-        type=int,
-        default=None,
-        help="MB of resident memory the simulation may use, compiler and binary included "
-        "(default 4096; 0: no limit)",
-    )
+    settings.add_option(p, "simulation_timeout", "--timeout")
+    settings.add_option(p, "memory_mb", "--memory")
     p.add_argument("--no-cache", action="store_true", help="always build and run")
     p.add_argument("--keep-build", default=None, help="copy the build folder here")
     p.add_argument(
         "--no-sandbox",
         action="store_true",
-        help="run the simulation worker without bubblewrap (by default it is sandboxed where "
-        "bwrap is installed; AUTOGRADE_SANDBOX=1 requires it)",
+        help="run the simulation process without bubblewrap (by default it is sandboxed where "
+        f"bwrap is installed; {settings.SANDBOX_ENV}=1 requires it)",
     )
     args = parser.parse_args(argv)
     if args.no_sandbox:
-        os.environ[sandbox.MODE_ENV] = "0"
+        os.environ[settings.SANDBOX_ENV] = "0"
 
     try:
         spec = _read_spec(args.spec)
     except OSError as err:
-        _emit({"error": "unreadable spec", "message": f"cannot read {args.spec}: {err.strerror}"})
+        msg = f"cannot read {args.spec}: {err.strerror}; check the path (- reads standard input)"
+        _emit(SpecError([Problem("spec", "unreadable", msg)]).to_json())
+        return 2
+    except UnicodeDecodeError as err:
+        msg = f"{args.spec} is not UTF-8 text ({err.reason}); save the spec as UTF-8 JSON"
+        _emit(SpecError([Problem("spec", "unreadable", msg)]).to_json())
         return 2
     except json.JSONDecodeError as err:
-        msg = f"{args.spec} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
-        _emit({"error": "invalid spec", "problems": [Problem("spec", "json", msg).to_json()]})
+        if not err.doc.strip():
+            fields = ", ".join(f'"{f.name}": "..."' for f in get(args.assignment).fields)
+            msg = f"{args.spec} is empty; write the answer as a JSON object: {{{fields}}}"
+        else:
+            msg = (
+                f"{args.spec} is not valid JSON: {err.msg} at line {err.lineno} column {err.colno}"
+            )
+        _emit(SpecError([Problem("spec", "json", msg)]).to_json())
         return 2
     try:
         verdict = check(

@@ -14,8 +14,9 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
+from . import settings
+
 BACKENDS = ("genn", "genn-cpu", "cpp_standalone", "runtime")
-ENV_VAR = "AUTOGRADE_BACKEND"
 
 # Brian2GeNN's fixed schedule; every backend uses it so traces agree across backends.
 GENN_SCHEDULE = ["start", "synapses", "groups", "thresholds", "resets", "end"]
@@ -214,7 +215,7 @@ def choose(requested: str | None = None) -> str:
     BackendUnavailable
         When a backend was asked for by name and is not usable here; never falls back silently.
     """
-    requested = requested or os.environ.get(ENV_VAR) or None
+    requested = requested or os.environ.get(settings.BACKEND_ENV) or None
     table = {b.name: b for b in detect()}
     if requested in (None, "", "auto"):
         for name in BACKENDS:
@@ -235,7 +236,7 @@ def choose(requested: str | None = None) -> str:
 
 
 def activate(backend: str, directory: str | os.PathLike) -> None:
-    """Select ``backend`` for the Brian2 session in *this* process (a fresh worker).
+    """Select ``backend`` for the Brian2 session in *this* process (a fresh simulation process).
 
     Every backend gets Brian2GeNN's schedule so that traces agree across backends.
     """
@@ -248,7 +249,7 @@ def activate(backend: str, directory: str | os.PathLike) -> None:
     if backend == "cpp_standalone":
         # Brian's default is an unbounded `make -j`: with parallel graders that is dozens of
         # compilers at once. Bound it by AUTOGRADE_MAKE_JOBS (default: the cores there are).
-        jobs = os.environ.get("AUTOGRADE_MAKE_JOBS") or str(os.cpu_count() or 1)
+        jobs = os.environ.get(settings.MAKE_JOBS_ENV) or str(os.cpu_count() or 1)
         brian2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{jobs}"]
         brian2.set_device("cpp_standalone", directory=str(directory))
         return

@@ -4,7 +4,7 @@ An address-space rlimit cannot be used: the CUDA driver reserves tens of GB of v
 space (``mmap`` with ``PROT_NONE``) when it creates a context, so under a 4 GB one every
 GeNN CUDA build failed with "cuda runtime error 2: out of memory" (measured on an H200). Instead a
 :class:`Watchdog` thread samples the resident memory of a whole process tree (a root process and
-all its descendants: the simulation worker, the compiler it starts, the compiled binary) every
+all its descendants: the simulation process, the compiler it starts, the compiled binary) every
 :data:`INTERVAL_S` seconds and kills the tree once the sum passes the limit.
 
 What it measures, honestly:
@@ -18,7 +18,7 @@ What it measures, honestly:
   (measured on a loaded 2-core machine: a process touching 2 GB under a 1000 MB limit was
   killed at 1061-1181 MB; a machine that touches pages faster overshoots more).
 - processes that leave the tree (a daemon that double-forks and is re-parented to init) are no
-  longer seen; the simulation worker's own process group is killed as well.
+  longer seen; the simulation process's own process group is killed as well.
 
 A cgroup v2 ``memory.max`` would be exact, but needs a writable cgroup the grader may not have
 (this project's CI machines have cgroup v1 only), so the watchdog is the one path, and tested.

@@ -1,6 +1,6 @@
 """Run untrusted code under bubblewrap as an unprivileged user, with a cap on its processes.
 
-Shared by the student's kernel (:mod:`autograde.kernel`) and the simulation worker
+Shared by the student's kernel (:mod:`autograde.kernel`) and the simulation process
 (:mod:`graders.harness`, which compiles and runs code derived from a student's strings).
 
 What a sandboxed process gets (:func:`bwrap_argv`):
@@ -26,6 +26,9 @@ when the server runs as root), else nothing, which :func:`cap_method` reports.
 This module imports only the standard library: it also runs as a script in front of ``bwrap``
 (``python -I -S graders/sandbox.py --name N --max-procs M -- bwrap ...``) to put the sandbox
 into its cgroup before anything inside it can start a process.
+
+Long because: the process cap has to stay in this file (run with ``-I -S``, the script can import
+nothing beside it), and both callers apply the bwrap arguments and the cap together.
 """
 
 from __future__ import annotations
@@ -48,10 +51,6 @@ SANDBOX_USER = "student"
 #: C++ standalone build ``make -j`` compilers of three processes each, a CUDA build and run
 #: nvcc's helpers and the driver's threads: a few dozen at most. A fork bomb stops here.
 MAX_PROCESSES = 256
-
-#: Selects the worker's sandbox: "1" required (an error where bwrap is missing), "0" off,
-#: unset or "auto": on where bwrap is installed. ``autograde grade`` sets it from --no-sandbox.
-MODE_ENV = "AUTOGRADE_SANDBOX"
 
 #: Host files under /etc a sandbox sees (read-only, where they exist): the dynamic linker's
 #: cache, name-service and time-zone settings, fontconfig (Matplotlib), and the alternatives
@@ -119,8 +118,12 @@ def user() -> str:
 
 
 def mode() -> str:
-    """The worker sandbox setting from :data:`MODE_ENV`: "on", "off" or "auto"."""
-    value = os.environ.get(MODE_ENV, "auto").strip().lower()
+    """The worker sandbox setting (:data:`graders.settings.SANDBOX_ENV`): "on", "off" or "auto"."""
+    # imported here: this file also runs as a script (`python -I -S`, see script_argv), where
+    # neither the package nor traitlets can be imported
+    from . import settings
+
+    value = os.environ.get(settings.SANDBOX_ENV, "auto").strip().lower()
     if value in ("1", "on", "yes", "true"):
         return "on"
     if value in ("0", "off", "no", "false"):
@@ -129,7 +132,7 @@ def mode() -> str:
 
 
 def wanted() -> bool:
-    """Whether the worker runs sandboxed (see :data:`MODE_ENV`).
+    """Whether the worker runs sandboxed (see :data:`graders.settings.SANDBOX_ENV`).
 
     Raises
     ------

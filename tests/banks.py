@@ -64,10 +64,10 @@ def gradebook_scores(course: Path, assignment: str, cells) -> dict[str, dict[str
     """Per student, the automatic score of each of ``cells`` (grade ids) in the gradebook."""
     from nbgrader.api import Gradebook
 
-    from autograde import pipeline
+    from autograde.course import db_url
 
     out = {}
-    with Gradebook(pipeline.db_url(course)) as gb:
+    with Gradebook(db_url(course)) as gb:
         for sub in gb.find_assignment(assignment).submissions:
             for nb in sub.notebooks:
                 out[sub.student.id] = {g.name: g.auto_score for g in nb.grades if g.name in cells}

@@ -6,7 +6,7 @@ import shutil
 
 import pytest
 
-from graders import backends
+from graders import backends, settings
 
 
 def _genn_reason() -> str | None:
@@ -20,11 +20,15 @@ def _cuda_reason() -> str | None:
 
 
 _SKIPPED: list[str] = []
+_PG_SELECTED: list[str] = []  # postgres-marked: skipped where no server is found or starts
 
 
 def pytest_collection_modifyitems(config, items):
     genn, cuda = _genn_reason(), _cuda_reason()
     cxx = backends.compiler()
+    from postgres_server import find_bindir  # tests/, like banks
+
+    pg_missing = find_bindir()[1]
     for item in items:
         # Markers, not keywords: keywords also hold folder names and parameter ids, so a clone
         # in a folder named "genn" would skip every test.
@@ -37,6 +41,10 @@ def pytest_collection_modifyitems(config, items):
             _SKIPPED.append(item.nodeid)
         elif "standalone" in marks and not cxx:
             item.add_marker(pytest.mark.skip(reason="no C++ compiler"))
+        elif "postgres" in marks:
+            _PG_SELECTED.append(item.nodeid)
+            if pg_missing:
+                item.add_marker(pytest.mark.skip(reason=pg_missing))
 
 
 def pytest_terminal_summary(terminalreporter):
@@ -52,14 +60,20 @@ def pytest_terminal_summary(terminalreporter):
             else f"{_cuda_reason()}. They need GeNN's CUDA backend on an NVIDIA GPU"
         )
         terminalreporter.write_line(f"{count} tests did not run: {why}.")
+    pg = [r for r in terminalreporter.stats.get("skipped", []) if r.nodeid in _PG_SELECTED]
+    if pg:
+        terminalreporter.write_sep("!", "PostgreSQL tests SKIPPED", yellow=True, bold=True)
+        reason = pg[0].longrepr[-1] if isinstance(pg[0].longrepr, tuple) else str(pg[0].longrepr)
+        reason = reason.removeprefix("Skipped: ")
+        terminalreporter.write_line(f"{len(pg)} tests did not run: {reason}")
 
 
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Every test session gets its own result cache, never the user's."""
     cache = tmp_path_factory.getbasetemp() / "autograde-cache"
-    monkeypatch.setenv("AUTOGRADE_CACHE", str(cache))
-    monkeypatch.delenv("AUTOGRADE_BACKEND", raising=False)
+    monkeypatch.setenv(settings.CACHE_ENV, str(cache))
+    monkeypatch.delenv(settings.BACKEND_ENV, raising=False)
     yield
 
 
@@ -67,6 +81,6 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 def fresh_cache(tmp_path, monkeypatch):
     """An empty cache for tests that count builds."""
     cache = tmp_path / "cache"
-    monkeypatch.setenv("AUTOGRADE_CACHE", str(cache))
+    monkeypatch.setenv(settings.CACHE_ENV, str(cache))
     yield cache
     shutil.rmtree(cache, ignore_errors=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from graders import backends
+from graders import backends, settings
 
 
 @pytest.fixture
@@ -41,9 +41,9 @@ def test_asking_for_genn_where_absent_says_how_to_install(no_genn):
 
 
 def test_environment_variable_forces_a_backend(no_genn, monkeypatch):
-    monkeypatch.setenv(backends.ENV_VAR, "runtime")
+    monkeypatch.setenv(settings.BACKEND_ENV, "runtime")
     assert backends.choose() == "runtime"
-    monkeypatch.setenv(backends.ENV_VAR, "genn")
+    monkeypatch.setenv(settings.BACKEND_ENV, "genn")
     with pytest.raises(backends.BackendUnavailable):
         backends.choose()
 

@@ -1,5 +1,5 @@
 """Many answers in one build (harness.simulate_batch) and reading answers without running them
-(autograde.prefetch)."""
+(autograde.batches)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from autograde import prefetch
+from autograde import batches
 from graders import harness
 from graders.assignments import get
+from graders.cache import cache_key, key_lock
+from graders.counters import STATS
 from graders.spec import validate
 
 REPO = Path(__file__).resolve().parent.parent
@@ -45,7 +47,7 @@ def test_hidden_fields_of_the_source_notebooks():
         ("ei_balance", {"model", "on_pre", "on_post"}),
     ):
         nb = json.loads((REPO / "source" / a / f"{a}.ipynb").read_text())
-        fields = prefetch.hidden_fields(nb)
+        fields = batches.hidden_fields(nb)
         assert expected <= set(fields), fields
         assert all(f == v for f, v in fields.items())  # model=model, ...
 
@@ -56,7 +58,7 @@ def test_guess_follows_literal_assignments_cell_by_cell():
         "%matplotlib inline",  # IPython syntax elsewhere does not matter
         "model = '''\ndv/dt = -v/tau : volt\n'''\nreset = 'v = vr'\nmethod = None",
     )
-    spec = prefetch.guess_spec(nb, FIELDS)
+    spec = batches.guess_spec(nb, FIELDS)
     assert spec == {"model": "\ndv/dt = -v/tau : volt\n", "threshold": "v > vth", "reset": "v = vr"}
 
 
@@ -73,13 +75,13 @@ def test_guess_follows_literal_assignments_cell_by_cell():
 )
 def test_guess_is_unknown_when_a_field_is_not_a_literal(late):
     nb = _nb("model = 'x'\nthreshold = 'v > vth'\nreset = 'v = vr'", late)
-    assert prefetch.guess_spec(nb, FIELDS) is None
+    assert batches.guess_spec(nb, FIELDS) is None
 
 
 def test_guess_is_unknown_when_a_cell_with_the_field_does_not_parse():
     nb = _nb("threshold = 'v > vth'\nreset = 'v = vr'", "model = 'x\n%time run()")
-    assert prefetch.guess_spec(nb, FIELDS) is None
-    assert prefetch.guess_spec(_nb("x = 1"), FIELDS) is None  # nothing set at all
+    assert batches.guess_spec(nb, FIELDS) is None
+    assert batches.guess_spec(_nb("x = 1"), FIELDS) is None  # nothing set at all
 
 
 @pytest.mark.parametrize("assignment", ["adaptive_threshold", "ei_balance"])
@@ -87,7 +89,7 @@ def test_guess_equals_what_the_kernel_hands_over(assignment):
     """For every answer of the benchmark's class: the guess is the spec hidden_check would see."""
     released = json.loads((REPO / "release" / assignment / f"{assignment}.ipynb").read_text())
     source = json.loads((REPO / "source" / assignment / f"{assignment}.ipynb").read_text())
-    fields = prefetch.hidden_fields(source)
+    fields = batches.hidden_fields(source)
     checked = 0
     for _student, kind, body in grade_class.class_of(assignment, 20):
         if body is None or kind == "crashing":
@@ -98,7 +100,7 @@ def test_guess_equals_what_the_kernel_hands_over(assignment):
         exec("".join(cell["source"]), namespace)  # the answer cell as the kernel runs it
         handed = {f: namespace.get(v) for f, v in fields.items()}
         handed = {f: v for f, v in handed.items() if v is not None}
-        assert prefetch.guess_spec(nb, fields) == handed, kind
+        assert batches.guess_spec(nb, fields) == handed, kind
         checked += 1
     assert checked >= 15
 
@@ -165,21 +167,21 @@ def test_a_grader_waits_for_the_batch_instead_of_building(tmp_path):
         found["sim"] = harness.simulate(A, spec, cases, "runtime", cache_dir=tmp_path)
 
     waiting = threading.Thread(target=grade_meanwhile)
-    builds = harness.STATS["builds"]
+    builds = STATS["builds"]
     status = harness.simulate_batch(
         A, [spec], cases, "runtime", cache_dir=tmp_path, on_locked=waiting.start
     )
     waiting.join(timeout=120)
     assert status == ["built"]
     assert found["sim"].cached, "the grader built the answer a second time"
-    assert harness.STATS["builds"] == builds
+    assert STATS["builds"] == builds
 
 
 def test_a_busy_answer_is_left_to_whoever_builds_it(tmp_path):
     spec = _bank(A, "right_canonical")
     cases = get(A).simulated_cases()
-    key = harness.cache_key(A, spec, cases, "runtime")
-    with harness._key_lock(tmp_path, key):
+    key = cache_key(A, spec, cases, "runtime")
+    with key_lock(tmp_path, key):
         status = harness.simulate_batch(A, [spec], cases, "runtime", cache_dir=tmp_path)
     assert status == ["busy"]
 
@@ -193,7 +195,7 @@ def test_class_specs_reads_a_course(tmp_path):
         A,
         {"ann": ("right", ""), "bo": ("right", ""), "cy": ("wrong", "")},
     )
-    specs, guessed = prefetch.class_specs(course, A, ["ann", "bo", "cy"])
+    specs, guessed = batches.class_specs(course, A, ["ann", "bo", "cy"])
     assert guessed == 3
     assert len(specs) == 2  # two identical right answers share one entry
 
@@ -211,8 +213,8 @@ def test_class_specs_reads_a_course(tmp_path):
     ],
 )
 def test_chunks_one_batch_per_core_of_at_least_two(n, parallel, sizes):
-    assert prefetch.BATCH_SIZE == 16
-    got = prefetch.chunks(list(range(n)), parallel)
+    assert batches.BATCH_SIZE == 16
+    got = batches.chunks(list(range(n)), parallel)
     assert [len(c) for c in got] == sizes
     assert [x for c in got for x in c] == list(range(n))
 
@@ -231,16 +233,16 @@ def test_chunks_one_batch_per_core_of_at_least_two(n, parallel, sizes):
     ],
 )
 def test_chunks_on_a_gpu_few_large_batches(n, memory_mb, sizes):
-    assert prefetch.GPU_BATCH_SIZE == 32
-    got = prefetch.chunks(list(range(n)), 16, gpu=True, gpu_memory_mb=memory_mb)
+    assert batches.GPU_BATCH_SIZE == 32
+    got = batches.chunks(list(range(n)), 16, gpu=True, gpu_memory_mb=memory_mb)
     assert [len(c) for c in got] == sizes
     assert [x for c in got for x in c] == list(range(n))
 
 
 def test_chunks_on_a_gpu_build_far_fewer_models_than_on_the_cpu():
     # the demo class's scale: 14 distinct answers per assignment, 16 cores
-    cpu = prefetch.chunks(list(range(14)), 16)
-    gpu = prefetch.chunks(list(range(14)), 16, gpu=True)
+    cpu = batches.chunks(list(range(14)), 16)
+    gpu = batches.chunks(list(range(14)), 16, gpu=True)
     assert len(cpu) == 7 and len(gpu) == 1
 
 

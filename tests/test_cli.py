@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 
+from graders import settings
 from graders.assignments.adaptive_threshold import REFERENCE
 
 
@@ -91,7 +92,8 @@ def test_bad_json_exits_2(tmp_path):
 
 def test_missing_file_exits_2(tmp_path):
     out = run("-m", "graders", "check", "adaptive_threshold", str(tmp_path / "nope.json"))
-    assert out.returncode == 2 and "cannot read" in json.loads(out.stdout)["message"]
+    (problem,) = json.loads(out.stdout)["problems"]  # the documented shape, as for any bad spec
+    assert out.returncode == 2 and "cannot read" in problem["message"]
 
 
 def test_runaway_is_graded_zero_with_the_reason(tmp_path):
@@ -130,8 +132,8 @@ def test_forcing_absent_genn_exits_1_and_says_how_to_install(tmp_path):
 
 
 def test_autograde_backends_lists_all_and_the_choice():
-    out = run("-m", "autograde", "backends", env={"AUTOGRADE_BACKEND": "runtime"})
+    out = run("-m", "autograde", "backends", env={settings.BACKEND_ENV: "runtime"})
     assert out.returncode == 0, out.stderr
     for name in ("genn", "genn-cpu", "cpp_standalone", "runtime"):
         assert name in out.stdout
-    assert "would use: runtime (forced by AUTOGRADE_BACKEND)" in out.stdout
+    assert f"would use: runtime (forced by {settings.BACKEND_ENV})" in out.stdout

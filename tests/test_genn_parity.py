@@ -23,8 +23,9 @@ import pytest
 from banks import entries, gradebook_scores, load
 
 import graders
-from autograde import demo, pipeline
-from graders import harness
+from autograde import demo
+from autograde.course import load_status
+from graders import harness, settings
 from graders.assignments import get
 from graders.spec import validate
 
@@ -102,8 +103,8 @@ HIDDEN = {"hidden_reduction", "hidden_jump", "hidden_decay", "hidden_rest", "hid
 
 
 def _grade_class(course: Path, backend: str, cache: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, AUTOGRADE_CACHE=str(cache))
-    env.pop("AUTOGRADE_BACKEND", None)
+    env = dict(os.environ, **{settings.CACHE_ENV: str(cache)})
+    env.pop(settings.BACKEND_ENV, None)
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     cmd = [sys.executable, "-m", "autograde", "grade", A, "--backend", backend, "--jobs", "2"]
     cmd += ["--timeout", "120", "--submission-timeout", "900"]
@@ -142,7 +143,7 @@ def test_class_graded_on_genn_scores_like_cpp_standalone(backend, cpp_class, tmp
     assert proc.returncode == 0, (proc.stdout[-3000:], proc.stderr[-3000:])
     assert f"backend: {backend}" in proc.stdout
     for student in CLASS:
-        status = pipeline.load_status(course, A, student)
+        status = load_status(course, A, student)
         assert status["backend"] == backend, json.dumps(status)[:2000]
     scores = _scores(course)
     assert scores == cpp_class

@@ -9,6 +9,8 @@ import pytest
 
 from graders import harness
 from graders.assignments.adaptive_threshold import REFERENCE
+from graders.cache import cache_key
+from graders.counters import STATS
 
 SPEC = dict(REFERENCE, method="euler")
 
@@ -78,24 +80,22 @@ def test_genn_cuda_matches_runtime(runtime_result, tmp_path):
 
 
 def test_cache_hit_skips_the_build(fresh_cache):
-    before = dict(harness.STATS)
+    before = dict(STATS)
     first = harness.simulate("adaptive_threshold", SPEC, CASES, "runtime")
     second = harness.simulate("adaptive_threshold", SPEC, CASES, "runtime")
     assert not first.cached and second.cached
-    assert harness.STATS["builds"] == before["builds"] + 1
-    assert harness.STATS["cache_hits"] == before["cache_hits"] + 1
+    assert STATS["builds"] == before["builds"] + 1
+    assert STATS["cache_hits"] == before["cache_hits"] + 1
     for k in first.observables:
         np.testing.assert_array_equal(first.observables[k], second.observables[k])
 
 
 def test_cache_key_depends_on_spec_cases_and_backend():
-    k = harness.cache_key("adaptive_threshold", SPEC, CASES, "runtime")
-    assert k == harness.cache_key("adaptive_threshold", dict(SPEC), CASES, "runtime")
-    assert k != harness.cache_key(
-        "adaptive_threshold", dict(SPEC, method="exact"), CASES, "runtime"
-    )
-    assert k != harness.cache_key("adaptive_threshold", SPEC, CASES[:1], "runtime")
-    assert k != harness.cache_key("adaptive_threshold", SPEC, CASES, "cpp_standalone")
+    k = cache_key("adaptive_threshold", SPEC, CASES, "runtime")
+    assert k == cache_key("adaptive_threshold", dict(SPEC), CASES, "runtime")
+    assert k != cache_key("adaptive_threshold", dict(SPEC, method="exact"), CASES, "runtime")
+    assert k != cache_key("adaptive_threshold", SPEC, CASES[:1], "runtime")
+    assert k != cache_key("adaptive_threshold", SPEC, CASES, "cpp_standalone")
 
 
 def test_runaway_is_stopped_and_the_next_job_runs(tmp_path):

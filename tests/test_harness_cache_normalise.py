@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from graders import harness
+from graders import counters, harness, settings
 from graders.assignments import get
+from graders.cache import cache_key
+from graders.normalise import normalise_code
 
 CANONICAL = {
     "model": "dv/dt = (vr - v + I)/tau : volt (unless refractory)\n"
@@ -18,7 +20,7 @@ CANONICAL = {
 
 def key(spec: dict) -> str:
     a = get("adaptive_threshold")
-    return harness.cache_key("adaptive_threshold", spec, a.cases(), "runtime")
+    return cache_key("adaptive_threshold", spec, a.cases(), "runtime")
 
 
 def test_layout_variants_share_a_key():
@@ -63,11 +65,11 @@ def test_different_code_gets_a_different_key(field, text):
     ],
 )
 def test_normalise_code_keeps_tokens_apart(a, b):
-    assert harness.normalise_code(a) != harness.normalise_code(b)
+    assert normalise_code(a) != normalise_code(b)
 
 
 def test_normalise_code_examples():
-    n = harness.normalise_code
+    n = normalise_code
     assert n("dv/dt = (vr - v + I)/tau : volt (unless refractory)") == (
         "dv/dt=(vr-v+I)/tau:volt(unless refractory)"
     )
@@ -81,9 +83,9 @@ def test_normalise_code_examples():
 
 def test_stats_file_counts_hits(tmp_path, monkeypatch):
     stats = tmp_path / "stats.jsonl"
-    monkeypatch.setenv(harness.STATS_ENV, str(stats))
-    harness.record_event("hit", "adaptive_threshold", "runtime")
-    harness.record_event("build", "adaptive_threshold", "runtime")
+    monkeypatch.setenv(settings.STATS_ENV, str(stats))
+    counters.record_event("hit", "adaptive_threshold", "runtime")
+    counters.record_event("build", "adaptive_threshold", "runtime")
     lines = stats.read_text().splitlines()
     assert [line.split('"event": ')[1][:7] for line in lines] == ['"hit", ', '"build"']
 
@@ -93,7 +95,7 @@ def test_identical_specs_graded_side_by_side_build_once(fresh_cache, tmp_path, m
     from concurrent.futures import ThreadPoolExecutor
 
     stats = tmp_path / "stats.jsonl"
-    monkeypatch.setenv(harness.STATS_ENV, str(stats))
+    monkeypatch.setenv(settings.STATS_ENV, str(stats))
     layout = dict(CANONICAL, threshold="v>vth", reset="v = vr   # reset\nvth += vth_inc")
     with ThreadPoolExecutor(2) as pool:
         sims = list(

@@ -21,7 +21,7 @@ import psutil
 import pytest
 
 import graders
-from graders import harness, limits
+from graders import harness, limits, settings
 from graders.assignments.adaptive_threshold import REFERENCE
 
 A = "adaptive_threshold"
@@ -85,7 +85,7 @@ def _startup(tmp_path, monkeypatch, code: str) -> Path:
     monkeypatch.setenv("MEMTEST_MARKER", str(marker))
     # The worker's sandbox shows nothing of tmp_path (neither this module nor the marker); the
     # watchdog inside the sandbox is covered by test_harness.test_memory_limit_is_enforced.
-    monkeypatch.setenv("AUTOGRADE_SANDBOX", "0")
+    monkeypatch.setenv(settings.SANDBOX_ENV, "0")
     return marker
 
 
@@ -228,7 +228,7 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     from nbformat.notebooknode import from_dict
     from traitlets.config import Config
 
-    from autograde import cli, pipeline, prefetch, submission_cache
+    from autograde import batches, cli, pipeline, submission_cache, worker
     from autograde import feedback as plots
     from autograde.preprocessors import TrustedVerdicts
     from graders.notebook import spec_line
@@ -237,8 +237,8 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     limits_ = cli._limits(cli.build_parser().parse_args(["grade", A, "--memory", str(mb)]))
     seen = {}
     # the student's kernel
-    pipeline._kernelspec(tmp_path / "jp", limits_, tmp_path / "wd", tmp_path / "rt")
-    kernel_json = tmp_path / "jp" / "kernels" / pipeline.KERNEL_NAME / "kernel.json"
+    worker._kernelspec(tmp_path / "jp", limits_, tmp_path / "wd", tmp_path / "rt")
+    kernel_json = tmp_path / "jp" / "kernels" / worker.KERNEL_NAME / "kernel.json"
     argv = json.loads(kernel_json.read_text())["argv"]
     seen["kernel"] = int(argv[argv.index("--memory-mb") + 1])
 
@@ -249,7 +249,7 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
 
     monkeypatch.setattr(graders, "check", fake_check)
     cfg = Config()
-    overrides = pipeline.worker_config({}, limits_, tmp_path / "root", tmp_path / "rt")
+    overrides = worker.worker_config({}, limits_, tmp_path / "root", tmp_path / "rt")
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         cfg[section][name] = value
@@ -262,16 +262,16 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     TrustedVerdicts(config=cfg, checks={"h": f"{A}:jump"}).preprocess(nb, {"nbgrader": {}})
 
     # the shared builds
-    monkeypatch.setattr(prefetch, "start", lambda *a, **kw: seen.update(shared=kw["memory_mb"]))
+    monkeypatch.setattr(batches, "start", lambda *a, **kw: seen.update(shared=kw["memory_mb"]))
     monkeypatch.setattr(submission_cache, "key", lambda job, config: None)  # nothing stored
     jobs_ = [{"student": s, "limits": {"sandbox": True}} for s in ("a", "b")]
-    pipeline._prefetch(tmp_path, A, jobs_, "runtime", None, "on", limits_, 2)
+    pipeline._start_batches(tmp_path, A, jobs_, "runtime", None, "on", limits_, 2)
 
     # the feedback plots
     monkeypatch.setattr(plots, "make_plots", lambda *a, **kw: seen.update(plots=kw["memory_mb"]))
-    res = pipeline.Result("a", A, ok=True, checks={A: {}})
+    res = worker.Result("a", A, ok=True, checks={A: {}})
     # _plots sets the (worker) process's sandbox mode: undone after this test, so later tests
     # on a machine without bwrap are not made to require it
-    monkeypatch.setenv("AUTOGRADE_SANDBOX", os.environ.get("AUTOGRADE_SANDBOX", "auto"))
-    pipeline._plots(res, {"backend": "runtime"}, limits_)
+    monkeypatch.setenv(settings.SANDBOX_ENV, os.environ.get(settings.SANDBOX_ENV, "auto"))
+    worker._plots(res, {"backend": "runtime"}, limits_)
     assert seen == {"kernel": mb, "verdicts": mb, "shared": mb, "plots": mb}

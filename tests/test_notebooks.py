@@ -23,6 +23,8 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
+from graders import settings
+
 ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = [pytest.mark.nbgrader, pytest.mark.slow]
@@ -99,9 +101,9 @@ def _env(cache: Path) -> dict[str, str]:
     env = dict(os.environ)
     # nbgrader shells out to alembic, and the kernel must be this interpreter
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    env["AUTOGRADE_BACKEND"] = BACKEND
-    env["AUTOGRADE_CACHE"] = str(cache)
-    env.pop("AUTOGRADE_TRUSTED_GRADING", None)
+    env[settings.BACKEND_ENV] = BACKEND
+    env[settings.CACHE_ENV] = str(cache)
+    env.pop(settings.TRUSTED_ENV, None)
     return env
 
 

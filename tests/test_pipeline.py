@@ -6,6 +6,7 @@ a private result cache; they take a few minutes on two cores.
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import re
@@ -19,10 +20,14 @@ from pathlib import Path
 import pytest
 from banks import gradebook_scores
 from nbformat.notebooknode import NotebookNode, from_dict
-from test_release import _hidden_patterns, find_leaks  # the release's leak detectors
+from test_release import _hidden_patterns  # the release's leak detectors
 
-from autograde import demo, feedback, pipeline, report
-from autograde.preprocessors import AUTOGRADE_PREPROCESSORS, TrustedVerdicts, hidden_calls
+from autograde import demo, feedback, pipeline, release, report, worker
+from autograde.course import STATUS_DIR, load_status
+from autograde.preprocessors import TrustedVerdicts
+from autograde.release import find_leaks
+from graders import settings
+from graders.notebook import hidden_calls
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -54,7 +59,7 @@ CLASS = {
 
 
 def _env(cache: Path) -> dict:
-    env = dict(os.environ, AUTOGRADE_BACKEND="runtime", AUTOGRADE_CACHE=str(cache))
+    env = dict(os.environ, **{settings.BACKEND_ENV: "runtime", settings.CACHE_ENV: str(cache)})
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     return env
 
@@ -75,7 +80,7 @@ def _scores(course: Path) -> dict[str, dict[str, float]]:
 def test_hidden_calls_reads_only_literal_checks():
     src = 'from graders.notebook import hidden_check\nhidden_check("adaptive_threshold", "jump",'
     src += " model=model)\nhidden_check(name, 'x')\n"
-    assert hidden_calls(src) == [("adaptive_threshold", "jump")]
+    assert [(c.assignment, c.check) for c in hidden_calls(src)] == [("adaptive_threshold", "jump")]
     assert hidden_calls("this is not python (") == []
 
 
@@ -103,13 +108,55 @@ def _stdout(text: str) -> dict:
     return {"output_type": "stream", "name": "stdout", "text": text}
 
 
+def _error_out(ename: str, evalue: str) -> dict:
+    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": []}
+
+
+@pytest.mark.parametrize(
+    "answer, hidden, status, words",
+    [
+        # the released stub, untouched: the hidden cell then fails on a missing name
+        (
+            [_error_out("NotImplementedError", "")],
+            [_error_out("NameError", "name 'model' is not defined")],
+            "not_answered",
+            "still raises NotImplementedError",
+        ),
+        # answered, but the hidden cell stopped on an error of its own
+        ([], [_error_out("NameError", "name 'reset' is not defined")], "no_spec", "NameError"),
+        # the hidden cell ran cleanly and printed no spec: hidden_check was replaced
+        ([], [], "tampered", "replaced or bypassed"),
+    ],
+)
+def test_why_a_hidden_cell_handed_nothing_over(answer, hidden, status, words):
+    solution = _cell("answer", answer)
+    solution.metadata.nbgrader.update(grade=False, solution=True)
+    nb = from_dict(
+        {
+            "cells": [solution, _cell("hidden_jump", hidden)],
+            "metadata": {},
+            "nbformat": 4,
+            "nbformat_minor": 5,
+        }
+    )
+    pp = TrustedVerdicts(checks={"hidden_jump": f"{A}:jump"})
+    nb, _ = pp.preprocess(nb, {"nbgrader": {}})
+    cell = nb.metadata["autograde"]["cells"]["hidden_jump"]
+    assert cell["status"] == status and words in cell["message"], cell
+    assert (
+        cell["points"] == 0
+        and "No answer was handed over" in cell["message"]
+        or (status == "not_answered")
+    )
+
+
 @pytest.mark.slow
 def test_trusted_verdict_ignores_forged_outputs(tmp_path, monkeypatch):
     """The kernel's own result (a forged 2.0) is replaced by the verdict on the handed-over spec."""
     from graders.notebook import spec_line
 
-    monkeypatch.setenv("AUTOGRADE_BACKEND", "runtime")
-    monkeypatch.setenv("AUTOGRADE_CACHE", str(tmp_path))
+    monkeypatch.setenv(settings.BACKEND_ENV, "runtime")
+    monkeypatch.setenv(settings.CACHE_ENV, str(tmp_path))
     wrong = {
         "model": "dv/dt = (vr - v + I)/tau : volt (unless refractory)\n"
         "dvth/dt = (vth0 - vth)/tau_th : volt\nI : volt",
@@ -163,7 +210,7 @@ def graded_class(tmp_path_factory):
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    status = course / pipeline.STATUS_DIR / A
+    status = course / STATUS_DIR / A
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and first.poll() is None:
         if status.is_dir() and len(list(status.glob("*.json"))) >= 2:
@@ -190,10 +237,15 @@ def test_resume_after_kill_loses_nothing(graded_class):
     assert 2 <= len(before) < len(CLASS)
     assert graded_class["second"].returncode == 0, graded_class["second"].stderr[-3000:]
     for student, old in before.items():
-        new = pipeline.load_status(course, A, student)
+        new = load_status(course, A, student)
         assert new["graded_at"] == old["graded_at"], f"{student} was graded twice"
     assert set(_scores(course)) == set(CLASS)
-    assert (course / "grades.csv").is_file()
+    rows = list(csv.DictReader((course / "grades.csv").open()))
+    assert [r["student_id"] for r in rows] == sorted(CLASS)  # one row each, sorted
+    for r in rows:  # rounded as the course configures (2 decimals by default)
+        assert r[A] == "" or len(r[A].partition(".")[2]) <= 2
+    results = course / "exports" / "gradescope" / A / "alice" / "results.json"
+    assert json.loads(results.read_text())["score"] == sum(POINTS.values())
     assert "pass rate per check" in graded_class["second"].stdout
 
 
@@ -215,8 +267,8 @@ def test_hostile_notebook_gains_nothing(graded_class):
     honest = scores["carol"]  # the same wrong answer without tricks
     for gid, points in scores["grace"].items():
         assert points <= honest[gid]
-    status = pipeline.load_status(graded_class["course"], A, "grace")
-    assert all(c["status"] == "no_spec" for c in status["checks"][A].values())
+    status = load_status(graded_class["course"], A, "grace")
+    assert all(c["status"] == "tampered" for c in status["checks"][A].values())
 
 
 @pytest.mark.nbgrader
@@ -229,7 +281,7 @@ def test_endless_loop_memory_bomb_and_crash_are_scored_with_reason(graded_class)
     assert scores["heidi"] == {k: float(v) for k, v in POINTS.items()}
     # a kernel that dies gets zero on every hidden cell, with the reason
     assert all(v == 0 for v in scores["erin"].values())
-    erin = pipeline.load_status(course, A, "erin")
+    erin = load_status(course, A, "erin")
     assert "kernel died" in erin["incidents"][A]
     for cell in erin["checks"][A].values():
         assert cell["status"] == "not_run" and "kernel died" in cell["message"]
@@ -238,6 +290,11 @@ def test_endless_loop_memory_bomb_and_crash_are_scored_with_reason(graded_class)
     assert "KeyboardInterrupt" in outs or "CellTimeoutError" in outs
     heidi = json.loads((course / "autograded/heidi" / A / f"{A}.ipynb").read_text())
     assert "MemoryError" in json.dumps([c.get("outputs") for c in heidi["cells"]])
+    # the report's notes name what happened, though both earned full marks
+    events = load_status(course, A, "frank")["events"][A]
+    assert any("cell time limit" in e for e in events), events
+    events = load_status(course, A, "heidi")["events"][A]
+    assert any("MemoryError" in e for e in events), events
 
 
 @pytest.mark.nbgrader
@@ -284,10 +341,10 @@ def test_leaks_finds_solution_lines_in_a_release(tmp_path):
 
     src = REPO / "source" / A / f"{A}.ipynb"
     nb = nbformat.read(REPO / "release" / A / f"{A}.ipynb", as_version=4)
-    assert pipeline.leaks(src, REPO / "release" / A / f"{A}.ipynb") == []
+    assert release.leaks(src, REPO / "release" / A / f"{A}.ipynb") == []
     nb.cells[-1].source += "\nthreshold = 'v > vth'\nhidden_check('x', 'y')"
     nbformat.write(nb, tmp_path / "leaky.ipynb")
-    found = pipeline.leaks(src, tmp_path / "leaky.ipynb")
+    found = release.leaks(src, tmp_path / "leaky.ipynb")
     assert "threshold = 'v > vth'" in found and "hidden_check(" in found
 
 
@@ -303,18 +360,19 @@ def _load_config(path: Path):
 def test_course_config_uses_the_trusted_chain():
     """A plain ``nbgrader autograde`` in the course runs SafeExecute and TrustedVerdicts."""
     cfg = _load_config(REPO / "nbgrader_config.py")
-    assert list(cfg.Autograde.autograde_preprocessors) == AUTOGRADE_PREPROCESSORS
+    assert list(cfg.Autograde.autograde_preprocessors) == list(settings.PREPROCESSORS)
     assert cfg.OverwriteCells.add_missing_cells is True
-    assert cfg.TrustedVerdicts.backend == ""  # auto: AUTOGRADE_BACKEND or the best installed
-    assert cfg.TrustedVerdicts.use_cache is False  # no sandbox in a plain run
+    verdicts = TrustedVerdicts(config=cfg)
+    assert verdicts.backend == ""  # auto: the backend variable or the best installed
+    assert verdicts.use_cache is False  # no sandbox in a plain run
 
 
 def test_worker_config_repeats_the_course_chain(tmp_path):
     job = {"backend": "runtime", "cache_dir": str(tmp_path)}
     for sandbox in (True, False):
-        limits = pipeline.Limits(sandbox=sandbox)
-        cfg = pipeline.worker_config(job, limits, tmp_path / "root", tmp_path / "rt")
-        assert cfg["Autograde.autograde_preprocessors"] == AUTOGRADE_PREPROCESSORS
+        limits = worker.Limits(sandbox=sandbox)
+        cfg = worker.worker_config(job, limits, tmp_path / "root", tmp_path / "rt")
+        assert cfg["Autograde.autograde_preprocessors"] == list(settings.PREPROCESSORS)
         assert cfg["OverwriteCells.add_missing_cells"] is True
         assert cfg["TrustedVerdicts.backend"] == "runtime"
         # an unsandboxed kernel could have planted results in the cache: it is not used
@@ -457,7 +515,7 @@ def test_grade_writes_the_class_summary(graded_class):
     page = (course / "reports" / A / "summary.html").read_text()
     assert "<img" in page and "pass rate per check" in page.lower()
     for student in CLASS:
-        assert f"<td>{student}</td>" in page
+        assert f">{student}</" in page
     assert (
         f"class summary: {course / 'reports' / A / 'summary.html'}" in graded_class["second"].stdout
     )
@@ -472,7 +530,7 @@ def test_shared_build_gives_the_same_scores_with_one_build(graded_class, tmp_pat
     some = {s: CLASS[s] for s in ("alice", "bob", "carol", "grace")}
     course = demo.make_course(base / "shared", REPO, A, some)
     stats = tmp_path / "stats.jsonl"
-    env = dict(_env(tmp_path / "fresh-cache"), AUTOGRADE_STATS_FILE=str(stats))
+    env = dict(_env(tmp_path / "fresh-cache"), **{settings.STATS_ENV: str(stats)})
     proc = subprocess.run(
         _grade_cmd("--jobs", "2", "--batch", "on"),
         cwd=course,

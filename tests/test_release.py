@@ -20,6 +20,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from autograde import release
+from autograde.release import find_leaks, region_lines, squash  # the release's leak checker
+
 ROOT = Path(__file__).resolve().parents[1]
 SOURCE = ROOT / "source"
 RELEASE = ROOT / "release"
@@ -32,11 +35,6 @@ GRADED_ASSIGNMENTS = [a for a in ASSIGNMENTS if a in GRADED]
 
 pytestmark = pytest.mark.nbgrader
 
-# Lines shorter than this (whitespace removed) only count as leaks when a release line is
-# exactly the same; longer ones also count as substrings anywhere in a release file.
-SUBSTRING_MIN = 10
-# Lines of solutions and hidden tests that are harmless or unavoidable in the student version.
-BORING = re.compile(r"^(#.*|'''|\"\"\"|[)\]}]+|pass|)$")
 # Keys of hidden cases that are generic words and may appear in prose.
 GENERIC_KEYS = {"params", "name", "kind", "type"}
 
@@ -47,51 +45,9 @@ def nbgrader_env() -> dict[str, str]:
     return env
 
 
-def squash(text: str) -> str:
-    return re.sub(r"\s+", "", text)
-
-
-def region_lines(source: str, begin: str, end: str) -> list[str]:
-    """The lines strictly between ``### BEGIN ...`` and ``### END ...`` markers."""
-    out, inside = [], False
-    for line in source.splitlines():
-        if begin in line:
-            inside = True
-        elif end in line:
-            inside = False
-        elif inside:
-            out.append(line)
-    return out
-
-
 def release_texts(name: str) -> list[tuple[str, list[str]]]:
     """Each release file of ``name`` as (label, lines); notebooks cell by cell, raw text too."""
-    out = []
-    for path in sorted((RELEASE / name).rglob("*")):
-        if not path.is_file():
-            continue
-        raw = path.read_text(encoding="utf-8", errors="replace")
-        out.append((str(path.relative_to(ROOT)), raw.splitlines()))
-        if path.suffix == ".ipynb":
-            nb = nbformat.read(path, as_version=4)
-            for k, cell in enumerate(nb.cells):
-                out.append((f"{path.relative_to(ROOT)} cell {k}", cell.source.splitlines()))
-    return out
-
-
-def find_leaks(secret_lines, texts) -> list[str]:
-    found = []
-    for secret in secret_lines:
-        s = squash(secret)
-        if not s or BORING.match(secret.strip()):
-            continue
-        for label, lines in texts:
-            exact = any(squash(line) == s for line in lines)
-            inside = len(s) >= SUBSTRING_MIN and s in squash("\n".join(lines))
-            if exact or inside:
-                found.append(f"{secret.strip()!r} in {label}")
-                break
-    return found
+    return release.release_texts(RELEASE / name, ROOT)
 
 
 def source_notebook(name: str):

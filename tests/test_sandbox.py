@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from autograde import demo, pipeline
+from autograde import demo
+from autograde.course import load_status
 from autograde.kernel import KERNEL_DEFAULTS, KERNEL_INHERITED, KERNEL_SETTINGS
-from graders import sandbox
+from graders import sandbox, settings
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
@@ -120,7 +121,9 @@ def hostile_class(tmp_path_factory):
     if CAPPED:  # where nothing caps processes a bounded bomb still starts 2000: leave it out
         klass["bomber"] = _right(FORK_BOMB)
     course = demo.make_course(base / "course", REPO, A, klass)
-    env = dict(os.environ, AUTOGRADE_BACKEND="runtime", AUTOGRADE_CACHE=str(base / "cache"))
+    env = dict(
+        os.environ, **{settings.BACKEND_ENV: "runtime", settings.CACHE_ENV: str(base / "cache")}
+    )
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env.update(PLANTED)
     cmd = [sys.executable, "-m", "autograde", "grade", A, "--jobs", "2", "--timeout", "60"]
@@ -168,7 +171,7 @@ def test_kernel_runs_unprivileged_without_shadow_or_grader_files(hostile_class):
         assert all(listing == [] for listing in probe["hidden"])  # configuration folders
         assert "PLANTED-FILE-CONTENT" not in shown
     # the probe's answer is still graded in full
-    status = pipeline.load_status(hostile_class["course"], A, "rooty")
+    status = load_status(hostile_class["course"], A, "rooty")
     assert status["ok"] and status["score"] == status["max_score"] == 10
 
 
@@ -178,7 +181,7 @@ def test_kernel_runs_unprivileged_without_shadow_or_grader_files(hostile_class):
 def test_kernel_environment_is_the_allow_list(hostile_class):
     probe = _probe(hostile_class["notebook"]("rooty"))
     assert set(probe["env"]) <= KERNEL_KEYS, set(probe["env"]) - KERNEL_KEYS
-    assert probe["env"]["AUTOGRADE_TRUSTED_GRADING"] == "1"
+    assert probe["env"][settings.TRUSTED_ENV] == "1"
     for student in hostile_class["klass"]:
         for shown in (hostile_class["notebook"](student), hostile_class["page"](student)):
             for name, value in PLANTED.items():
@@ -236,7 +239,7 @@ def test_student_scripts_are_inert_in_feedback_and_graded_notebook(hostile_class
             for key in ("text/html", "text/markdown"):
                 if key in out.get("data", {}):
                     assert "<script" not in "".join(out["data"][key]).lower()
-    status = pipeline.load_status(hostile_class["course"], A, "xavier")
+    status = load_status(hostile_class["course"], A, "xavier")
     assert status["score"] == 10
 
 
@@ -252,12 +255,12 @@ def test_fork_bomb_is_capped(hostile_class):
     # the kernel's own threads count too, so somewhat fewer than the cap
     assert 20 < started < sandbox.MAX_PROCESSES
     assert f"FORKS {started}" in hostile_class["page"]("bomber")
-    assert pipeline.load_status(hostile_class["course"], A, "bomber")["score"] == 10
+    assert load_status(hostile_class["course"], A, "bomber")["score"] == 10
 
 
 # --- the simulation worker --------------------------------------------------------------------
 
-# Planted in a job folder as json.py: `python -m graders.worker JOBDIR` runs in JOBDIR, which
+# Planted in a job folder as json.py: `python -m graders.simulator JOBDIR` runs in JOBDIR, which
 # is first on sys.path, so the worker imports it and runs it inside its sandbox.
 WORKER_PROBE = """
 import os, socket
@@ -292,14 +295,15 @@ raise SystemExit(7)
 
 
 @needs_bwrap
-def test_worker_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypatch):
+def test_simulator_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypatch):
     import ast
 
     from graders import harness
+    from graders.job import Job
 
     for name, value in PLANTED.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setenv(sandbox.MODE_ENV, "1")
+    monkeypatch.setenv(settings.SANDBOX_ENV, "1")
     planted = tmp_path / "grader-secret.txt"
     planted.write_text("PLANTED-FILE-CONTENT")
     outside = tmp_path / "written-by-worker.txt"
@@ -308,9 +312,9 @@ def test_worker_sandbox_cannot_read_or_write_outside_its_job(tmp_path, monkeypat
     try:
         args = {"planted": str(planted), "outside": str(outside), "repo": str(repo_file)}
         (jobdir / "json.py").write_text(WORKER_PROBE % args)
-        job = {"assignment": A, "spec": {}, "cases": [], "backend": "runtime"}
+        job = Job(A, "runtime", [], spec={})
         with pytest.raises(harness.SimulationFailed):
-            harness._run_worker(jobdir, job, tmp_path / "cache", 60, 4096, A, "runtime")
+            harness._run_simulator(jobdir, job, tmp_path / "cache", 60, 4096)
         probe_file = jobdir / "probe.txt"
         assert probe_file.is_file(), "the planted module did not run in the worker"
         probe = ast.literal_eval(probe_file.read_text())
@@ -367,14 +371,14 @@ def test_sandbox_argv_names_no_host_etc_and_an_unprivileged_user(tmp_path):
         assert "--tmpfs /usr/local/etc" in joined
 
 
-def test_worker_sandbox_is_off_with_no_sandbox_and_required_with_it(monkeypatch):
-    monkeypatch.setenv(sandbox.MODE_ENV, "0")
+def test_simulator_sandbox_is_off_with_no_sandbox_and_required_with_it(monkeypatch):
+    monkeypatch.setenv(settings.SANDBOX_ENV, "0")
     assert sandbox.wanted() is False
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
-    monkeypatch.setenv(sandbox.MODE_ENV, "1")
+    monkeypatch.setenv(settings.SANDBOX_ENV, "1")
     with pytest.raises(RuntimeError, match="--no-sandbox"):
         sandbox.wanted()
-    monkeypatch.delenv(sandbox.MODE_ENV)
+    monkeypatch.delenv(settings.SANDBOX_ENV)
     assert sandbox.wanted() is False  # auto: without bwrap the worker runs as before
 
 
@@ -487,14 +491,15 @@ def test_a_second_kernel_under_the_same_name_is_capped_too():
 def test_a_sandboxed_worker_killed_by_a_signal_is_reported_as_killed(tmp_path, monkeypatch):
     """bwrap turns a child's death by SIGKILL/SIGSEGV into exit status 128 + N."""
     from graders import harness
+    from graders.job import Job
 
-    monkeypatch.setenv(sandbox.MODE_ENV, "1")
+    monkeypatch.setenv(settings.SANDBOX_ENV, "1")
     jobdir = Path(tempfile.mkdtemp(prefix="graders-probe-"))
     try:
         (jobdir / "json.py").write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
-        job = {"assignment": A, "spec": {}, "cases": [], "backend": "runtime"}
+        job = Job(A, "runtime", [], spec={})
         with pytest.raises(harness.SimulationFailed) as info:
-            harness._run_worker(jobdir, job, tmp_path / "cache", 60, 4096, A, "runtime")
+            harness._run_simulator(jobdir, job, tmp_path / "cache", 60, 4096)
     finally:
         shutil.rmtree(jobdir, ignore_errors=True)
     assert info.value.kind == "memory", info.value.message

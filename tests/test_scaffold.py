@@ -5,7 +5,7 @@ Nothing is written into this checkout: every test works in a temporary copy of t
 files (``git ls-files``, or the tree without build folders where there is no git), which comes
 first on ``PYTHONPATH`` for every process started (the nbgrader server, the student kernels in
 their sandbox and the simulation workers in theirs all inherit ``PYTHONPATH``: see
-``autograde.kernel.KERNEL_INHERITED`` and ``graders.harness.WORKER_INHERITED``). The generated
+``autograde.kernel.KERNEL_INHERITED`` and ``graders.harness.SIMULATOR_INHERITED``). The generated
 assignment exists only in that copy, so a right answer graded to full marks shows that the
 simulation workers imported the copy; a student's answer cell that prints ``graders.__file__``
 shows which copy the sandboxed kernel imported.
@@ -25,6 +25,7 @@ import pytest
 from banks import gradebook_scores
 
 from autograde import scaffold
+from graders import settings
 from graders.assignments import base
 
 REPO = Path(__file__).resolve().parent.parent
@@ -236,7 +237,9 @@ def test_new_assignment_releases_and_grades_as_generated(tmp_path):
     cmd += ["--timeout", "120", "--submission-timeout", "600", "--memory", "3000"]
     cmd += [] if SANDBOX else ["--no-sandbox"]
     cache = str(tmp_path / "cache")
-    proc = run(repo, *cmd, timeout=1500, AUTOGRADE_BACKEND="runtime", AUTOGRADE_CACHE=cache)
+    proc = run(
+        repo, *cmd, timeout=1500, **{settings.BACKEND_ENV: "runtime", settings.CACHE_ENV: cache}
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     scores = {
         s: sum(v.values()) for s, v in gradebook_scores(course, NAME, ["hidden_rate"]).items()

@@ -8,7 +8,8 @@ import sqlite3
 from dataclasses import asdict
 
 from autograde import submission_cache as sc
-from autograde.pipeline import Limits, Result
+from autograde.worker import Limits, Result
+from graders import settings
 
 
 def _course(tmp_path):
@@ -46,7 +47,7 @@ def test_roundtrip_and_invalidation(tmp_path):
     k = sc.key(job, "config")
     assert sc.load(job, k) is None
     sc.store(job, k, _result(plots={"a1": {"png": b"\x89PNG"}}))
-    got = sc.load(job, k)
+    got = Result(**sc.load(job, k))
     assert got.score == 1.0 and got.files == {"a1.ipynb": b"\x00nb"}
     assert got.plots == {"a1": {"png": b"\x89PNG"}}
     assert sc.key(job, "other config") != k
@@ -73,5 +74,5 @@ def test_unsettled_results_are_not_stored(tmp_path):
 def test_off_without_sandbox_or_when_disabled(tmp_path, monkeypatch):
     job = _course(tmp_path)
     assert sc.key(dict(job, limits=asdict(Limits(sandbox=False))), "c") is None
-    monkeypatch.setenv(sc.DISABLE_ENV, "1")
+    monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
     assert sc.key(job, "c") is None

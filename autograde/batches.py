@@ -1,4 +1,4 @@
-"""Build the class's distinct answers together before their notebooks are graded.
+"""Batches: build the class's distinct answers together before their notebooks are graded.
 
 Grading a submission needs one simulation of its answer; identical answers already share it
 through the result cache. This module goes further: before the workers start, it reads each
@@ -9,23 +9,34 @@ network (:func:`graders.harness.simulate_batch`): one GeNN model, one compile, f
 
 A guess is only ever a cache warm-up. The grade always comes from the spec the kernel actually
 hands over, looked up by the same cache key; a wrong or missing guess costs a build of its own,
-and a guess that breaks the shared build leaves every answer of that batch to build alone.
+and a guess that breaks its batch's build leaves every answer of that batch to build alone.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import shutil
+import subprocess
 import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from graders import SpecError, settings
+from graders.assignments import get
+from graders.harness import simulate_batch
+from graders.normalise import normalise_spec
+from graders.notebook import cell_check
+from graders.spec import validate
 
 #: Backends where one build of many answers pays: GeNN generates and compiles a whole model at
 #: once, so its fixed cost per build dominates (a class of 80 on genn-cpu: 409 s against 472 s).
 #: C++ standalone compiles a file per code object and loses ccache hits when batched (518 s
 #: against 389 s); README, "Measured here".
 BATCH_BACKENDS = ("genn", "genn-cpu")
-#: Answers per shared build: a failure costs at most this many a build of their own.
+#: Answers per batch (on the CPU): a failure costs at most this many a build of their own.
 BATCH_SIZE = 16
 #: On ``genn`` (CUDA) nvcc is the cost: 60-140 s per model with 16 builds at once on an H200
 #: machine against ~13 s for a C++ standalone build (issue 11). There a class is built as few
@@ -36,7 +47,7 @@ GPU_BATCH_SIZE = 32
 #: Device memory one answer's groups may need, generously (an exercise network is a few
 #: hundred neurons with a few traces; a CUDA context, ~0.5 GB, is per process, not per answer).
 GPU_MB_PER_ANSWER = 64
-#: Share of the GPU's memory the shared builds may take: graders run their own models beside.
+#: Share of the GPU's memory the batches may take: graders run their own models beside.
 GPU_MEMORY_SHARE = 0.25
 
 _UNKNOWN = object()
@@ -52,25 +63,16 @@ def _code_cells(nb: dict) -> list[str]:
 
 
 def hidden_fields(source_nb: dict) -> dict[str, str]:
-    """Field -> the variable name the source notebook's ``hidden_check`` calls pass for it.
+    """Field -> the variable name the source notebook's hidden cells pass for it: those of the
+    first cell that stands for a check (:func:`graders.notebook.cell_check`, the reader the
+    trusted grading uses too).
 
     Only fields passed as a plain name (``model=model``) are returned.
     """
     for src in _code_cells(source_nb):
-        try:
-            tree = ast.parse(src)
-        except SyntaxError:
-            continue
-        for node in ast.walk(tree):
-            if (
-                isinstance(node, ast.Call)
-                and getattr(node.func, "id", getattr(node.func, "attr", "")) == "hidden_check"
-            ):
-                return {
-                    kw.arg: kw.value.id
-                    for kw in node.keywords
-                    if kw.arg and isinstance(kw.value, ast.Name)
-                }
+        call = cell_check(src)
+        if call is not None:
+            return dict(call.fields)
     return {}
 
 
@@ -125,8 +127,8 @@ def guess_spec(nb: dict, fields: dict[str, str]) -> dict | None:
 
 
 @dataclass
-class Prefetch:
-    """What a prefetch found and did (the figures ``autograde grade`` reports)."""
+class BatchReport:
+    """What the batch builds found and did (the figures ``autograde grade`` reports)."""
 
     submissions: int = 0
     guessed: int = 0
@@ -140,11 +142,6 @@ class Prefetch:
 def class_specs(course: Path, assignment: str, students: list[str]) -> tuple[list[dict], int]:
     """The validated guesses of ``students``' answers (distinct by cache key) and how many
     submissions gave a guess at all."""
-    from graders import SpecError
-    from graders.assignments import get
-    from graders.harness import normalise_spec
-    from graders.spec import validate
-
     a = get(assignment)
     kinds = {f.name: f.kind for f in a.fields}
     sources = sorted((course / "source" / assignment).glob("*.ipynb"))
@@ -213,9 +210,6 @@ def gpu_batch_size(gpu_memory_mb: int | None = None) -> int:
 
 def gpu_memory_mb() -> int | None:
     """The smallest total memory of the visible NVIDIA GPUs in MB (``nvidia-smi``), or None."""
-    import shutil
-    import subprocess
-
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return None
@@ -240,22 +234,16 @@ def start(
     cache_dir: str | None,
     *,
     parallel: int = 1,
-    timeout: float = 300.0,
-    memory_mb: int = 4096,
-) -> tuple[threading.Thread, Prefetch]:
+    timeout: float = settings.default("simulation_timeout"),
+    memory_mb: int = settings.default("memory_mb"),
+) -> tuple[threading.Thread, BatchReport]:
     """Start building the class's distinct answers in the background, in batches sized by
     :func:`chunks` for ``backend`` (one per core on the CPU, few large ones on a CUDA GPU).
 
     Returns once every batch holds its answers' cache locks, so that workers started afterwards
     wait for the batch instead of building the same answers alone.
     """
-    import time
-    from concurrent.futures import ThreadPoolExecutor
-
-    from graders.assignments import get
-    from graders.harness import simulate_batch
-
-    report = Prefetch(submissions=len(students))
+    report = BatchReport(submissions=len(students))
     ready = threading.Event()
     lock = threading.Lock()
 
@@ -301,13 +289,13 @@ def start(
                     except Exception as err:  # this batch only costs time
                         report.error = f"{type(err).__name__}: {err}"
                         ready.set()
-        except Exception as err:  # a prefetch failure only costs time
+        except Exception as err:  # a failed batch build only costs time
             report.error = f"{type(err).__name__}: {err}"
         finally:
             report.seconds = round(time.perf_counter() - t0, 2)
             ready.set()
 
-    thread = threading.Thread(target=work, name="autograde-prefetch", daemon=True)
+    thread = threading.Thread(target=work, name="autograde-batches", daemon=True)
     thread.start()
     ready.wait()
     return thread, report

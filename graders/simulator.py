@@ -1,16 +1,18 @@
-"""One simulation in a fresh process: ``python -m graders.worker JOBDIR``.
+"""The simulation process: one simulation in a fresh Python, ``python -m graders.simulator JOBDIR``.
 
 Brian2GeNN and C++ standalone build and run once per process, so every job gets its own
-interpreter. The job is read from ``JOBDIR/job.json``; observables go to ``JOBDIR/obs.npz`` and
-``JOBDIR/meta.json``, or a failure to ``JOBDIR/error.json``. Nothing is pickled.
+interpreter. The job is read from ``JOBDIR/job.json`` (:class:`graders.job.Job`); observables
+go to ``JOBDIR/obs.npz`` and ``JOBDIR/meta.json``, or a failure to ``JOBDIR/error.json``.
+Nothing is pickled.
 
 A job with ``specs`` (a list) instead of ``spec`` puts every answer's network into one build,
 each under its own name prefix: observables go to ``JOBDIR/obs_<i>.npz``, and ``meta.json``
 lists which answers were built (``built``) and which were left out before the build because
 Brian rejected them (``left``: index -> reason); those are graded by a build of their own.
 
-The worker sets no limits on itself: the harness runs it under a wall-clock limit and a watchdog
-on the resident memory of its process tree (:mod:`graders.limits`).
+The simulation process sets no limits on itself: the harness runs it under a wall-clock limit and
+a watchdog on the resident memory of its process tree (:mod:`graders.limits`). ("Worker" names
+something else: a pipeline worker grading one submission, :mod:`autograde.worker`.)
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .job import Job
+
 
 def _fail(jobdir: Path, kind: str, message: str, **extra) -> int:
     (jobdir / "error.json").write_text(json.dumps({"kind": kind, "message": message, **extra}))
@@ -32,7 +36,7 @@ def _fail(jobdir: Path, kind: str, message: str, **extra) -> int:
 
 def main(argv: list[str]) -> int:
     jobdir = Path(argv[0])
-    job = json.loads((jobdir / "job.json").read_text())
+    job = Job.read(jobdir)
     try:
         import brian2
 
@@ -42,11 +46,11 @@ def main(argv: list[str]) -> int:
 
         brian2.prefs.codegen.target = "numpy"
         brian2.prefs.logging.console_log_level = "WARNING"
-        a = get(job["assignment"])
-        if "specs" in job:
+        a = get(job.assignment)
+        if job.batch:
             return _batch(jobdir, job, a, brian2, backends, dry_run)
-        spec, cases = job["spec"], job["cases"]
-        if job.get("dry_run", True):
+        spec, cases = job.spec, job.cases
+        if job.dry_run:
             problems = dry_run(a, spec)
             if problems:
                 return _fail(
@@ -56,7 +60,7 @@ def main(argv: list[str]) -> int:
                     problems=[p.to_json() for p in problems],
                 )
         t0 = time.perf_counter()
-        backends.activate(job["backend"], jobdir / "build")
+        backends.activate(job.backend, jobdir / "build")
         built = a.build(spec, cases)
         net = brian2.Network(built.objects)
         net.run(built.duration, namespace={})
@@ -64,7 +68,7 @@ def main(argv: list[str]) -> int:
         obs = {k: np.asarray(v, dtype=float) for k, v in built.collect().items()}
         np.savez(jobdir / "obs.npz", **obs)
         (jobdir / "meta.json").write_text(
-            json.dumps({"build_and_run_s": t1 - t0, "backend": job["backend"]})
+            json.dumps({"build_and_run_s": t1 - t0, "backend": job.backend})
         )
         return 0
     except MemoryError:
@@ -79,21 +83,21 @@ def main(argv: list[str]) -> int:
         return _fail(jobdir, "crashed", f"{type(err).__name__}: {msg}", traceback=tb)
 
 
-def _batch(jobdir: Path, job: dict, a, brian2, backends, dry_run) -> int:
+def _batch(jobdir: Path, job: Job, a, brian2, backends, dry_run) -> int:
     """Several answers in one network (see the module docstring); failures raise."""
     left: dict[int, str] = {}
-    for i, spec in enumerate(job["specs"]):
-        problems = dry_run(a, spec) if job.get("dry_run", True) else []
+    for i, spec in enumerate(job.specs):
+        problems = dry_run(a, spec) if job.dry_run else []
         if problems:
             left[i] = "; ".join(str(p) for p in problems)
     t0 = time.perf_counter()
-    backends.activate(job["backend"], jobdir / "build")
+    backends.activate(job.backend, jobdir / "build")
     objects, built = [], {}
-    for i, spec in enumerate(job["specs"]):
+    for i, spec in enumerate(job.specs):
         if i in left:
             continue
         try:
-            b = a.build(spec, job["cases"], prefix=f"b{i}_")
+            b = a.build(spec, job.cases, prefix=f"b{i}_")
         except Exception as err:  # this answer alone; it is graded (and explained) on its own
             left[i] = f"{type(err).__name__}: {err}"
             continue
@@ -111,7 +115,7 @@ def _batch(jobdir: Path, job: dict, a, brian2, backends, dry_run) -> int:
         json.dumps(
             {
                 "build_and_run_s": t1 - t0,
-                "backend": job["backend"],
+                "backend": job.backend,
                 "built": sorted(built),
                 "left": {str(i): why for i, why in left.items()},
             }

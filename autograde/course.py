@@ -1,0 +1,162 @@
+"""The course folder: its gradebook, submissions, configuration and status files.
+
+Only the coordinating process (:mod:`autograde.pipeline`) writes here: the gradebook,
+``autograded/``, one status file per student (``autograde_status/<assignment>/<student>.json``)
+and the feedback plots next to it, each as soon as a result arrives (:func:`record`), so an
+interrupted run loses nothing already graded. This module imports nothing else of
+:mod:`autograde`, so every other room may read the course through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from dataclasses import asdict
+from pathlib import Path
+
+from . import gradebook_db
+
+STATUS_DIR = "autograde_status"
+
+
+def config_text(course: Path) -> str:
+    """The course's ``nbgrader_config.py`` (a bare one where the course has none)."""
+    cfg = course / "nbgrader_config.py"
+    return cfg.read_text() if cfg.is_file() else "c = get_config()  # noqa: F821\n"
+
+
+def fingerprint(folder: Path) -> str:
+    """A hash of a submission folder, to regrade only what changed."""
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode())
+            h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def run_nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """``nbgrader ARGS`` in ``course`` with this Python; raises on failure where ``check``."""
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "nbgrader", *args],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"nbgrader {' '.join(args)} failed:\n{proc.stdout}{proc.stderr}")
+    return proc
+
+
+def db_url(course: Path) -> str:
+    """The course's gradebook: its ``c.CourseDirectory.db_url``, else ``gradebook.db`` in it."""
+    return gradebook_db.course_db_url(course)
+
+
+def ensure_assignment(course: Path, assignment: str) -> None:
+    """Record the assignment's notebooks and cells in the gradebook if they are missing.
+
+    Generates into a temporary release folder, leaving the committed ``release/`` untouched.
+    """
+    # Imported here: nbgrader.api takes 2-4 s to import, which `autograde release` and the
+    # feedback pages (that read this module's paths only) need not pay.
+    from nbgrader.api import Gradebook, MissingEntry
+
+    with Gradebook(db_url(course)) as gb:
+        try:
+            if gb.find_assignment(assignment).notebooks:
+                return
+        except MissingEntry:
+            pass
+    with tempfile.TemporaryDirectory() as tmp:
+        run_nbgrader(
+            course,
+            "generate_assignment",
+            assignment,
+            "--force",
+            f"--CourseDirectory.release_directory={tmp}",
+        )
+
+
+def snapshot(course: Path, dest: Path) -> Path:
+    """A consistent SQLite copy of the gradebook, SQLite or PostgreSQL (see gradebook_db)."""
+    return gradebook_db.snapshot(db_url(course), dest)
+
+
+def students(course: Path, assignment: str) -> list[str]:
+    base = course / "submitted"
+    if not base.is_dir():
+        return []
+    return sorted(p.name for p in base.iterdir() if (p / assignment).is_dir())
+
+
+def status_path(course: Path, assignment: str, student: str) -> Path:
+    return course / STATUS_DIR / assignment / f"{student}.json"
+
+
+def load_status(course: Path, assignment: str, student: str) -> dict | None:
+    p = status_path(course, assignment, student)
+    try:
+        return json.loads(p.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def plots_path(course: Path, assignment: str, student: str) -> Path:
+    """Where the worker's plots of one student are kept (instructor side, next to the status)."""
+    return Path(course) / STATUS_DIR / assignment / "plots" / f"{student}.json"
+
+
+def record(course: Path, res) -> None:
+    """Write one result into the course: gradebook, autograded files, status (in that order).
+
+    ``res`` is an :class:`autograde.worker.Result`.
+    """
+
+    a, s = res.assignment, res.student
+    if res.ok:
+        with warnings.catch_warnings(), gradebook_db.open_gradebook(db_url(course)) as gb:
+            warnings.simplefilter("ignore")  # SQLAlchemy autoflush noise from nbgrader's api
+            gb.update_or_create_student(s)
+            kw = {"timestamp": res.timestamp} if res.timestamp else {}
+            gb.update_or_create_submission(a, s, **kw)
+            for nb, grades in res.grades.items():
+                for gid, g in grades.items():
+                    grade = gb.find_grade(gid, nb, a, s)
+                    grade.auto_score = g["auto_score"]
+                    # As SaveAutoGrades: a manual score or no automatic one needs a human.
+                    grade.needs_manual_grade = (
+                        grade.manual_score is not None or grade.auto_score is None
+                    )
+                for gid, text in res.comments.get(nb, {}).items():
+                    gb.find_comment(gid, nb, a, s).auto_comment = text
+            gb.db.commit()
+        out = course / "autograded" / s / a
+        if out.exists():
+            shutil.rmtree(out)
+        for rel, data in res.files.items():
+            (out / rel).parent.mkdir(parents=True, exist_ok=True)
+            (out / rel).write_bytes(data)
+    status = asdict(res)
+    status.pop("files")
+    plots = status.pop("plots")
+    if res.ok:
+        pp = plots_path(course, a, s)
+        pp.parent.mkdir(parents=True, exist_ok=True)
+        pp.write_text(json.dumps(plots))
+    status["graded_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    p = status_path(course, a, s)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_suffix(".tmp")
+    tmp.write_text(json.dumps(status, indent=1, default=str))
+    os.replace(tmp, p)  # atomic: a crash never leaves half a status

@@ -1,0 +1,230 @@
+"""``TrustedVerdicts``: every hidden-test cell re-graded outside the kernel from the spec it
+handed over, its outputs rewritten; a cell that handed nothing over says why (not answered,
+its own error, tampering)."""
+
+from __future__ import annotations
+
+import json
+
+from nbformat.notebooknode import NotebookNode
+from nbgrader import utils
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import NbGraderPreprocessor
+from traitlets import Bool, Dict, Float, Integer, Unicode
+
+from graders import settings
+from graders.notebook import cell_check
+
+from .common import META, _error, _error_names, _meta, _stream
+
+
+class TrustedVerdicts(NbGraderPreprocessor):
+    """Re-grade every hidden-test cell outside the kernel and rewrite its outputs.
+
+    The check a cell stands for comes from trusted data only: ``checks`` if it names the cell's
+    ``grade_id``, else the ``hidden_check("assignment", "check", ...)`` call in the cell's source
+    as stored in the gradebook when the assignment was generated. The student's notebook supplies
+    nothing but the spec, which :func:`graders.check` validates like any other input.
+    """
+
+    checks = Dict(
+        {},
+        help="grade_id -> 'assignment:check' for hidden cells; overrides the gradebook's source.",
+    ).tag(config=True)
+
+    backend = Unicode(settings.default("backend"), help=settings.help_text("backend")).tag(
+        config=True
+    )
+
+    check_timeout = Float(
+        settings.default("check_timeout"), help=settings.help_text("check_timeout")
+    ).tag(config=True)
+
+    check_memory_mb = Integer(
+        settings.default("memory_mb"),
+        help=settings.help_text("memory_mb") + ". The pipeline sets it from its --memory.",
+    ).tag(config=True)
+
+    cache_dir = Unicode(settings.default("cache_dir"), help=settings.help_text("cache_dir")).tag(
+        config=True
+    )
+
+    # Off unless the kernel was sandboxed: a plain `nbgrader autograde` has no sandbox, so its
+    # kernel, running as the grader's user, could have planted fake results in the cache.
+    use_cache = Bool(
+        False,
+        help="Read and write the result cache. The pipeline turns it on for sandboxed kernels.",
+    ).tag(config=True)
+
+    def preprocess(self, nb, resources):
+        self._verdicts = {}
+        self._expected = self._trusted_checks(resources)
+        self._incident = nb.metadata.get(META, {}).get("incident")
+        self._not_answered = any(
+            cell.cell_type == "code"
+            and utils.is_solution(cell)
+            and "NotImplementedError" in _error_names(cell)
+            for cell in nb.cells
+        )
+        self._cells = {}
+        self._backend = None
+        nb, resources = super().preprocess(nb, resources)
+        meta = _meta(nb)
+        meta["cells"] = self._cells
+        if self._backend:
+            meta["backend"] = self._backend
+        return nb, resources
+
+    def _trusted_checks(self, resources) -> dict[str, tuple[str, str]]:
+        out = {}
+        info = resources.get("nbgrader", {})
+        try:
+            with Gradebook(info["db_url"]) as gb:
+                nb = gb.find_notebook(info["notebook"], info["assignment"])
+                for cell in nb.source_cells:
+                    call = cell_check(cell.source or "")
+                    if call is not None:
+                        out[cell.name] = (call.assignment, call.check)
+        except (KeyError, MissingEntry) as err:
+            self.log.warning("no trusted source cells: %s", err)
+        for gid, spec in self.checks.items():
+            a, _, c = spec.partition(":")
+            out[gid] = (a, c)
+        return out
+
+    def _verdict(self, assignment: str, spec: dict):
+        import graders
+        from graders.backends import BackendUnavailable
+
+        key = json.dumps([assignment, spec], sort_keys=True, default=str)
+        if key not in self._verdicts:
+            try:
+                v = graders.check(
+                    assignment,
+                    spec,
+                    backend=self.backend or None,
+                    timeout=self.check_timeout,
+                    memory_mb=self.check_memory_mb,
+                    cache_dir=self.cache_dir or None,
+                    use_cache=self.use_cache,
+                )
+                self._backend = v.backend
+            except graders.SpecError as err:
+                v = "your answer cannot be graded: " + str(err)
+            except BackendUnavailable as err:
+                # A server problem, not the student's: fail loudly instead of scoring zero.
+                raise RuntimeError(f"grading backend unavailable: {err}") from err
+            self._verdicts[key] = v
+        return self._verdicts[key]
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        if cell.cell_type != "code" or not utils.is_grade(cell) or utils.is_solution(cell):
+            return cell, resources
+        gid = cell.metadata["nbgrader"]["grade_id"]
+        max_points = float(cell.metadata["nbgrader"]["points"])
+        skipped = cell.metadata.get(META, {}).get("skipped")
+        if gid not in self._expected:
+            # A visible test cell: nbgrader grades it, but a cell that never ran earns nothing
+            # (nbgrader would give an empty cell full marks, #427).
+            if skipped or cell.get("execution_count") is None:
+                reason = skipped or self._incident or "the cell was not executed"
+                cell.outputs = [_error("NotExecuted", f"This cell did not run: {reason}.")]
+            return cell, resources
+        assignment, check = self._expected[gid]
+        spec = self._handed_over(cell, assignment, check)
+        points, message, status = 0.0, "", "graded"
+        if spec is None:
+            reason = skipped or self._incident
+            if reason:
+                message = f"No answer was handed over by this cell: {reason}."
+                status = "not_run"
+            else:
+                status, message = self._why_no_spec(cell)
+        else:
+            verdict = self._verdict(assignment, spec)
+            if isinstance(verdict, str):
+                message, status = verdict, "invalid_spec"
+            else:
+                result = verdict.check(check)
+                fraction = max(0.0, min(1.0, float(result.fraction)))
+                points = round(fraction * max_points, 4)
+                message, status = result.message, verdict.status
+                if verdict.notes and fraction < 1:  # e.g. a number where a parameter belongs
+                    message += "\nNote: " + "\nNote: ".join(verdict.notes)
+        if points > 0:
+            cell.outputs = [
+                _stream(message.rstrip() + "\n"),
+                NotebookNode(
+                    output_type="execute_result",
+                    execution_count=cell.get("execution_count"),
+                    metadata={},
+                    data={"text/plain": repr(points)},
+                ),
+            ]
+        else:
+            cell.outputs = [_error("AssertionError", message)]
+        self._cells[gid] = {
+            "check": check,
+            "points": points,
+            "max_points": max_points,
+            "status": status,
+            "message": message,
+            # the student's own answer (instructor side); the feedback plots simulate it
+            "spec": spec,
+        }
+        return cell, resources
+
+    def _why_no_spec(self, cell) -> tuple[str, str]:
+        """Status and message for a hidden cell that ran but handed no spec over."""
+        if self._not_answered:
+            return "not_answered", (
+                "Your answer cell still raises NotImplementedError, so there was no answer to "
+                "grade: replace 'raise NotImplementedError()' by your answer and run the "
+                "notebook from the top."
+            )
+        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+        if errors:
+            err = errors[-1]
+            what = f"{err.get('ename', 'an error')}: {err.get('evalue', '')}".strip().rstrip(":")
+            return "no_spec", (
+                f"No answer was handed over by this cell: it stopped with {what}. Define every "
+                "name the test uses in your answer cell and leave the test cell unchanged."
+            )
+        if cell.get("execution_count") is not None:
+            # The cell calls hidden_check, which always prints the spec; silence means it was
+            # replaced or bypassed from the student's code.
+            return "tampered", (
+                "No answer was handed over by this cell, although it ran without error: "
+                "something in your notebook replaced or bypassed the grader's hidden_check. "
+                "Leave graders and the test cells unchanged; no points can be given for this "
+                "check."
+            )
+        return "no_spec", (
+            "No answer was handed over by this cell (did your notebook define every name the "
+            "test uses, and leave the test cell unchanged?)."
+        )
+
+    @staticmethod
+    def _handed_over(cell, assignment: str, check: str) -> dict | None:
+        from graders.notebook import parse_spec_line
+
+        text = "".join(
+            o.get("text", "")
+            for o in cell.get("outputs", [])
+            if o.get("output_type") == "stream" and o.get("name") == "stdout"
+        )
+        # The last spec for this very check wins; lines for other checks are ignored.
+        found = None
+        for line in text.splitlines():
+            got = parse_spec_line(line)
+            if (
+                isinstance(got, dict)
+                and got.get("assignment") == assignment
+                and got.get("check") == check
+                and isinstance(got.get("spec"), dict)
+            ):
+                found = got
+        if found is None:
+            return None
+        spec = found["spec"]
+        return spec if isinstance(spec, dict) else None

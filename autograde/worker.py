@@ -1,0 +1,294 @@
+"""The worker: grade one submission, in a process of its own (:func:`grade_one`).
+
+A worker grades one student's submission in a private temporary course folder holding a snapshot
+of the gradebook: ``nbgrader autograde`` runs there (through this process's nbgrader server,
+:mod:`autograde.nbserver`) with :mod:`autograde.preprocessors` and a limited (optionally
+sandboxed) kernel, and the worker returns the per-cell scores, the graded files and the feedback
+plots as plain data (:class:`Result`). It never writes to the course: the coordinator
+(:mod:`autograde.pipeline`) does, through :mod:`autograde.course`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from graders import sandbox, settings
+from graders.counters import record_event as stats_event
+
+from . import feedback, nbserver, submission_cache
+from .course import config_text
+from .preprocessors import META
+
+KERNEL_NAME = "autograde-python3"
+
+
+@dataclass
+class Limits:
+    """Limits of one submission.
+
+    Parameters
+    ----------
+    cell_timeout : float
+        Seconds one cell may run (nbgrader's ``Execute.timeout``); the kernel is interrupted.
+    submission_timeout : float
+        Seconds all cells of a notebook may run together; later cells are not run.
+    memory_mb : int
+        MB of resident memory that the student's kernel (with what it starts) and each
+        simulation (the verdicts', the batch builds' and the feedback plots') may use; past it
+        the process tree is killed (see :mod:`graders.limits`). 0: no limit.
+    max_output_bytes : int
+        Output one cell may produce.
+    sandbox : bool
+        Run the kernel under bubblewrap (see :mod:`autograde.kernel`).
+
+    The defaults, their help text and the reasons for them are in :mod:`graders.settings`.
+    """
+
+    cell_timeout: float = settings.default("cell_timeout")
+    submission_timeout: float = settings.default("submission_timeout")
+    memory_mb: int = settings.default("memory_mb")
+    max_output_bytes: int = settings.default("max_output_bytes")
+    sandbox: bool = settings.default("sandbox")
+
+
+@dataclass
+class Result:
+    """What a worker hands back for one student (plain data, picklable)."""
+
+    student: str
+    assignment: str
+    ok: bool
+    score: float = 0.0
+    max_score: float = 0.0
+    grades: dict = field(default_factory=dict)  # notebook -> grade_id -> {auto_score, ...}
+    comments: dict = field(default_factory=dict)  # notebook -> grade_id -> auto_comment
+    checks: dict = field(default_factory=dict)  # notebook -> grade_id -> TrustedVerdicts record
+    incidents: dict = field(default_factory=dict)  # notebook -> reason the run was cut short
+    events: dict = field(default_factory=dict)  # notebook -> cell timeouts, MemoryErrors
+    timestamp: str | None = None
+    backend: str | None = None
+    seconds: float = 0.0
+    error: str = ""
+    files: dict = field(default_factory=dict)  # relative path -> bytes (the autograded folder)
+    plots: dict = field(default_factory=dict)  # notebook -> autograde.feedback.make_plots(...)
+    fingerprint: str = ""
+
+
+def _kernelspec(folder: Path, limits: Limits, workdir: Path, runtime: Path) -> None:
+    argv = [sys.executable, "-m", "autograde.kernel", "--memory-mb", str(limits.memory_mb)]
+    if limits.sandbox:
+        argv += ["--sandbox", "--workdir", str(workdir), "--runtime", str(runtime)]
+    # the process cap of this submission's kernel, released by grade_one when it is done
+    argv += ["--cap-name", folder.parent.name]
+    argv += ["--", "-f", "{connection_file}"]
+    spec = {
+        "argv": argv,
+        "display_name": "Python 3 (autograde)",
+        "language": "python",
+        # A message, not SIGINT: signals do not cross into the sandbox's process group.
+        "interrupt_mode": "message",
+    }
+    (folder / "kernels" / KERNEL_NAME).mkdir(parents=True)
+    (folder / "kernels" / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec, indent=1))
+
+
+def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
+    """nbgrader settings a worker appends to the course's ``nbgrader_config.py``.
+
+    The preprocessor chain (:data:`graders.settings.PREPROCESSORS`) and ``add_missing_cells`` are
+    the course configuration's (so that a course without them is graded the same way); the rest
+    is per worker.
+    """
+    overrides = {
+        "CourseDirectory.root": str(root),
+        "CourseDirectory.db_url": f"sqlite:///{root / 'gradebook.db'}",
+        "Autograde.autograde_preprocessors": list(settings.PREPROCESSORS),
+        "OverwriteCells.add_missing_cells": True,
+        "Execute.kernel_name": KERNEL_NAME,
+        "Execute.timeout": int(limits.cell_timeout),
+        "SafeExecute.timeout": int(limits.cell_timeout),
+        "SafeExecute.kernel_name": KERNEL_NAME,
+        "SafeExecute.submission_timeout": float(limits.submission_timeout),
+        "SafeExecute.max_output_bytes": int(limits.max_output_bytes),
+        "TrustedVerdicts.backend": job.get("backend") or "",
+        "TrustedVerdicts.cache_dir": job.get("cache_dir") or "",
+        "TrustedVerdicts.check_memory_mb": int(limits.memory_mb),
+        # Without a sandbox the kernel could have forged cache entries: simulate afresh.
+        "TrustedVerdicts.use_cache": bool(limits.sandbox),
+    }
+    if limits.sandbox:
+        # TCP cannot cross --unshare-net; absolute ipc paths, distinct per worker.
+        overrides["KernelManager.transport"] = "ipc"
+        overrides["KernelManager.ip"] = str(runtime / "kernel")
+    return overrides
+
+
+def grade_one(job: dict) -> Result:
+    """Grade one student's submission in a private temporary course (runs in a worker).
+
+    ``job`` holds ``course``, ``assignment``, ``student``, ``snapshot`` (a copy of the gradebook),
+    ``limits`` (a :class:`Limits` as dict), ``backend``, ``cache_dir`` and ``fingerprint``.
+    """
+    t0 = time.perf_counter()
+    course, a, s = Path(job["course"]), job["assignment"], job["student"]
+    limits = Limits(**job["limits"])
+    res = Result(s, a, ok=False, fingerprint=job.get("fingerprint", ""))
+    ckey = submission_cache.key(job, config_text(course))
+    hit = _stored(job, ckey)
+    if hit is not None:  # nothing that decides the grades changed since it was graded
+        hit.seconds = round(time.perf_counter() - t0, 2)
+        stats_event("submission_hit", a, hit.backend or "")
+        return hit
+    tmp = Path(tempfile.mkdtemp(prefix=f"autograde-{s}-"))
+    try:
+        root = tmp / "course"
+        (root / "submitted" / s).mkdir(parents=True)
+        shutil.copytree(course / "submitted" / s / a, root / "submitted" / s / a)
+        src = course / "source" / a
+        # Data files the source ships (nbgrader copies them next to the notebook); no notebooks.
+        shutil.copytree(src, root / "source" / a, ignore=shutil.ignore_patterns("*.ipynb"))
+        shutil.copy(job["snapshot"], root / "gradebook.db")
+        runtime = tmp / "rt"
+        runtime.mkdir()
+        workdir = root / "autograded" / s / a
+        _kernelspec(tmp / "jupyter", limits, workdir, runtime)
+        (tmp / "jupyter-config").mkdir()
+        overrides = worker_config(job, limits, root, runtime)
+        lines = [config_text(course), "\n# --- autograde pipeline overrides ---"]
+        for key, value in overrides.items():
+            lines.append(f"c.{key} = {value!r}")
+        (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+        env = dict(
+            os.environ,
+            JUPYTER_PATH=str(tmp / "jupyter"),
+            JUPYTER_CONFIG_DIR=str(tmp / "jupyter-config"),
+            JUPYTER_RUNTIME_DIR=str(runtime),
+            # jupyter_client writes the connection file to a tempfile; the sandbox sees runtime/.
+            TMPDIR=str(runtime),
+            PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+        )
+        if job.get("cache_dir"):
+            env[settings.CACHE_ENV] = job["cache_dir"]
+        # The simulation process is sandboxed exactly when the kernel is (--no-sandbox: neither).
+        env[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"
+        if not limits.sandbox:
+            # ccache's store is as writable to an unsandboxed kernel as the result cache.
+            env["CCACHE_DISABLE"] = "1"
+        # Backstop: the per-notebook limit is enforced inside; this catches a hung nbgrader.
+        outer = limits.submission_timeout * 2 + 600
+        answer = _server().autograde(root, a, s, env, timeout=outer)
+        log = answer.get("log", "") + answer.get("error", "")
+        (tmp / "nbgrader.log").write_text(log)
+        if answer.get("error", "").startswith("grading did not finish"):
+            res.error = answer["error"]
+            return res
+        _collect(res, root, a, s)
+        if not answer.get("success") or not res.grades:
+            res.ok = False
+            # the summary shows the first line: make it the reason, the log tail follows
+            last = (answer.get("error") or log or "no output").strip().splitlines()[-1]
+            res.error = res.error or f"nbgrader autograde failed: {last[:200]}\n" + log[-3000:]
+        else:
+            res.ok = True
+            if job.get("feedback", True):
+                _plots(res, job, limits)
+            submission_cache.store(job, ckey, res)
+        return res
+    except Exception as err:  # a worker must always answer
+        res.error = f"{type(err).__name__}: {err}"
+        return res
+    finally:
+        sandbox.release(tmp.name)  # whatever the kernel left running
+        res.seconds = round(time.perf_counter() - t0, 2)
+        if not os.environ.get(settings.KEEP_TMP_ENV):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _stored(job: dict, ckey: str | None) -> Result | None:
+    """The result stored for ``ckey`` (:mod:`autograde.submission_cache`), or ``None``."""
+    data = submission_cache.load(job, ckey)
+    try:
+        return Result(**data) if data is not None else None
+    except TypeError:  # stored by another version of Result: grade afresh
+        return None
+
+
+_SERVER = None  # this worker process's nbgrader server (autograde.nbserver)
+SERVER_MAX_JOBS = 50  # then a fresh one, so that nothing a long run accumulates grows forever
+
+
+def _server():
+    """The nbgrader server of this worker process, started on first use."""
+    global _SERVER
+    if _SERVER is None or _SERVER.jobs >= SERVER_MAX_JOBS:
+        if _SERVER is not None:
+            _SERVER.close()
+        env = dict(os.environ)
+        env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+        _SERVER = nbserver.Server(env)
+    return _SERVER
+
+
+def _plots(res: Result, job: dict, limits: Limits) -> None:
+    """Feedback plots of every graded notebook; a failure costs the plots, never the grade."""
+    os.environ[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"  # as for the verdicts
+    if not limits.sandbox:
+        os.environ["CCACHE_DISABLE"] = "1"  # as for the verdicts, see grade_one
+    for nb, cells in res.checks.items():
+        try:
+            res.plots[nb] = feedback.make_plots(
+                res.assignment,
+                cells,
+                job.get("backend") or res.backend,
+                cache_dir=job.get("cache_dir"),
+                timeout=limits.cell_timeout,
+                memory_mb=limits.memory_mb,
+                use_cache=limits.sandbox,
+            )
+        except Exception as err:
+            res.plots[nb] = {"plots": {}, "note": f"no plots: {type(err).__name__}"}
+
+
+def _collect(res: Result, root: Path, a: str, s: str) -> None:
+    """Read the temporary gradebook and autograded notebooks into ``res``."""
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        try:
+            sub = gb.find_submission(a, s)
+        except Exception as err:
+            res.error = f"no submission recorded: {err}"
+            return
+        res.timestamp = sub.timestamp.isoformat() if sub.timestamp else None
+        for nb in sub.notebooks:
+            res.grades[nb.name] = {
+                g.name: {
+                    "auto_score": g.auto_score,
+                    "max_score": g.max_score,
+                    "needs_manual_grade": bool(g.needs_manual_grade),
+                }
+                for g in nb.grades
+            }
+            res.comments[nb.name] = {c.name: c.auto_comment for c in nb.comments}
+        res.score = float(sub.score)
+        res.max_score = float(sub.max_score)
+    out = root / "autograded" / s / a
+    if out.is_dir():
+        for p in sorted(out.rglob("*")):
+            if p.is_file() and p.stat().st_size < 20_000_000:
+                res.files[str(p.relative_to(out))] = p.read_bytes()
+            if p.suffix == ".ipynb":
+                meta = json.loads(p.read_text()).get("metadata", {}).get(META, {})
+                res.checks[p.stem] = meta.get("cells", {})
+                if meta.get("incident"):
+                    res.incidents[p.stem] = meta["incident"]
+                if meta.get("events"):
+                    res.events[p.stem] = list(meta["events"])
+                res.backend = res.backend or meta.get("backend")

@@ -1,0 +1,197 @@
+"""Every setting of the grader, declared once: its default, its help text, its variable.
+
+Read by ``autograde grade`` (its options, defaults and help are made from the traits below),
+by ``python -m graders check``, by the course's ``nbgrader_config.py`` (which sets only what a
+course wants to differ) and by the nbgrader preprocessors (:class:`autograde.preprocessors.
+SafeExecute` and ``TrustedVerdicts`` take their traits' defaults from here). The environment
+variables the code reads are named here too, and only here: ``tests/test_settings.py`` fails on
+an ``AUTOGRADE_...`` string anywhere else in the code.
+
+Why here, in ``graders`` and not in ``autograde``: both packages need these values and
+``graders`` must never import ``autograde`` (the simulation worker, ``python -m graders check``
+and the student's kernel import ``graders`` alone), so the lower layer holds them. Why traitlets
+in ``graders``: it is nbgrader's configuration system, already loaded in every process that
+imports ``graders`` (the nbgrader server, the student's grading kernel through ipykernel) except
+the simulation worker and ``python -m graders check``, where importing this module costs about
+30 ms (``python -X importtime``, best of 5 at load 9 on this 2-core machine) beside Brian's
+import, 4.7 s there. Students' own machines never import ``graders`` (the released notebooks
+do not; ``tests/test_release.py``). ``graders/sandbox.py``, which also runs as a
+script without the package (``python -I -S``), imports this module only where it reads it.
+
+A course changes a value in its ``nbgrader_config.py`` on the class that uses it, e.g.
+``c.SafeExecute.timeout = 300`` (per cell) for a plain ``nbgrader autograde``; ``autograde
+grade`` takes its values from its options (``--timeout 300``), whose defaults are these.
+"""
+
+from __future__ import annotations
+
+import os
+
+from traitlets import Bool, CaselessStrEnum, Float, Integer, Unicode, default
+from traitlets.config import Configurable
+
+# --- environment variables -----------------------------------------------------------------------
+
+#: Forces the simulation backend (genn, genn-cpu, cpp_standalone, runtime) where no option does.
+BACKEND_ENV = "AUTOGRADE_BACKEND"
+#: Folder of the result cache (default ``$XDG_CACHE_HOME/brian2genn-autograder``).
+CACHE_ENV = "AUTOGRADE_CACHE"
+#: Where every process appends one JSON line per build or cache hit (for the benchmark, which
+#: counts across worker processes); unset: nothing is written.
+STATS_ENV = "AUTOGRADE_STATS_FILE"
+#: ``make -j`` of a C++ standalone build (default: the cores there are).
+MAKE_JOBS_ENV = "AUTOGRADE_MAKE_JOBS"
+#: Selects the simulation worker's sandbox: "1" required (an error where bwrap is missing), "0"
+#: off, unset or "auto": on where bwrap is installed. ``autograde grade`` sets it from
+#: --no-sandbox.
+SANDBOX_ENV = "AUTOGRADE_SANDBOX"
+#: Set to "1" in a grading kernel by the pipeline: hidden cells only hand the spec over; the
+#: verdict is computed outside the kernel (``autograde.preprocessors.TrustedVerdicts``).
+TRUSTED_ENV = "AUTOGRADE_TRUSTED_GRADING"
+#: Set to "1" to neither reuse nor store whole submissions' results (every notebook runs; for
+#: measurements), see ``autograde.submission_cache``.
+NO_SUBMISSION_CACHE_ENV = "AUTOGRADE_NO_SUBMISSION_CACHE"
+#: Set (to anything) to keep each submission's temporary course folder (debugging).
+KEEP_TMP_ENV = "AUTOGRADE_KEEP_TMP"
+
+#: Every variable above.
+ENV = (
+    BACKEND_ENV,
+    CACHE_ENV,
+    STATS_ENV,
+    MAKE_JOBS_ENV,
+    SANDBOX_ENV,
+    TRUSTED_ENV,
+    NO_SUBMISSION_CACHE_ENV,
+    KEEP_TMP_ENV,
+)
+
+# --- the nbgrader preprocessor chain -----------------------------------------------------------
+
+#: ``c.Autograde.autograde_preprocessors`` of the course and of every pipeline worker: nbgrader's
+#: default chain with ``Execute`` replaced by ``SafeExecute`` (survives dead kernels, limits a
+#: whole submission), ``TrustedVerdicts`` between execution and ``SaveAutoGrades`` (re-grades
+#: every hidden cell from the spec, outside the kernel) and ``InertOutputs`` (cleans the HTML
+#: and JavaScript a student's cells displayed).
+PREPROCESSORS = (
+    "autograde.preprocessors.SafeExecute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "autograde.preprocessors.TrustedVerdicts",
+    "autograde.preprocessors.InertOutputs",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+)
+
+# --- the settings --------------------------------------------------------------------------------
+
+
+class Grading(Configurable):
+    """The grading settings with their defaults and help text (see the module docstring)."""
+
+    backend = Unicode(
+        "",
+        help="simulation backend: genn, genn-cpu, cpp_standalone or runtime; empty: "
+        f"${BACKEND_ENV}, else the best installed",
+    ).tag(config=True)
+
+    jobs = Integer(help="parallel workers (default: the cores there are)").tag(config=True)
+
+    @default("jobs")
+    def _jobs_default(self):
+        return os.cpu_count() or 1
+
+    # 120 s: what `autograde grade` and `autograde demo` have always used (the pipeline tests,
+    # the class benchmark and every figure in the README ran with it). There a hidden cell only
+    # hands the spec over (the verdict is computed outside the kernel, under `check_timeout`), so
+    # a cell runs the student's own code and the task's simulations: seconds (E/I's provided run
+    # 4.8 s). In a plain `nbgrader autograde` a hidden cell also builds the network in the kernel:
+    # cold builds measured here 14.5 s (C++ standalone), 18.3 s (GeNN CPU), 20-40 s (E/I, C++),
+    # nvcc 60-140 s a model with 16 at once on an H200 (a plain run builds one at a time); a cell
+    # cut short there still keeps its verdict, since the spec is printed before the build. The
+    # demo's endless-loop student waits this long per assignment: 600 s (the course file's old
+    # value) would add 16 minutes to a demo of about 7.
+    cell_timeout = Float(
+        120.0,
+        help="seconds one cell may run before the kernel is interrupted; 0: no limit",
+    ).tag(config=True)
+
+    # 900 s: what `autograde grade` and the demo have always used, and 7.5 cells at the cell
+    # limit; a right submission takes 4-5 s of cells here (README, "Where (b) goes"), a plain run
+    # one in-kernel build more. It is a backstop for a notebook of many slow cells, each under
+    # `cell_timeout`; the old 1800 s of the course file only doubled how long one may hold a
+    # worker.
+    submission_timeout = Float(
+        900.0,
+        help="seconds all cells of one notebook may run together; later cells are not run",
+    ).tag(config=True)
+
+    memory_mb = Integer(
+        4096,
+        help="MB of resident memory each student kernel and each simulation may use, with "
+        "everything it starts (compiler and binary included); 0: no limit",
+    ).tag(config=True)
+
+    max_output_bytes = Integer(
+        1_000_000, help="bytes of output one cell may produce; the rest is dropped; 0: no limit"
+    ).tag(config=True)
+
+    # Two simulation limits, as before this module: `python -m graders check` and the shared
+    # builds have used 300 s, the trusted verdicts of `autograde grade` and `nbgrader autograde`
+    # 600 s (a submission's whole hidden network, on a loaded grading server).
+    simulation_timeout = Float(300.0, help="seconds one simulation (build and run) may take").tag(
+        config=True
+    )
+
+    check_timeout = Float(
+        600.0, help="seconds one simulation of the trusted verdicts (build and run) may take"
+    ).tag(config=True)
+
+    batch = CaselessStrEnum(
+        ["auto", "on", "off"],
+        "auto",
+        help="build the class's distinct answers together in batches before grading (one GeNN "
+        "model for many students); auto: on for GeNN backends, where it pays",
+    ).tag(config=True)
+
+    cache_dir = Unicode(
+        "",
+        help=f"result cache folder; empty: ${CACHE_ENV}, else ~/.cache/brian2genn-autograder "
+        "(unused without the sandbox)",
+    ).tag(config=True)
+
+    sandbox = Bool(True, help="run student kernels and simulations under bubblewrap").tag(
+        config=True
+    )
+
+
+def default(name: str):
+    """The default value of setting ``name``."""
+    return getattr(Grading(), name)
+
+
+def help_text(name: str) -> str:
+    """The help text of setting ``name``."""
+    return Grading.class_traits()[name].help
+
+
+def add_option(parser, name: str, *flags: str, **extra):
+    """Add setting ``name`` to an argparse ``parser`` as ``flags``: its type, default, help.
+
+    The help ends with the default, e.g. ``(default 120)``, where the help does not already
+    say what an empty default means.
+    """
+    trait = Grading.class_traits()[name]
+    value = default(name)
+    kwargs = {"default": value, "help": trait.help}
+    if isinstance(trait, CaselessStrEnum):
+        kwargs["choices"] = tuple(trait.values)
+    else:
+        kwargs["type"] = {Float: float, Integer: int, Unicode: str}[type(trait)]
+    if value not in ("", None) and "default" not in trait.help:
+        shown = f"{value:g}" if isinstance(value, float) else value
+        kwargs["help"] = f"{trait.help} (default {shown})"
+    kwargs.update(extra)
+    return parser.add_argument(*flags, **kwargs)

@@ -1,0 +1,138 @@
+"""The class report an instructor reads first: per student and per check, why points were lost,
+the most common failure reasons, grading failures apart, as HTML (no CDN), JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+from autograde import report
+
+A = "adaptive_threshold"
+
+
+def _rec(check, points, max_points=2.0, status="graded", message=""):
+    return {
+        "check": check,
+        "points": points,
+        "max_points": max_points,
+        "status": status,
+        "message": message,
+    }
+
+
+def _student(name, *recs, **extra):
+    return {
+        "student": name,
+        "ok": True,
+        "score": sum(r["points"] for r in recs),
+        "max_score": sum(r["max_points"] for r in recs),
+        "backend": "runtime",
+        "seconds": 2.0,
+        "checks": {A: {f"hidden_{r['check']}": r for r in recs}},
+        **extra,
+    }
+
+
+WRONG = (
+    "3 of 14 neurons wrong; e.g. hidden case {}, neuron 2: the reference fires 7 spikes, yours {}"
+)
+
+CLASS = [
+    _student("alice", _rec("jump", 2), _rec("agreement", 3, 3)),
+    _student(
+        "bob",
+        _rec("jump", 1.5, message="at each spike vth should rise by vth_inc; yours by less"),
+        _rec("agreement", 0, 3, message=WRONG.format(1, 21)),
+    ),
+    _student("carol", _rec("jump", 2), _rec("agreement", 0, 3, message=WRONG.format(4, 30))),
+    _student(
+        "dave",
+        _rec("jump", 0, status="not_answered", message="Your answer cell still raises"),
+        _rec("agreement", 0, 3, status="not_answered", message="Your answer cell still raises"),
+    ),
+    _student(
+        "erin",
+        _rec("jump", 0, status="not_run", message="No answer was handed over: the kernel died."),
+        _rec("agreement", 0, 3, status="not_run", message="No answer: the kernel died."),
+        incidents={A: "the kernel died"},
+    ),
+    _student(
+        "frank",
+        _rec("jump", 2),
+        _rec("agreement", 3, 3),
+        events={A: ["code cell 4 hit the cell time limit (120 s) and was interrupted"]},
+    ),
+    _student(
+        "grace",
+        _rec("jump", 0, status="tampered", message="No answer was handed over, although"),
+        _rec("agreement", 0, 3, status="tampered", message="No answer was handed over"),
+    ),
+    _student(
+        "heidi",
+        _rec("jump", 0, status="no_spec", message="it stopped with NameError: name 'x'. Define"),
+        _rec("agreement", 0, 3, status="memory", message="your network ran out of memory"),
+    ),
+    {"student": "ivan", "ok": False, "error": "nbgrader autograde failed:\nboom"},
+]
+
+
+def test_reasons_in_a_few_words():
+    data = report.class_rows("/nonexistent", A, CLASS)
+    why = {r["student"]: {c: v["reason"] for c, v in r["checks"].items()} for r in data["students"]}
+    assert why["alice"] == {"jump": "", "agreement": ""}
+    assert why["bob"]["jump"].startswith("wrong: at each spike")  # partial credit is explained
+    assert why["dave"]["jump"].startswith("not answered")
+    assert why["erin"]["jump"] == "not run: the kernel died"
+    assert why["grace"]["agreement"].startswith("tampering detected")
+    assert why["heidi"]["jump"] == "no answer handed over (NameError: name 'x')"
+    assert why["heidi"]["agreement"] == "the simulation ran out of memory"
+    notes = {r["student"]: r["notes"] for r in data["students"]}
+    assert notes["frank"] == [
+        f"{A}: code cell 4 hit the cell time limit (120 s) and was interrupted"
+    ]
+    assert notes["erin"] == [f"{A}: the kernel died"]
+    assert [f["student"] for f in data["grading_failures"]] == ["ivan"]
+    assert "ivan" not in {r["student"] for r in data["students"]}
+
+
+def test_students_who_failed_alike_count_together():
+    common = report.class_rows("/x", A, CLASS)["common_failures"]["agreement"]
+    top = common[0]
+    # bob and carol: different example cases and numbers, the same mistake
+    assert top["count"] == 2 and top["students"] == ["bob", "carol"]
+    assert top["reason"] == "wrong: the reference fires # spikes, yours #"
+    assert sum(c["count"] for c in common) == 6
+    assert report.pattern("relax toward vth0 by 2.5 mV") == "relax toward vth0 by # mV"
+
+
+def test_page_json_and_csv(tmp_path):
+    fb = tmp_path / "feedback" / "bob" / A / f"{A}.html"
+    fb.parent.mkdir(parents=True)
+    fb.write_text("<html></html>")
+    page = report.write(tmp_path, A, CLASS, wall_s=5.0)
+    assert page == tmp_path / "reports" / A / "summary.html"
+    text = page.read_text()
+    # static: no script, nothing fetched from elsewhere
+    assert "<script" not in text and "http://" not in text and "https://" not in text
+    assert f'<a href="../../feedback/bob/{A}/{A}.html">bob</a>' in text
+    assert (page.parent / f"../../feedback/bob/{A}/{A}.html").resolve() == fb.resolve()
+    assert ">alice<" in text and 'href="../../feedback/alice' not in text  # no page, no link
+    for words in ("tampering detected", "not answered", "cell time limit", "Grading failures"):
+        assert words in text
+    assert "grading failures (the grader&#x27;s side, not a low score)" in text
+    data = json.loads((page.parent / "summary.json").read_text())
+    assert [c["name"] for c in data["checks"]] == ["jump", "agreement"]
+    rows = list(csv.DictReader((page.parent / "summary.csv").open()))
+    assert [r["student"] for r in rows] == [
+        *"alice bob carol dave erin frank grace heidi".split(),
+        "ivan",
+    ]
+    bob = rows[1]
+    assert (
+        bob["jump"] == "1.5"
+        and bob["agreement"] == "0"
+        and "agreement: wrong" in bob["why points were lost"]
+    )
+    assert rows[-1]["notes"].startswith("grading failed: nbgrader autograde failed")
+    assert not list(page.parent.glob("*.tmp"))

@@ -1,0 +1,278 @@
+"""Every setting is declared once (``graders.settings``) and everything reads it from there.
+
+The command lines' defaults and help, the course's ``nbgrader_config.py``, the preprocessors'
+traits, the pipeline's limits and the simulation defaults all agree with the module; a course's
+override reaches the preprocessor that uses it; and the ``AUTOGRADE_*`` environment variables
+are named only in the module, each constant being what the code reads.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from nbformat.notebooknode import from_dict
+from nbgrader.preprocessors import Execute
+from traitlets.config.loader import PyFileConfigLoader
+
+from autograde import batches, cli, pipeline, submission_cache, worker
+from autograde.kernel import kernel_env
+from autograde.preprocessors import SafeExecute, TrustedVerdicts
+from graders import __main__ as graders_main
+from graders import backends, harness, notebook, sandbox, settings
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: Each command-line option made from a setting.
+GRADING_OPTIONS = {
+    "--jobs": "jobs",
+    "--backend": "backend",
+    "--timeout": "cell_timeout",
+    "--submission-timeout": "submission_timeout",
+    "--memory": "memory_mb",
+    "--max-output": "max_output_bytes",
+    "--batch": "batch",
+    "--cache": "cache_dir",
+}
+
+
+def _load_config(path: Path):
+    return PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+
+
+def _subparser(name: str):
+    parser = cli.build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    return sub.choices[name]
+
+
+# --- the command lines ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["grade", "demo"])
+def test_autograde_options_are_the_settings(command):
+    actions = {a.option_strings[0]: a for a in _subparser(command)._actions if a.option_strings}
+    for flag, name in GRADING_OPTIONS.items():
+        action = actions[flag]
+        assert action.default == settings.default(name), flag
+        assert settings.help_text(name) in action.help, flag
+    assert actions["--batch"].choices == ("auto", "on", "off")
+    assert actions["--timeout"].type is float and actions["--memory"].type is int
+
+
+def test_autograde_grade_help_shows_the_settings(capsys):
+    with pytest.raises(SystemExit):
+        cli.main(["grade", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    for name in ("cell_timeout", "submission_timeout", "memory_mb", "batch"):
+        assert " ".join(settings.help_text(name).split()) in shown, name
+    assert "(default 120)" in shown and "(default 900)" in shown and "(default 4096)" in shown
+
+
+def test_graders_check_passes_the_settings(tmp_path, monkeypatch):
+    """``python -m graders check`` without options grades with the settings' limits."""
+    seen = {}
+
+    def fake_check(assignment, spec, backend=None, **kw):
+        seen.update(kw)
+        raise graders_main.BackendUnavailable("stop here")
+
+    monkeypatch.setattr(graders_main, "check", fake_check)
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({"model": "x"}))
+    assert graders_main.main(["check", "adaptive_threshold", str(spec)]) == 1
+    assert seen["timeout"] == settings.default("simulation_timeout")
+    assert seen["memory_mb"] == settings.default("memory_mb")
+
+
+# --- the defaults of everything else -----------------------------------------------------------
+
+
+def test_pipeline_and_simulation_defaults_are_the_settings():
+    limits = worker.Limits()
+    assert limits.cell_timeout == settings.default("cell_timeout") == 120
+    assert limits.submission_timeout == settings.default("submission_timeout") == 900
+    assert limits.memory_mb == settings.default("memory_mb")
+    assert limits.max_output_bytes == settings.default("max_output_bytes")
+    assert limits.sandbox is settings.default("sandbox") is True
+    grade = inspect.signature(pipeline.grade_assignment).parameters
+    assert grade["jobs"].default == settings.default("jobs") == (os.cpu_count() or 1)
+    assert grade["batch"].default == settings.default("batch")
+    start = inspect.signature(batches.start).parameters
+    assert start["timeout"].default == settings.default("simulation_timeout")
+    assert start["memory_mb"].default == settings.default("memory_mb")
+    for fn in (harness.simulate, harness.simulate_batch):
+        params = inspect.signature(fn).parameters
+        assert params["timeout"].default == settings.default("simulation_timeout")
+        assert params["memory_mb"].default == settings.default("memory_mb")
+
+
+def test_preprocessor_defaults_are_the_settings():
+    execute = SafeExecute()
+    assert execute.timeout == settings.default("cell_timeout")
+    assert execute.submission_timeout == settings.default("submission_timeout")
+    assert execute.max_output_bytes == settings.default("max_output_bytes")
+    assert SafeExecute.class_traits()["timeout"].help == settings.help_text("cell_timeout")
+    verdicts = TrustedVerdicts()
+    assert verdicts.backend == settings.default("backend")
+    assert verdicts.check_timeout == settings.default("check_timeout")
+    assert verdicts.check_memory_mb == settings.default("memory_mb")
+    assert verdicts.cache_dir == settings.default("cache_dir")
+    assert verdicts.use_cache is False  # a plain nbgrader run has no sandbox
+
+
+def test_course_config_and_worker_config_agree_with_the_settings(tmp_path):
+    cfg = _load_config(REPO / "nbgrader_config.py")
+    assert list(cfg.Autograde.autograde_preprocessors) == list(settings.PREPROCESSORS)
+    execute = SafeExecute(config=cfg)
+    assert execute.timeout == settings.default("cell_timeout")
+    assert execute.submission_timeout == settings.default("submission_timeout")
+    assert Execute(config=cfg).timeout == settings.default("cell_timeout")  # nbgrader validate
+    verdicts = TrustedVerdicts(config=cfg)
+    assert verdicts.check_memory_mb == settings.default("memory_mb")
+    assert verdicts.backend == "" and verdicts.use_cache is False
+    # every worker of `autograde grade` writes the same chain and, by default, the same limits
+    limits = worker.Limits()
+    over = worker.worker_config({}, limits, tmp_path / "root", tmp_path / "rt")
+    assert over["Autograde.autograde_preprocessors"] == list(settings.PREPROCESSORS)
+    assert over["SafeExecute.timeout"] == over["Execute.timeout"] == execute.timeout
+    assert over["SafeExecute.submission_timeout"] == execute.submission_timeout
+    assert over["SafeExecute.max_output_bytes"] == execute.max_output_bytes
+    assert over["TrustedVerdicts.check_memory_mb"] == verdicts.check_memory_mb
+
+
+def _sleepy_notebook():
+    cell = {"cell_type": "code", "source": "import time\ntime.sleep(60)", "metadata": {}}
+    cell.update(outputs=[], execution_count=None)
+    return from_dict({"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+
+
+@pytest.mark.nbgrader
+def test_a_course_override_reaches_safe_execute(tmp_path):
+    """``c.SafeExecute.timeout`` in a course's file interrupts a cell at that limit.
+
+    (``autograde grade`` writes its own ``--timeout`` over it, see ``worker_config``.)
+    """
+    text = (REPO / "nbgrader_config.py").read_text()
+    (tmp_path / "nbgrader_config.py").write_text(text + "\nc.SafeExecute.timeout = 3\n")
+    cfg = _load_config(tmp_path / "nbgrader_config.py")
+    execute = SafeExecute(config=cfg, kernel_name="python3")
+    assert execute.timeout == 3 != settings.default("cell_timeout")
+    nb, _ = execute.preprocess(_sleepy_notebook(), {"metadata": {"path": str(tmp_path)}})
+    outputs = nb.cells[0].outputs
+    assert outputs and outputs[-1].output_type == "error", outputs
+    assert "Timeout" in outputs[-1].ename or "timeout" in json.dumps(outputs[-1]).lower()
+
+
+# --- environment variables ---------------------------------------------------------------------
+
+
+def test_the_constants_are_what_the_code_reads(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv(settings.BACKEND_ENV, "runtime")
+    assert backends.choose(None) == "runtime"
+    monkeypatch.setenv(settings.CACHE_ENV, str(tmp_path / "c"))
+    assert harness.default_cache_dir() == tmp_path / "c"
+    monkeypatch.setenv(settings.SANDBOX_ENV, "0")
+    assert sandbox.mode() == "off"
+    monkeypatch.setenv(settings.STATS_ENV, str(tmp_path / "stats"))
+    harness.record_event("probe", "a", "runtime")
+    assert json.loads((tmp_path / "stats").read_text())["event"] == "probe"
+    monkeypatch.setenv(settings.TRUSTED_ENV, "1")
+    assert notebook.hidden_check("adaptive_threshold", "jump", model="x") is None
+    assert capsys.readouterr().out.startswith(notebook.MARKER)
+    assert kernel_env(str(tmp_path), str(tmp_path), True)[settings.TRUSTED_ENV] == "1"
+    job = {"course": str(tmp_path), "assignment": "a", "student": "s", "limits": {}}
+    monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
+    assert submission_cache.key(job, "") is None
+    assert settings.MAKE_JOBS_ENV in harness.SIMULATOR_INHERITED  # reaches the sandboxed simulation
+
+
+def test_keep_tmp_keeps_a_workers_folder(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
+    job = {"course": str(tmp_path / "none"), "assignment": "a", "student": "s", "limits": {}}
+    monkeypatch.setenv(settings.KEEP_TMP_ENV, "1")
+    assert "FileNotFoundError" in worker.grade_one(job).error  # no such course
+    assert list(tmp_path.glob("autograde-s-*"))
+    for kept in tmp_path.glob("autograde-s-*"):
+        kept.rename(tmp_path / ("old-" + kept.name))
+    monkeypatch.delenv(settings.KEEP_TMP_ENV)
+    worker.grade_one(job)
+    assert not list(tmp_path.glob("autograde-s-*"))
+
+
+@pytest.mark.standalone
+def test_make_jobs_variable_bounds_the_cpp_build(tmp_path):
+    code = (
+        "import brian2\nfrom graders import backends\n"
+        f"backends.activate('cpp_standalone', {str(tmp_path)!r})\n"
+        "print(brian2.prefs.devices.cpp_standalone.extra_make_args_unix)"
+    )
+    env = dict(os.environ, **{settings.MAKE_JOBS_ENV: "3"})
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert "'-j3'" in out.stdout, out.stderr[-2000:]
+
+
+VARIABLE = re.compile(r"\bAUTOGRADE_[A-Z0-9_]+")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    out = set()
+    for node in ast.walk(tree):
+        kinds = (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)
+        if isinstance(node, kinds) and node.body:
+            first = node.body[0]
+            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+                out.add(id(first.value))
+    return out
+
+
+def bare_variables(source: str) -> list[str]:
+    """Variable names written out in code (strings, keyword arguments), not in docstrings."""
+    tree = ast.parse(source)
+    skip = _docstrings(tree)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in skip:
+            found += VARIABLE.findall(node.value)
+        elif isinstance(node, ast.keyword) and node.arg and VARIABLE.match(node.arg):
+            found.append(node.arg)
+    return found
+
+
+def _python_files():
+    for folder in ("graders", "autograde", "benchmarks", "tests"):
+        yield from sorted((REPO / folder).rglob("*.py"))
+    yield REPO / "nbgrader_config.py"
+
+
+def test_the_scanner_finds_a_bare_variable():
+    p = "AUTOGRADE" + "_"  # spelled in two parts, so that this file holds no variable name
+    code = f'"""doc: {p}DOC"""\nimport os\nos.environ.get("{p}X")\nf({p}Y=1)\n'
+    code += f'def g():\n    """{p}DOC2"""\n    return f"{{x}} {p}Z"\n'
+    assert bare_variables(code) == [p + "X", p + "Y", p + "Z"]
+
+
+def test_no_variable_is_named_outside_the_settings():
+    own = REPO / "graders" / "settings.py"
+    bare = {
+        str(path.relative_to(REPO)): names
+        for path in _python_files()
+        if path != own and (names := bare_variables(path.read_text()))
+    }
+    assert not bare, f"use the constants of graders/settings.py instead: {bare}"
+
+
+def test_every_variable_mentioned_is_declared():
+    """Docs, comments and scripts name only variables the code reads (no stale or made-up one)."""
+    texts = [*_python_files(), REPO / "README.md", REPO / "dev", REPO / ".ci" / "run"]
+    mentioned = {v for path in texts if path.is_file() for v in VARIABLE.findall(path.read_text())}
+    assert mentioned - set(settings.ENV) == set()
