@@ -224,6 +224,13 @@ def test_new_assignment_releases_and_grades_as_generated(tmp_path):
     text = "\n".join(c.source for c in released.cells)
     assert "hidden_check" not in text and "BEGIN SOLUTION" not in text
     assert "dv/dt = (vr - v + I)/tau" not in text and "# YOUR CODE HERE" in text
+    # the release checks every assignment of the course is held to (tests/test_release.py)
+    proc = run(
+        repo, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_release.py", "-k", NAME,
+        "--basetemp", str(tmp_path / "release-tests"),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    assert " passed" in proc.stdout and " failed" not in proc.stdout
 
     # a class made from the package's sample answers, graded by `autograde grade`
     course = tmp_path / "course"
