@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from graders import backends, settings
+from graders import assignments, backends, settings
 
 
 def cmd_backends(args) -> int:
@@ -174,8 +174,12 @@ def cmd_demo(args) -> int:
         if not (repo / "release" / assignment / f"{assignment}.ipynb").is_file():
             print(f"skipping {assignment}: not released yet", file=sys.stderr)
             continue
-        if assignment not in demo.ANSWERS:
-            print(f"skipping {assignment}: no sample answers in autograde.demo", file=sys.stderr)
+        if "right" not in demo.sample_answers(assignment):
+            print(
+                f"skipping {assignment}: no sample answers in graders/assignments/{assignment}/"
+                "answers.py",
+                file=sys.stderr,
+            )
             continue
         demo.make_course(course, repo, assignment)
         print(
@@ -203,6 +207,26 @@ def cmd_demo(args) -> int:
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
     return rc
+
+
+def cmd_new_assignment(args) -> int:
+    """Write the skeleton of a new assignment: its source notebook and its grader package."""
+    from . import scaffold
+
+    try:
+        files = scaffold.new_assignment(args.name, args.course, title=args.title)
+    except scaffold.ScaffoldError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    for f in files:
+        print(f)
+    print(
+        f"\nnext: edit them (README: Writing an assignment), then\n"
+        f"  autograde release {args.name} --course {args.course}\n"
+        f"  autograde demo --assignments {args.name}",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def _grading_options(p) -> None:
@@ -238,21 +262,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_backends)
 
     p = sub.add_parser("grade", help="grade every submission of an assignment")
-    p.add_argument("assignment")
+    p.add_argument("assignment", choices=assignments.names(), help="the assignment to grade")
     p.add_argument("--student", action="append", help="only this student (repeatable)")
     p.add_argument("--course", default=".", help="course folder (default: current folder)")
     _grading_options(p)
     p.set_defaults(func=cmd_grade)
 
     p = sub.add_parser("release", help="generate the student version (refuses leaks)")
-    p.add_argument("assignment")
+    p.add_argument("assignment", help="the folder under source/ to release")
     p.add_argument("--course", default=".", help="course folder (default: current folder)")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser(
+        "new-assignment",
+        help="write a working skeleton of a new assignment (source notebook and grader package)",
+    )
+    p.add_argument("name", help="lower-case Python identifier, e.g. stdp_traces")
+    p.add_argument("--course", default=".", help="course folder (default: current folder)")
+    p.add_argument("--title", default=None, help="the task's title (default: from the name)")
+    p.set_defaults(func=cmd_new_assignment)
 
     p = sub.add_parser("demo", help="grade a sample class of 8 students end to end")
     p.add_argument("--course", default=None, help="scratch course folder (default: a new one)")
     p.add_argument(
-        "--assignments", nargs="+", default=["adaptive_threshold", "ei_balance"], metavar="A"
+        "--assignments",
+        nargs="+",
+        choices=assignments.names(),
+        default=assignments.names(),
+        metavar="A",
+        help=f"assignments to grade (default: all: {', '.join(assignments.names())})",
     )
     _grading_options(p)
     p.set_defaults(func=cmd_demo)

@@ -1,5 +1,9 @@
 """A sample class: submissions that are right, partly right, wrong, empty, crashing, endless,
 memory-hungry and hostile, written into a scratch course folder for ``autograde demo`` and tests.
+
+The right, partly right and wrong answers are each assignment's own (``answers.py`` in its
+package, found through :mod:`graders.assignments`); what makes a submission empty, crashing,
+endless, memory-hungry or hostile is the same for every assignment and lives here.
 """
 
 from __future__ import annotations
@@ -8,29 +12,14 @@ import json
 import shutil
 from pathlib import Path
 
+from graders.assignments import get
+
 SOLUTION_BEGIN = "# YOUR CODE HERE\nraise NotImplementedError()"
 
-ADAPTIVE = {
-    "right": (
-        "model = '''\ndv/dt = (vr - v + I)/tau : volt (unless refractory)\n"
-        "dvth/dt = (vth0 - vth)/tau_th : volt\nI : volt\n'''\n"
-        "threshold = 'v > vth'\nreset = '''\nv = vr\nvth += vth_inc\n'''\n"
-    ),
-    # The tutorial's bug: the threshold relaxes with tau instead of tau_th.
-    "partly": (
-        "model = '''\ndv/dt = (vr - v + I)/tau : volt (unless refractory)\n"
-        "dvth/dt = (vth0 - vth)/tau : volt\nI : volt\n'''\n"
-        "threshold = 'v > vth'\nreset = '''\nv = vr\nvth += vth_inc\n'''\n"
-    ),
-    # A fixed threshold: nothing adapts.
-    "wrong": (
-        "model = '''\ndv/dt = (vr - v + I)/tau : volt (unless refractory)\n"
-        "dvth/dt = (vth0 - vth)/tau_th : volt\nI : volt\n'''\n"
-        "threshold = 'v > vth0'\nreset = 'v = vr'\n"
-    ),
-    "empty": None,  # the released notebook, untouched
-    "crashing": "import os\nos._exit(1)\n",
-}
+#: Kinds of answer every assignment has: the released notebook untouched, and a kernel that
+#: exits. The others ("right", "partly", "wrong") are each assignment's own sample answers
+#: (``graders/assignments/<name>/answers.py``), found through the registry.
+GENERIC = {"empty": None, "crashing": "import os\nos._exit(1)\n"}
 
 # Appended after a correct answer: a submission that never finishes a cell is interrupted and its
 # hidden cells still hand the (correct) spec over.
@@ -50,30 +39,6 @@ HOSTILE = (
     'print(\'GRADERS-SPEC \' + \'{"assignment": "ei_balance", "check": "balance"}\')\n'
 )
 
-_EI_MODEL = (
-    "model = '''\nw : 1\ndxpre/dt = -xpre/tau_stdp : 1 (event-driven)\n"
-    "dxpost/dt = -xpost/tau_stdp : 1 (event-driven)\n'''\n"
-)
-EI = {
-    # the reference rule (graders.assignments.ei_balance.REFERENCE)
-    "right": _EI_MODEL
-    + "on_pre = '''\nIi_post -= w*mV\nxpre += 1\nw += eta*xpost\n'''\n"
-    + "on_post = '''\nxpost += 1\nw += eta*xpre\n'''\n",
-    # only the presynaptic half of the rule: a postsynaptic spike leaves w alone
-    "partly": _EI_MODEL
-    + "on_pre = '''\nIi_post -= w*mV\nxpre += 1\nw += eta*xpost\n'''\n"
-    + "on_post = '''\nxpost += 1\n'''\n",
-    # the sign flipped: inhibition weakens where it should grow
-    "wrong": _EI_MODEL
-    + "on_pre = '''\nIi_post -= w*mV\nxpre += 1\nw -= eta*xpost\n'''\n"
-    + "on_post = '''\nxpost += 1\nw -= eta*xpre\n'''\n",
-    "empty": None,  # the released notebook, untouched
-    "crashing": "import os\nos._exit(1)\n",
-}
-
-#: Sample answers per assignment; ``autograde demo`` skips an assignment without any.
-ANSWERS = {"adaptive_threshold": ADAPTIVE, "ei_balance": EI}
-
 CLASS = {
     "alice": ("right", ""),
     "bob": ("partly", ""),
@@ -86,10 +51,27 @@ CLASS = {
 }
 
 
+def sample_answers(assignment: str) -> dict[str, str | None]:
+    """Answer cells by kind for ``assignment``: its own sample answers and :data:`GENERIC`."""
+    return {**GENERIC, **get(assignment).answers}
+
+
 def answer_notebook(released: dict, kind: str, extra: str = "", answers=None) -> dict:
-    """The released notebook with the answer cell filled in (``kind`` from ``answers``)."""
+    """The released notebook with the answer cell filled in (``kind`` from ``answers``).
+
+    Raises
+    ------
+    KeyError
+        ``answers`` has no answer of that kind.
+    """
     nb = json.loads(json.dumps(released))
-    body = (answers or ADAPTIVE)[kind]
+    answers = GENERIC if answers is None else answers
+    if kind not in answers:
+        raise KeyError(
+            f"no sample answer of kind {kind!r} (known: {', '.join(answers)}); add it to the "
+            "assignment's answers.py"
+        )
+    body = answers[kind]
     if body is None:
         return nb
     for cell in nb["cells"]:
@@ -119,10 +101,11 @@ def make_course(
         shutil.copytree(repo / "source" / assignment, dest / "source" / assignment)
     rel = repo / "release" / assignment / f"{assignment}.ipynb"
     released = json.loads(rel.read_text())
+    answers = sample_answers(assignment)
     for student, (kind, extra) in (klass or CLASS).items():
         folder = dest / "submitted" / student / assignment
         folder.mkdir(parents=True, exist_ok=True)
-        nb = answer_notebook(released, kind, extra, ANSWERS[assignment])
+        nb = answer_notebook(released, kind, extra, answers)
         (folder / f"{assignment}.ipynb").write_text(json.dumps(nb, indent=1))
         (folder / "timestamp.txt").write_text("2025-01-01 12:00:00.000000 UTC")
     return dest

@@ -40,16 +40,17 @@ import threading
 import time
 from pathlib import Path
 
+from graders import assignments
 from graders.notebook import cell_check
 
 REPO = Path(__file__).resolve().parent.parent
 BANK = REPO / "tests" / "bank"
 SOLUTION_STUB = "# YOUR CODE HERE\nraise NotImplementedError()"
-ASSIGNMENTS = ("adaptive_threshold", "ei_balance")
-FIELDS = {
-    "adaptive_threshold": ("model", "threshold", "reset"),
-    "ei_balance": ("model", "on_pre", "on_post"),
-}
+# The registry's assignments that have a bank of answers to make a class from (tests/bank/<name>),
+# and the fields a student's answer cell defines for each (its required ones; "method" is added
+# where the spec has one).
+ASSIGNMENTS = tuple(a for a in assignments.names() if (BANK / a).is_dir())
+FIELDS = {a: tuple(f.name for f in assignments.get(a).fields if f.required) for a in ASSIGNMENTS}
 
 # The order of the class repeats every ten students, so that even a small -n has every kind.
 PATTERN = (
@@ -386,7 +387,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--backend", default="cpp_standalone", help="simulation backend")
     p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="(b) workers")
     p.add_argument("-n", type=int, default=40, help="submissions per assignment (default 40)")
-    p.add_argument("--assignments", nargs="+", default=list(ASSIGNMENTS), metavar="A")
+    p.add_argument(
+        "--assignments", nargs="+", choices=ASSIGNMENTS, default=list(ASSIGNMENTS), metavar="A"
+    )
     p.add_argument("--out", default=None, help="write the figures to this JSON file")
     p.add_argument("--skip-baseline", action="store_true", help="only (b) and the regrade")
     p.add_argument("--baseline-only", action="store_true", help="only (a)")

@@ -13,11 +13,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import inspect
 import json
 import os
 import shutil
-import sys
 import tempfile
 from importlib import metadata
 from pathlib import Path
@@ -57,8 +55,7 @@ def cache_key(assignment: str, spec: dict, cases: list, backend: str) -> str:
     The spec is hashed after :func:`normalise_spec`, so answers that differ only in layout
     (the same right answer typed by many students) share one build.
     """
-    mod = sys.modules[type(get(assignment)).__module__]
-    code = hashlib.sha256(inspect.getsource(mod).encode()).hexdigest()
+    code = get(assignment).code_digest()  # every module of the assignment's package
     blob = json.dumps(
         {
             "assignment": assignment,

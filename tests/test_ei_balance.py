@@ -11,8 +11,8 @@ from banks import assert_entry
 
 import graders
 from graders.assignments import ei_balance as eib
-from graders.assignments import ei_balance_checks as checks
 from graders.assignments import get
+from graders.assignments.ei_balance import checks
 from graders.results import SpecError
 from graders.spec import validate
 

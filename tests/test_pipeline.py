@@ -40,7 +40,7 @@ SANDBOX = shutil.which("bwrap") is not None
 PROBE = (
     "\nimport os, graders\n"
     "_secret = [os.path.join(os.path.dirname(graders.__file__), 'assignments', "
-    "'adaptive_threshold.py'), '../../../gradebook.db', '../../../source', "
+    "'adaptive_threshold'), '../../../gradebook.db', '../../../source', "
     "'../../../submitted/alice']\n"
     "_seen = [p for p in _secret if os.path.exists(p)]\n"
     "print('SECRET-VISIBLE' if _seen else 'SANDBOX-OK', _seen)\n"

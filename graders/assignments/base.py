@@ -1,19 +1,39 @@
-"""What an assignment provides to the grader.
+"""What an assignment provides to the grader, and the registry it joins.
 
 An assignment names the fields of its answer spec, the parameters its task text states, how to
 build one network that holds every hidden case (student, reference and control groups side by
-side) and how to grade the observables that network records.
+side), the checks that grade the observables that network records, a feedback plot per check and
+sample answers for the demo class. Each assignment is one package beside this module whose
+``__init__.py`` calls :func:`register` (as Brian2's devices join ``all_devices``);
+:mod:`graders.assignments` finds the packages and imports them on demand.
+
+Quantities are plain floats in SI units everywhere in ``graders``: ``MV`` is one millivolt in
+volts, so a value in mV is ``x * MV`` and a plot in mV shows ``volts / MV``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ..results import CheckResult
+
+MV = 1e-3  # one millivolt, in volts
+MS = 1e-3  # one millisecond, in seconds
+
+#: A check: ``check(spec, obs, cases) -> (pass fraction in [0, 1], message)``. ``obs`` are the
+#: observables of the hidden cases (keys as the assignment's ``build`` names them), ``cases`` the
+#: hidden cases; the message speaks to the student and never prints a hidden value.
+Check = Callable[[dict, dict, list], tuple[float, str]]
+#: A feedback plot: ``plot(check, ax, obs, cases)`` draws on the Matplotlib ``Axes`` ``ax`` the
+#: student's traces against the reference for one check, on the feedback cases' observables.
+Plot = Callable[[str, Any, dict, list], None]
 
 METHODS = ("euler", "exact", "linear", "exponential_euler", "rk2", "rk4", "heun")
 
@@ -79,6 +99,13 @@ class Assignment:
     units_hint: str = (
         "every term of a sum and both sides of an equation or comparison must have the same unit"
     )
+    # Check name -> check function (see :data:`Check`); one per entry of ``points``.
+    checks: dict[str, Check] = field(default_factory=dict)
+    # Draws the feedback plot of a check (see :data:`Plot`); None: feedback without plots.
+    plot: Plot | None = None
+    # Sample answer cells for the demo class: kind ("right", "partly", "wrong") -> Python source
+    # that defines the spec's fields, as a student would type it into the answer cell.
+    answers: dict[str, str] = field(default_factory=dict)
 
     # --- to override -------------------------------------------------------------------------
     def validation_objects(self, spec: dict, namespace: dict, upto: str) -> list:
@@ -109,11 +136,47 @@ class Assignment:
         """
         raise NotImplementedError
 
-    def grade(self, spec: dict, obs: dict[str, np.ndarray], cases: list[dict]) -> list[CheckResult]:
-        """Checks as pure functions of the observables."""
-        raise NotImplementedError
-
     # --- shared ------------------------------------------------------------------------------
+    def grade(self, spec: dict, obs: dict[str, np.ndarray], cases: list[dict]) -> list[CheckResult]:
+        """Every check of :attr:`points`, in order, as a pure function of the observables.
+
+        Parameters
+        ----------
+        spec : dict
+            The validated answer spec (some checks read its statements).
+        obs : dict of str to ndarray
+            What :meth:`build` recorded, hidden cases first.
+        cases : list of dict
+            The hidden cases (:meth:`cases`).
+        """
+        out = []
+        for name, points in self.points.items():
+            frac, msg = self.checks[name](spec, obs, cases)
+            out.append(CheckResult(name, points, frac, msg))
+        return out
+
+    def draw(self, check: str, ax, obs: dict[str, np.ndarray], cases: list[dict]) -> None:
+        """Draw the feedback plot of ``check`` on the Matplotlib ``Axes`` ``ax``.
+
+        ``obs`` are the feedback cases' observables, renumbered from ``c0``
+        (:func:`graders.feedback.feedback_only`), and ``cases`` the feedback cases.
+        """
+        if self.plot is None:
+            raise NotImplementedError(f"assignment {self.name!r} has no feedback plots")
+        self.plot(check, ax, obs, cases)
+
+    def code_digest(self) -> str:
+        """Hash of every Python file of the assignment's package (part of the cache key).
+
+        The observables depend on the network, the inputs and the constants, wherever in the
+        package they live, so a change to any of its modules makes cached results stale.
+        """
+        package = Path(inspect.getfile(type(self))).resolve().parent
+        h = hashlib.sha256()
+        for path in sorted(package.rglob("*.py")):
+            h.update(str(path.relative_to(package)).encode() + b"\0" + path.read_bytes())
+        return h.hexdigest()
+
     def field(self, name: str) -> Field:
         for f in self.fields:
             if f.name == name:
@@ -152,3 +215,31 @@ def to_namespace(params: dict[str, tuple[float, str]]) -> dict:
     return {
         k: float(v) * eval(unit, {"__builtins__": {}}, units) for k, (v, unit) in params.items()
     }
+
+
+#: The assignments registered so far, by name (filled as their packages are imported).
+REGISTRY: dict[str, Assignment] = {}
+
+
+def register(assignment: Assignment) -> Assignment:
+    """Add ``assignment`` to :data:`REGISTRY` and return it; its package's ``__init__`` calls
+    this once: ``ASSIGNMENT = MyAssignment(...)``, then ``register(ASSIGNMENT)``.
+
+    Raises
+    ------
+    ValueError
+        A check named in ``points`` has no function in ``checks`` (or the other way round), or
+        another assignment of the same name is registered already.
+    """
+    missing = [c for c in assignment.points if c not in assignment.checks]
+    extra = [c for c in assignment.checks if c not in assignment.points]
+    if missing or extra:
+        raise ValueError(
+            f"assignment {assignment.name!r}: every check needs points and a function; "
+            f"without a function: {missing or 'none'}; without points: {extra or 'none'}"
+        )
+    known = REGISTRY.get(assignment.name)
+    if known is not None and type(known).__module__ != type(assignment).__module__:
+        raise ValueError(f"two assignments are called {assignment.name!r}; rename one")
+    REGISTRY[assignment.name] = assignment
+    return assignment

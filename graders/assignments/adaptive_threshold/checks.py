@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..results import CheckResult
+from ..base import MV
+from .cases import DT
 
-MV = 1e-3
 JUMP_RTOL = 0.02  # the step-change estimate below is exact to O((dt/tau_th)^2)
 DECAY_RTOL = 0.03  # fitted tau_th within 3 %, trajectory within 3 % of the prediction
 REST_ATOL = 1e-6  # V; a threshold without spikes must not move
@@ -54,7 +54,7 @@ def _summary(frac, bad, n, what, good):
     return frac, f"{len(bad)} of {n} {what} wrong; e.g. {bad[0]}"
 
 
-def reduction(obs, cases, dt) -> tuple[float, str]:
+def reduction(spec, obs, cases) -> tuple[float, str]:
     items = []
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
@@ -81,7 +81,8 @@ def reduction(obs, cases, dt) -> tuple[float, str]:
     )  # fmt: skip
 
 
-def jump(obs, cases, dt) -> tuple[float, str]:
+def jump(spec, obs, cases) -> tuple[float, str]:
+    dt = DT  # the task's time step
     items = []
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
@@ -117,7 +118,8 @@ def _fit_tau(t, dev):
     return -1.0 / slope if slope < 0 else np.inf
 
 
-def decay(obs, cases, dt) -> tuple[float, str]:
+def decay(spec, obs, cases) -> tuple[float, str]:
+    dt = DT  # the task's time step
     items = []
     t = obs["t"]
     for k, case in enumerate(cases):
@@ -167,7 +169,7 @@ def decay(obs, cases, dt) -> tuple[float, str]:
     )
 
 
-def rest(obs, cases, dt) -> tuple[float, str]:
+def rest(spec, obs, cases) -> tuple[float, str]:
     items = []
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
@@ -188,7 +190,8 @@ def rest(obs, cases, dt) -> tuple[float, str]:
                     "vth stays at vth0 while the neuron does not spike")  # fmt: skip
 
 
-def agreement(obs, cases, dt) -> tuple[float, str]:
+def agreement(spec, obs, cases) -> tuple[float, str]:
+    dt = DT  # the task's time step
     items = []
     tol = SPIKE_TIME_TOL_STEPS * dt
     for k, case in enumerate(cases):
@@ -218,13 +221,3 @@ CHECKS = {
     "rest": rest,
     "agreement": agreement,
 }
-
-
-def grade(assignment, obs, cases) -> list[CheckResult]:
-    from .adaptive_threshold import DT
-
-    out = []
-    for name, points in assignment.points.items():
-        frac, msg = CHECKS[name](obs, cases, DT)
-        out.append(CheckResult(name, points, frac, msg))
-    return out
