@@ -45,9 +45,9 @@ def changed_by(got: float, want: float, what: str, verb: str = "changed") -> str
     terms (a parameter name or a formula), never its value."""
     how = relative(got, want)
     if how == "no change":
-        return f"yours did not change (should have {verb} by {what})"
+        return "yours did not change at all"
     if how == "the opposite direction":
-        return f"yours changed in the opposite direction (should have {verb} by {what})"
+        return "yours changed in the opposite direction"
     if how == "not a number":
         return "yours is not a number (the simulation produced NaN or infinity)"
     return f"yours {verb} by {how} {what}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -103,7 +104,10 @@ def test_bank_covers_the_required_submissions():
 def test_rule_message_is_actionable_without_hidden_values(tmp_path):
     verdict = graders.check(NAME, spec_of("wrong_eta_hardcoded"), "runtime", cache_dir=tmp_path)
     msg = verdict.check("rule").message
-    assert "eta*exp(-|t_pre - t_post|/tau_stdp)" in msg and "x that" in msg
+    assert "eta*exp(-|t_pre - t_post|/tau_stdp)" in msg
+    # the size in words, never as a ratio to the hidden expected change (issue 15)
+    assert re.search(r"yours changed it by (far )?(more|less) than that", msg), msg
+    assert " x that" not in msg and " x eta" not in msg
     assert "0.07" not in msg and "35 ms" not in msg
 
 

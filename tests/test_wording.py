@@ -32,6 +32,7 @@ def test_no_number_in_any_phrase():
         text = changed_by(got * 2e-3, 2e-3, "vth_inc", "rose")
         assert not re.search(r"\d", text.replace("vth_inc", "")), text
     assert changed_by(5e-3, 2e-3, "vth_inc", "rose") == "yours rose by far more than vth_inc"
+    assert changed_by(0.0, 2e-3, "vth_inc", "rose") == "yours did not change at all"
 
 
 def test_time_constants():

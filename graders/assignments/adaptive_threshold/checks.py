@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ...wording import changed_by, rate_words
 from ..base import MV
 from .cases import DT
 
@@ -96,9 +97,10 @@ def jump(spec, obs, cases) -> tuple[float, str]:
                 # the change across the reset minus the ongoing per-step change before it
                 size = (vth[j, step + 1] - vth[j, step]) - (vth[j, step] - vth[j, step - 1])
                 ok = abs(size - inc) <= JUMP_RTOL * abs(inc)
-                msg = (
-                    f"{_where(k, j)}: at each spike vth should rise by vth_inc; yours changed by "
-                    f"{size / inc:.2f} x vth_inc"
+                # in words, never a ratio: 2.50 x vth_inc told to a hard-coded 5 mV would reveal
+                # the hidden vth_inc (graders.wording)
+                msg = f"{_where(k, j)}: at each spike vth should rise by vth_inc; " + changed_by(
+                    size, inc, "vth_inc", "rose"
                 )
                 items.append((ok, True, msg))
     if not items:
@@ -151,7 +153,7 @@ def decay(spec, obs, cases) -> tuple[float, str]:
                 msg = f"{where}: {target}; yours ends {(y[-1] - vth0) / MV:+.1f} mV from vth0"
                 items.append((False, True, msg))
             elif abs(tau_fit / tau_th - 1) > DECAY_RTOL:
-                msg = f"{where}: {target}; yours relaxes with {tau_fit / tau_th:.2f} x tau_th"
+                msg = f"{where}: {target}; yours relaxes {rate_words(tau_fit, tau_th)} that"
                 items.append((False, True, msg))
             elif err > DECAY_RTOL:
                 msg = (

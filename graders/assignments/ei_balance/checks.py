@@ -18,6 +18,7 @@ import ast
 
 import numpy as np
 
+from ...wording import changed_by
 from .cases import DT, PROBE_POST_T, probes
 
 LATE = (2.0, 3.0)  # s; the window in which balance and convergence are judged
@@ -195,9 +196,11 @@ def rule(spec, obs, cases):
             ok = bool(np.isfinite(dw) and abs(dw - exp) <= RULE_ATOL * eta + RULE_RTOL * abs(exp))
             if exp == 0.0:
                 what += f" should leave w unchanged {where}"
-                items.append((ok, f"{what}; yours changed it by {dw / eta:+.3f} x eta"))
+                how = "increased" if dw > 0 else "decreased" if dw < 0 else "did not change"
+                items.append((ok, f"{what}; yours {how} it" if np.isfinite(dw) else what))
             else:
-                items.append((ok, f"{what}; yours changed it by {dw / exp:.2f} x that"))
+                # in words, never a ratio to the (hidden) expected change (graders.wording)
+                items.append((ok, f"{what}; " + changed_by(dw, exp, "that", "changed it")))
     return _summary(
         items,
         "each pre/post pairing changes w by eta*exp(-|dt|/tau_stdp), and a lone spike does not",
