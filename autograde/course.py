@@ -79,13 +79,20 @@ def ensure_assignment(course: Path, assignment: str) -> None:
         except MissingEntry:
             pass
     with tempfile.TemporaryDirectory() as tmp:
-        run_nbgrader(
-            course,
-            "generate_assignment",
-            assignment,
-            "--force",
-            f"--CourseDirectory.release_directory={tmp}",
-        )
+        generate(course, assignment, Path(tmp))
+
+
+def generate(course: Path, assignment: str, folder: Path) -> Path:
+    """``nbgrader generate_assignment`` into ``folder`` (not ``release/``); the gradebook
+    records the assignment's cells on the way. Returns ``folder / assignment``."""
+    run_nbgrader(
+        course,
+        "generate_assignment",
+        assignment,
+        "--force",
+        f"--CourseDirectory.release_directory={folder}",
+    )
+    return folder / assignment
 
 
 def snapshot(course: Path, dest: Path) -> Path:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import nbformat
 
-from .course import run_nbgrader
+from .course import generate
 
 #: Secret lines shorter than this (whitespace removed) only count as leaks when a released line is
 #: exactly the same; longer ones also count as substrings anywhere in a released text.
@@ -127,14 +127,7 @@ def release(course, assignment: str) -> list[Path]:
     """
     course = Path(course).resolve()
     with tempfile.TemporaryDirectory() as tmp:
-        run_nbgrader(
-            course,
-            "generate_assignment",
-            assignment,
-            "--force",
-            f"--CourseDirectory.release_directory={tmp}",
-        )
-        out = Path(tmp) / assignment
+        out = generate(course, assignment, Path(tmp))
         problems = []
         for nb in sorted(out.glob("*.ipynb")):
             for line in leaks(course / "source" / assignment / nb.name, nb):
