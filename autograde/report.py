@@ -24,6 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
+from graders.assignments import get
+
 from .feedback import _figure, to_png
 
 REPORTS_DIR = "reports"
@@ -84,14 +86,18 @@ def pattern(text: str) -> str:
     return re.sub(r"(?<!\w)[-+]?\d+(?:\.\d+)?", "#", _EXAMPLE.sub(r"\1", text))
 
 
-def _checks(statuses: list[dict]) -> list[tuple[str, float]]:
-    """Every check with its points, in the notebook's order."""
+def _checks(assignment: str, statuses: list[dict]) -> list[tuple[str, float]]:
+    """Every check with its points, in the assignment's order (as its feedback lists them)."""
     seen: dict[str, float] = {}
     for s in statuses:
         for cells in (s.get("checks") or {}).values():
             for rec in cells.values():
                 seen.setdefault(rec["check"], rec.get("max_points", 0.0))
-    return list(seen.items())
+    try:
+        order = list(get(assignment).points)
+    except KeyError:  # not registered here: the order the status files give
+        order = []
+    return sorted(seen.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
 
 
 def feedback_link(course: Path, assignment: str, student: str) -> str | None:
@@ -103,7 +109,7 @@ def feedback_link(course: Path, assignment: str, student: str) -> str | None:
 def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
     """The report's data: one row per student, failure reasons per check, grading failures."""
     course = Path(course)
-    checks = _checks(statuses)
+    checks = _checks(assignment, statuses)
     students, failures = [], []
     by_check: dict[str, Counter] = {c: Counter() for c, _ in checks}
     who: dict[tuple[str, str], list[str]] = {}
