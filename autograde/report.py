@@ -41,8 +41,9 @@ _STATUS_WORDS = {
 }
 
 
-def pass_rates(statuses: list[dict]) -> dict[str, tuple[int, int]]:
-    """``check -> (full marks, graded)`` over the graded submissions."""
+def pass_rates(statuses: list[dict], assignment: str | None = None) -> dict[str, tuple[int, int]]:
+    """``check -> (full marks, graded)`` over the graded submissions, in the assignment's order
+    when it is given."""
     out: dict[str, list[int]] = {}
     for s in statuses:
         if not s.get("ok"):
@@ -53,7 +54,16 @@ def pass_rates(statuses: list[dict]) -> dict[str, tuple[int, int]]:
                 n = out.setdefault(rec["check"], [0, 0])
                 n[0] += int(passed)
                 n[1] += 1
-    return {k: (v[0], v[1]) for k, v in out.items()}
+    return {k: (out[k][0], out[k][1]) for k in sorted(out, key=_ranker(assignment))}
+
+
+def _ranker(assignment: str | None):
+    """Sort key of check names: the assignment's order (as its feedback lists them)."""
+    try:
+        order = list(get(assignment).points) if assignment else []
+    except KeyError:  # not registered here: the order the status files give
+        order = []
+    return lambda name: order.index(name) if name in order else len(order)
 
 
 def reason(rec: dict) -> str:
@@ -93,11 +103,8 @@ def _checks(assignment: str, statuses: list[dict]) -> list[tuple[str, float]]:
         for cells in (s.get("checks") or {}).values():
             for rec in cells.values():
                 seen.setdefault(rec["check"], rec.get("max_points", 0.0))
-    try:
-        order = list(get(assignment).points)
-    except KeyError:  # not registered here: the order the status files give
-        order = []
-    return sorted(seen.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else len(order))
+    rank = _ranker(assignment)
+    return sorted(seen.items(), key=lambda kv: rank(kv[0]))
 
 
 def feedback_link(course: Path, assignment: str, student: str) -> str | None:
@@ -162,7 +169,7 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
     }
 
 
-def figure_png(statuses: list[dict]) -> str:
+def figure_png(statuses: list[dict], assignment: str | None = None) -> str:
     """Base64 PNG: histogram of scores (left) and pass rate per check (right)."""
     fig, (ax1, ax2) = _figure(10, 3.4, ncols=2)
     graded = [s for s in statuses if s.get("ok")]
@@ -172,7 +179,7 @@ def figure_png(statuses: list[dict]) -> str:
     bins = np.arange(0, top + 2) - 0.5 if top <= 30 else 15
     ax1.hist(scores, bins=bins, color="C0", edgecolor="white")
     ax1.set(xlabel=f"score (of {top:g})", ylabel="submissions", title="score distribution")
-    rates = pass_rates(statuses)
+    rates = pass_rates(statuses, assignment)
     names = list(rates)
     pct = [100 * p / n if n else 0 for p, n in rates.values()]
     ax2.barh(names[::-1], pct[::-1], color="C2")
@@ -247,10 +254,10 @@ def write(course, assignment: str, statuses: list[dict], wall_s: float | None = 
         f"<h1>{e(assignment)}: class summary</h1>",
         "<table>" + "".join(_row(list(f)) for f in facts) + "</table>",
         f'<img alt="score distribution and pass rate per check" '
-        f'src="data:image/png;base64,{figure_png(statuses)}"/>',
+        f'src="data:image/png;base64,{figure_png(statuses, assignment)}"/>',
         "<h2>Pass rate per check</h2><table><tr><th>check</th><th>full marks</th></tr>",
     ]
-    for check, (p, n) in pass_rates(statuses).items():
+    for check, (p, n) in pass_rates(statuses, assignment).items():
         parts.append(_row([check, f"{p}/{n} ({100 * p / n:.0f}%)" if n else "-"]))
     parts.append("</table>")
     if data["grading_failures"]:
@@ -281,9 +288,11 @@ def write(course, assignment: str, statuses: list[dict], wall_s: float | None = 
             full = rec["points"] >= rec["max_points"] - 1e-9
             cls = "full" if full else "zero" if rec["points"] <= 0 else "part"
             cells.append(f'<td class="{cls}">{_points(rec["points"], rec["max_points"])}</td>')
-        why = "<br>".join(
-            f"<b>{e(c)}</b>: {e(v['reason'])}" for c, v in r["checks"].items() if v["reason"]
-        )
+        reasons = [(c, v["reason"]) for c, v in r["checks"].items() if v["reason"]]
+        if len(reasons) == len(r["checks"]) > 1 and len({w for _, w in reasons}) == 1:
+            why = f"<b>every check</b>: {e(reasons[0][1])}"  # not answered, kernel died, ...
+        else:
+            why = "<br>".join(f"<b>{e(c)}</b>: {e(w)}" for c, w in reasons)
         cells.append(f'<td class="why">{why or "-"}</td>')
         cells.append(f'<td class="why">{"<br>".join(e(n) for n in r["notes"]) or "-"}</td>')
         cells.append(f"<td>{r['seconds']:.1f}</td><td>{e(r['backend'] or '-')}</td>")
@@ -334,7 +343,7 @@ def summary(statuses: list[dict], assignment: str) -> str:
             note = "FAILED: " + (s.get("error") or "?").splitlines()[0][:70]
             score = "-"
         lines.append(f"{s.get('student', '?'):<20} {score:>12}  {note[:90]}")
-    rates = pass_rates(statuses)
+    rates = pass_rates(statuses, assignment)
     if rates:
         lines.append("")
         lines.append(

@@ -136,3 +136,15 @@ def test_page_json_and_csv(tmp_path):
     )
     assert rows[-1]["notes"].startswith("grading failed: nbgrader autograde failed")
     assert not list(page.parent.glob("*.tmp"))
+
+
+def test_a_reason_shared_by_every_check_is_said_once_and_checks_keep_their_order(tmp_path):
+    page = report.write(tmp_path, A, CLASS).read_text()
+    # dave: not answered, erin: kernel died, grace: tampering -- one line each, not one per check
+    # once in dave's row, once per check (2) among the most common reasons
+    assert page.count("not answered (the answer cell") == 1 + 2
+    assert "<b>every check</b>: tampering detected" in page
+    shuffled = [dict(s, checks={A: dict(reversed(list(s["checks"][A].items())))})
+                for s in CLASS if s.get("ok")]  # fmt: skip
+    assert list(report.pass_rates(shuffled, A)) == ["jump", "agreement"]  # the assignment's order
+    assert list(report.pass_rates(shuffled)) == ["agreement", "jump"]  # the files' order
