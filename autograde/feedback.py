@@ -128,13 +128,29 @@ INTRO = (
 )
 
 
+# Messages wrap at spaces and are never cut: nbconvert's output <pre> scrolls sideways (a long
+# message read as "...with an adaptive one it mus"), and its page style breaks words anywhere.
+WRAP_CSS = (
+    ".jp-OutputArea-output pre, .output_area pre, .autograde-message "
+    "{white-space: pre-wrap; word-break: normal; overflow-wrap: break-word; overflow-x: visible}"
+    ".autograde-message {font-family: monospace; background: #f7f7f7; padding: 0.6em;"
+    " border: 1px solid #ddd}"
+)
+
+
+def score_text(points: float) -> str:
+    """Points as nbgrader's page shows them (two decimals at most): 1.8182 -> 1.82."""
+    return f"{round(float(points), 2):g}"
+
+
 def section(assignment: str, cells: dict, plots: dict) -> str:
     """The HTML block for one notebook: per check its score, message and plot."""
     order = list(get(assignment).points)
     recs = sorted(
         cells.values(), key=lambda r: order.index(r["check"]) if r["check"] in order else 99
     )
-    out = [BEGIN, '<div class="autograde-feedback" style="max-width:60em;margin:2em auto;">']
+    out = [BEGIN, f"<style>{WRAP_CSS}</style>"]
+    out.append('<div class="autograde-feedback" style="max-width:60em;margin:2em auto;">')
     out.append("<h2>Your network against the reference</h2>")
     out.append(f"<p>{html.escape(INTRO)}</p>")
     if plots.get("note"):
@@ -143,8 +159,9 @@ def section(assignment: str, cells: dict, plots: dict) -> str:
         c = rec["check"]
         out.append(
             f'<div class="autograde-check" id="autograde-{html.escape(c)}">'
-            f"<h3>{html.escape(c)}: {rec['points']:g} of {rec['max_points']:g} points</h3>"
-            f"<pre style='white-space:pre-wrap'>{html.escape(rec.get('message') or '')}</pre>"
+            f"<h3>{html.escape(c)}: {score_text(rec['points'])} of {rec['max_points']:g} "
+            "points</h3>"
+            f"<div class='autograde-message'>{html.escape(rec.get('message') or '')}</div>"
         )
         png = plots.get("plots", {}).get(c)
         if png:

@@ -148,3 +148,20 @@ def test_a_reason_shared_by_every_check_is_said_once_and_checks_keep_their_order
                 for s in CLASS if s.get("ok")]  # fmt: skip
     assert list(report.pass_rates(shuffled, A)) == ["jump", "agreement"]  # the assignment's order
     assert list(report.pass_rates(shuffled)) == ["agreement", "jump"]  # the files' order
+
+
+def test_feedback_messages_wrap_at_spaces_and_scores_read_as_on_nbgrader_page():
+    """Issue 15: "...with an adaptive one it mus" (cut in a sideways-scrolling <pre>) and "at most
+    1\\n9%" (broken inside a word); "1.8182 of 2 points" beside nbgrader's "1.82 / 2.0"."""
+    from autograde import feedback
+
+    long = "1 of 14 neurons wrong; e.g. " + "with an adaptive one it must fire fewer; " * 5
+    cells = {"hidden_reduction": _rec("reduction", 1.8182, message=long)}
+    block = feedback.section(A, cells, {"plots": {}})
+    assert "reduction: 1.82 of 2 points" in block and "1.8182" not in block
+    assert "<pre" not in block  # the message is wrapped text, not a preformatted line
+    css = feedback.WRAP_CSS
+    for rule in ("white-space: pre-wrap", "word-break: normal", "overflow-wrap: break-word"):
+        assert rule in css and css in block
+    assert ".jp-OutputArea-output pre" in css  # the notebook part of the page too
+    assert feedback.score_text(4.8182) == "4.82" and feedback.score_text(2.0) == "2"
