@@ -20,6 +20,9 @@ look at an index either. Nothing here needs more than the standard library and `
 
 Long because: one command, whose steps (wheels, project, GeNN, bubblewrap, the install script it
 writes, the manifest) share their paths and options; nothing else imports it.
+
+Imports inside functions: ``packaging`` and ``zipfile`` load only in the steps that read the lock
+and the wheels.
 """
 
 from __future__ import annotations

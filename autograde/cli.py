@@ -1,4 +1,8 @@
-"""``autograde``: a thin command line over :mod:`graders` and the grading pipeline."""
+"""``autograde``: a thin command line over :mod:`graders` and the grading pipeline.
+
+Imports inside functions: each command loads only the part of the pipeline it runs (nbgrader,
+Brian, matplotlib), so that ``autograde --help`` and ``autograde backends`` answer at once.
+"""
 
 from __future__ import annotations
 

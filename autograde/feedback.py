@@ -35,14 +35,14 @@ def _figure(width: float = 7.0, height: float = 2.8, ncols: int = 1):
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server; must precede pyplot
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # (see above)
 
     return plt.subplots(1, ncols, figsize=(width, height), dpi=80)
 
 
 def to_png(fig) -> str:
     """A figure as base64 PNG text (and closes it)."""
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # see _figure: only the processes that draw load it
 
     buf = io.BytesIO()
     fig.tight_layout()

@@ -27,6 +27,8 @@ from pathlib import Path
 
 import nbformat
 
+import graders.assignments
+
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "assignment"
 NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 MAX_NAME = 40
@@ -242,8 +244,6 @@ def _write(path: Path, text: str) -> None:
 
 def default_assignments_dir() -> Path:
     """The folder the registry searches: ``graders/assignments`` of the imported ``graders``."""
-    import graders.assignments
-
     return Path(graders.assignments.__file__).resolve().parent
 
 

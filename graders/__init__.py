@@ -1,4 +1,8 @@
-"""Server-side grading of Brian2 answer specs: validation, simulation and checks."""
+"""Server-side grading of Brian2 answer specs: validation, simulation and checks.
+
+Imports inside functions: :func:`check` loads validation and the harness when it is called; a
+student's kernel imports ``graders`` for :func:`graders.notebook.hidden_check` alone.
+"""
 
 from __future__ import annotations
 

@@ -3,6 +3,9 @@
 In order of preference: ``genn`` (GeNN on a CUDA GPU), ``genn-cpu`` (GeNN's single-threaded
 CPU backend), ``cpp_standalone`` and ``runtime`` (numpy). GeNN is an external install found the
 way Brian2GeNN finds it: ``GENN_PATH`` or ``genn-buildmodel.sh`` on ``PATH``.
+
+Imports inside functions: Brian2, Brian2GeNN and ``subprocess`` load only when a backend is
+probed, so that reading settings and names costs nothing.
 """
 
 from __future__ import annotations

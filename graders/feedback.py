@@ -12,6 +12,10 @@ import re
 
 import numpy as np
 
+from . import backends, harness
+from .assignments import get
+from .spec import validate
+
 
 def feedback_observables(
     assignment: str,
@@ -49,10 +53,6 @@ def feedback_observables(
     graders.harness.SimulationFailed
         Timeout, out of memory or a crash.
     """
-    from . import backends, harness
-    from .assignments import get
-    from .spec import validate
-
     a = get(assignment)
     spec, _ = validate(a, spec)
     kwargs = {}

@@ -16,6 +16,9 @@ and reading it back, outside the kernel, from a cell's text (:func:`hidden_calls
 :func:`cell_check`: which check a hidden cell stands for and which variables it passes, read by
 ``autograde.preprocessors.TrustedVerdicts`` and ``autograde.batches``) and from its output
 (:func:`parse_spec_line`).
+
+Imports inside functions: :func:`hidden_check` imports :func:`graders.check` only when it
+grades in the kernel itself (outside the pipeline); handing the spec over needs nothing more.
 """
 
 from __future__ import annotations

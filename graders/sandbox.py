@@ -29,6 +29,9 @@ into its cgroup before anything inside it can start a process.
 
 Long because: the process cap has to stay in this file (run with ``-I -S``, the script can import
 nothing beside it), and both callers apply the bwrap arguments and the cap together.
+
+Imports inside functions: ``subprocess`` and ``resource`` load only on the paths that need
+them; this file also runs as a script (``python -I -S``) at every kernel and simulation start.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ Brian rejected them (``left``: index -> reason); those are graded by a build of 
 The simulation process sets no limits on itself: the harness runs it under a wall-clock limit and
 a watchdog on the resident memory of its process tree (:mod:`graders.limits`). ("Worker" names
 something else: a pipeline worker grading one submission, :mod:`autograde.worker`.)
+
+Imports inside functions: Brian2 loads only after the job is read and the process is set up
+(limits, environment), so that a failure there costs no Brian import.
 """
 
 from __future__ import annotations

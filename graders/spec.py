@@ -4,6 +4,9 @@ Validation happens in two steps. :func:`validate` is static and cheap (types, si
 required variables, features Brian2GeNN refuses) and never executes student code. :func:`dry_run`
 lets Brian check units and identifiers by preparing (not running) the objects on the runtime
 device; it runs inside the sandboxed simulation process, under its time and memory limits.
+
+Imports inside functions: Brian2 (about 4.7 s to import) loads only for the checks that parse with
+it and for the dry run.
 """
 
 from __future__ import annotations

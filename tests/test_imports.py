@@ -7,6 +7,10 @@ only hides the circle. An edge goes to the module that is named, or to the submo
 ``from package import name`` names one; a package's ``__init__`` is not counted as imported by
 its submodules (Python has it half-initialised by then, which is harmless).
 
+Imports inside functions: each one says why it waits, in a comment on or above its line, or the
+module says it once in its docstring, in a line that starts with ``Imports inside functions:``
+(e.g. "Brian2 (about 4.7 s to import) loads only when a network is built").
+
 Length: a module over :data:`MAX_LINES` lines must say why in its docstring, in a line that starts
 with ``Long because:`` followed by the reason (e.g. "Long because: one protocol, the bubblewrap
 arguments and the process cap belong together"). Anything else over the limit fails, naming the
@@ -23,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("graders", "autograde")
 MAX_LINES = 400
 LONG_BECAUSE = re.compile(r"^\s*Long because: \S", re.M)
+LATE_BECAUSE = re.compile(r"^\s*Imports inside functions: \S", re.M)
 
 
 def modules(root: Path, packages=PACKAGES) -> dict[str, Path]:
@@ -167,3 +172,45 @@ def test_a_long_module_needs_its_reason(tmp_path):
         },
     )
     assert long_modules(root, ("pkg",)) == [f"pkg.big ({MAX_LINES + 1} lines)"]
+
+
+def unexplained_late_imports(root: Path = ROOT, packages=PACKAGES) -> list[str]:
+    """``module:line`` of every import inside a function whose reason is given nowhere."""
+    out = []
+    for name, path in modules(root, packages).items():
+        text = path.read_text()
+        tree = ast.parse(text, str(path))
+        if LATE_BECAUSE.search(ast.get_docstring(tree) or ""):
+            continue
+        lines = text.splitlines()
+        for fn in ast.walk(tree):
+            if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(fn):
+                if isinstance(node, ast.Import | ast.ImportFrom):
+                    here, above = lines[node.lineno - 1], lines[node.lineno - 2].strip()
+                    if "#" not in here and not above.startswith("#"):
+                        out.append(f"{name}:{node.lineno}")
+    return sorted(set(out))
+
+
+def test_every_import_inside_a_function_says_why():
+    late = unexplained_late_imports()
+    assert not late, (
+        f"imports inside functions without a reason: {late}; move them to the top, or say why "
+        "in a comment or in the module docstring ('Imports inside functions: ...')"
+    )
+
+
+def test_an_unexplained_late_import_is_found(tmp_path):
+    root = _package(
+        tmp_path,
+        {
+            "pkg/__init__.py": '"""Package."""\n',
+            "pkg/a.py": '"""A."""\n\n\ndef f():\n    import json\n\n    return json\n',
+            "pkg/b.py": '"""B.\n\nImports inside functions: json is slow here.\n"""\n\n\n'
+            "def f():\n    import json\n\n    return json\n",
+            "pkg/c.py": '"""C."""\n\n\ndef f():\n    import json  # slow here\n\n    return json\n',
+        },
+    )
+    assert unexplained_late_imports(root, ("pkg",)) == ["pkg.a:5"]

@@ -1,5 +1,9 @@
 """``InertOutputs``: the HTML, Markdown and JavaScript a student's cells displayed, cleaned so
-that neither the graded notebook nor the feedback page made from it runs a student's script."""
+that neither the graded notebook nor the feedback page made from it runs a student's script.
+
+Imports inside functions: nbconvert's Markdown renderer loads only when a student's Markdown
+output is cleaned.
+"""
 
 from __future__ import annotations
 

@@ -12,8 +12,10 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import NbGraderPreprocessor
 from traitlets import Bool, Dict, Float, Integer, Unicode
 
+import graders
 from graders import settings
-from graders.notebook import cell_check
+from graders.backends import BackendUnavailable
+from graders.notebook import cell_check, parse_spec_line
 
 from .common import META, _error, _error_names, _meta, _stream
 
@@ -93,9 +95,6 @@ class TrustedVerdicts(NbGraderPreprocessor):
         return out
 
     def _verdict(self, assignment: str, spec: dict):
-        import graders
-        from graders.backends import BackendUnavailable
-
         key = json.dumps([assignment, spec], sort_keys=True, default=str)
         if key not in self._verdicts:
             try:
@@ -206,8 +205,6 @@ class TrustedVerdicts(NbGraderPreprocessor):
 
     @staticmethod
     def _handed_over(cell, assignment: str, check: str) -> dict | None:
-        from graders.notebook import parse_spec_line
-
         text = "".join(
             o.get("text", "")
             for o in cell.get("outputs", [])

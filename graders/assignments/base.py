@@ -9,6 +9,8 @@ sample answers for the demo class. Each assignment is one package beside this mo
 
 Quantities are plain floats in SI units everywhere in ``graders``: ``MV`` is one millivolt in
 volts, so a value in mV is ``x * MV`` and a plot in mV shows ``volts / MV``.
+
+Imports inside functions: Brian2 (about 4.7 s to import) loads only when units are evaluated.
 """
 
 from __future__ import annotations
