@@ -8,11 +8,11 @@ variables the code reads are named here too, and only here: ``tests/test_setting
 an ``AUTOGRADE_...`` string anywhere else in the code.
 
 Why here, in ``graders`` and not in ``autograde``: both packages need these values and
-``graders`` must never import ``autograde`` (the simulation worker, ``python -m graders check``
+``graders`` must never import ``autograde`` (the simulation process, ``python -m graders check``
 and the student's kernel import ``graders`` alone), so the lower layer holds them. Why traitlets
 in ``graders``: it is nbgrader's configuration system, already loaded in every process that
 imports ``graders`` (the nbgrader server, the student's grading kernel through ipykernel) except
-the simulation worker and ``python -m graders check``, where importing this module costs about
+the simulation process and ``python -m graders check``, where importing this module costs about
 30 ms (``python -X importtime``, best of 5 at load 9 on this 2-core machine) beside Brian's
 import, 4.7 s there. Students' own machines never import ``graders`` (the released notebooks
 do not; ``tests/test_release.py``). ``graders/sandbox.py``, which also runs as a
@@ -41,7 +41,7 @@ CACHE_ENV = "AUTOGRADE_CACHE"
 STATS_ENV = "AUTOGRADE_STATS_FILE"
 #: ``make -j`` of a C++ standalone build (default: the cores there are).
 MAKE_JOBS_ENV = "AUTOGRADE_MAKE_JOBS"
-#: Selects the simulation worker's sandbox: "1" required (an error where bwrap is missing), "0"
+#: Selects the simulation process's sandbox: "1" required (an error where bwrap is missing), "0"
 #: off, unset or "auto": on where bwrap is installed. ``autograde grade`` sets it from
 #: --no-sandbox.
 SANDBOX_ENV = "AUTOGRADE_SANDBOX"
@@ -138,7 +138,7 @@ class Grading(Configurable):
         1_000_000, help="bytes of output one cell may produce; the rest is dropped; 0: no limit"
     ).tag(config=True)
 
-    # Two simulation limits, as before this module: `python -m graders check` and the shared
+    # Two simulation limits, as before this module: `python -m graders check` and the batch
     # builds have used 300 s, the trusted verdicts of `autograde grade` and `nbgrader autograde`
     # 600 s (a submission's whole hidden network, on a loaded grading server).
     simulation_timeout = Float(300.0, help="seconds one simulation (build and run) may take").tag(

@@ -15,7 +15,7 @@ groups, one excitatory synapse object, the student's and the reference's synapse
 
 Brian is imported inside the methods: whoever asks the registry for the assignment (the CLI,
 the coordinator, the checks) loads this module and needs no Brian, whose import takes 1.4 s of
-CPU (more on a busy server); only the simulation worker and the spec's dry run build networks.
+CPU (more on a busy server); only the simulation process and the spec's dry run build networks.
 
 Imports inside functions: Brian2 (about 4.7 s to import) loads only when a network is built.
 """
