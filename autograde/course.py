@@ -58,6 +58,14 @@ def run_nbgrader(course: Path, *args: str, check: bool = True) -> subprocess.Com
     return proc
 
 
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` whole or not at all (a crash never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
 def db_url(course: Path) -> str:
     """The course's gradebook: its ``c.CourseDirectory.db_url``, else ``gradebook.db`` in it."""
     return gradebook_db.course_db_url(course)
@@ -162,8 +170,4 @@ def record(course: Path, res) -> None:
         pp.parent.mkdir(parents=True, exist_ok=True)
         pp.write_text(json.dumps(plots))
     status["graded_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    p = status_path(course, a, s)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    tmp = p.with_suffix(".tmp")
-    tmp.write_text(json.dumps(status, indent=1, default=str))
-    os.replace(tmp, p)  # atomic: a crash never leaves half a status
+    write_atomic(status_path(course, a, s), json.dumps(status, indent=1, default=str))

@@ -20,14 +20,16 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import warnings
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.api import MissingEntry
 from traitlets import Bool, Integer
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.config.loader import PyFileConfigLoader
+
+from .course import write_atomic
+from .gradebook_db import open_gradebook
 
 GRADES_CSV = "grades.csv"
 EXPORTS_DIR = "exports"
@@ -63,20 +65,13 @@ def settings(course: Path) -> GradesExport:
     return GradesExport(config=config)
 
 
-def _atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _round(x, decimals: int):
     return "" if x is None else round(float(x), decimals)
 
 
 def grade_table(db_url: str, decimals: int = 2, per_check: bool = False) -> tuple[list, list]:
     """``(header, rows)`` of the gradebook: one row per student, sorted by id."""
-    with warnings.catch_warnings(), Gradebook(db_url) as gb:
+    with warnings.catch_warnings(), open_gradebook(db_url) as gb:
         warnings.simplefilter("ignore")  # SQLAlchemy noise from nbgrader's api
         assignments = sorted(gb.assignments, key=lambda a: (a.duedate is None, a.duedate, a.name))
         names = [a.name for a in assignments]
@@ -158,14 +153,16 @@ def write(course, db_url: str, assignment: str | None = None, statuses=()) -> li
         w = csv.writer(text)
         w.writerow(header)
         w.writerows(rows)
-        _atomic(course / GRADES_CSV, text.getvalue())
+        write_atomic(course / GRADES_CSV, text.getvalue())
         written.append(course / GRADES_CSV)
         if opts.gradescope and assignment:
             for st in statuses:
                 if not st or not st.get("ok"):
                     continue
                 path = course / EXPORTS_DIR / "gradescope" / assignment / st["student"]
-                _atomic(path / "results.json", json.dumps(gradescope_results(st, opts.decimals)))
+                write_atomic(
+                    path / "results.json", json.dumps(gradescope_results(st, opts.decimals))
+                )
                 written.append(path / "results.json")
     except Exception as err:  # noqa: BLE001 -- any failure of the export is reported the same way
         raise ExportError(

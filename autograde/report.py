@@ -17,7 +17,6 @@ import csv
 import html
 import io
 import json
-import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -26,6 +25,7 @@ import numpy as np
 
 from graders.assignments import get
 
+from .course import write_atomic
 from .feedback import _figure, to_png
 
 REPORTS_DIR = "reports"
@@ -195,12 +195,6 @@ def _points(p: float, m: float) -> str:
     return f"{p:.2f}".rstrip("0").rstrip(".") + f"/{m:g}"
 
 
-def _atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def to_csv(data: dict) -> str:
     """One row per student: score, points per check, the reasons and notes."""
     names = [c["name"] for c in data["checks"]]
@@ -312,10 +306,10 @@ def write(course, assignment: str, statuses: list[dict], wall_s: float | None = 
     parts.append("</body></html>")
     folder = course / REPORTS_DIR / assignment
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic(folder / "summary.json", json.dumps(data, indent=1, default=str))
-    _atomic(folder / "summary.csv", to_csv(data))
+    write_atomic(folder / "summary.json", json.dumps(data, indent=1, default=str))
+    write_atomic(folder / "summary.csv", to_csv(data))
     out = folder / "summary.html"
-    _atomic(out, "\n".join(parts))
+    write_atomic(out, "\n".join(parts))
     return out
 
 
