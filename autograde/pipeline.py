@@ -39,7 +39,7 @@ from .course import (
     students,
 )
 from .progress import Progress
-from .worker import Limits, Result, grade_one
+from .worker import Limits, Result, grade_job
 
 
 def grade_assignment(
@@ -65,7 +65,8 @@ def grade_assignment(
     course : path
         The nbgrader course folder (``source/``, ``submitted/``, ``gradebook.db``).
     executor : concurrent.futures.Executor, optional
-        Where :func:`grade_one` runs; default a ``ProcessPoolExecutor(max_workers=jobs)``. A
+        Where :func:`autograde.worker.grade_job` runs; default a
+        ``ProcessPoolExecutor(max_workers=jobs)``. A
         ``dask.distributed.Client`` works too (its workers must see ``course``).
     students_ : list of str, optional
         Only these students.
@@ -137,11 +138,11 @@ def grade_assignment(
         ]
         fetch = _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs)
         try:
-            futures = {pool.submit(grade_one, job): job["student"] for job in jobs_}
+            futures = {pool.submit(grade_job, job): job["student"] for job in jobs_}
             for fut in as_completed(futures):
                 s = futures[fut]
                 try:
-                    res = fut.result()
+                    res = Result(**fut.result())
                 except Exception as err:  # the worker itself died
                     res = Result(s, assignment, ok=False, error=f"worker failed: {err}")
                 record(course, res)  # each result is saved as it arrives

@@ -16,7 +16,7 @@ import shutil
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -211,6 +211,16 @@ def grade_one(job: dict) -> Result:
         res.seconds = round(time.perf_counter() - t0, 2)
         if not os.environ.get(settings.KEEP_TMP_ENV):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def grade_job(job: dict) -> dict:
+    """:func:`grade_one` with its result as plain data (what an executor carries back).
+
+    Every executor (the local process pool, a ``dask.distributed`` cluster) runs this, so that
+    what crosses between processes or machines is a dict of JSON-like values and bytes, never
+    a pickled object of this package; the coordinator rebuilds the :class:`Result`.
+    """
+    return asdict(grade_one(job))
 
 
 def _stored(job: dict, ckey: str | None) -> Result | None:
