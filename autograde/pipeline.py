@@ -1,12 +1,13 @@
 """Grade every submission of an assignment: parallel workers, one gradebook writer, resumable.
 
 This is the coordinator (:func:`grade_assignment`). Workers (any
-:class:`concurrent.futures.Executor`: a local process pool, a ``dask.distributed`` client) each
-grade one submission (:func:`autograde.worker.grade_one`) in a private temporary course folder
-holding a snapshot of the gradebook, and return the per-cell scores as plain data. Only the
-coordinating process writes to the course (:func:`autograde.course.record`): the gradebook,
-``autograded/``, and one status file per student, each as soon as its result arrives, so an
-interrupted run loses nothing already graded.
+:class:`concurrent.futures.Executor`: a local process pool, a ``dask.distributed`` cluster) each
+grade one submission (:func:`autograde.worker.grade_job`) in a private temporary course folder.
+A job is plain data (:func:`make_jobs`: the submitted files, the gradebook facts of the
+assignment, the course settings without paths or passwords) and so is its result, so workers
+need no shared filesystem. Only the coordinating process writes to the course
+(:func:`autograde.course.record`): the gradebook, ``autograded/``, and one status file per
+student, each as soon as its result arrives, so an interrupted run loses nothing already graded.
 
 The other rooms of the pipeline: :mod:`autograde.worker` (one submission),
 :mod:`autograde.course` (gradebook and status files), :mod:`autograde.batches` (batch builds
