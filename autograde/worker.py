@@ -1,8 +1,10 @@
 """The worker: grade one submission, in a process of its own (:func:`grade_one`).
 
-A worker grades one student's submission in a private temporary course folder holding a snapshot
-of the gradebook: ``nbgrader autograde`` runs there (through this process's nbgrader server,
-:mod:`autograde.nbserver`) with :mod:`autograde.preprocessors` and a limited (optionally
+A worker grades one student's submission in a private temporary course folder that it lays out
+from the job's data (the submission, the assignment's gradebook facts, the course's settings:
+nothing of the course folder is read, so a worker may run on another machine, see
+:mod:`autograde.pipeline`): ``nbgrader autograde`` runs there (through this process's nbgrader
+server, :mod:`autograde.nbserver`) with :mod:`autograde.preprocessors` and a limited (optionally
 sandboxed) kernel, and the worker returns the per-cell scores, the graded files and the feedback
 plots as plain data (:class:`Result`). It never writes to the course: the coordinator
 (:mod:`autograde.pipeline`) does, through :mod:`autograde.course`.
@@ -25,7 +27,6 @@ from graders import sandbox, settings
 from graders.counters import record_event as stats_event
 
 from . import feedback, nbserver, submission_cache
-from .course import config_text
 from .preprocessors import META
 
 KERNEL_NAME = "autograde-python3"
@@ -135,14 +136,20 @@ def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
 def grade_one(job: dict) -> Result:
     """Grade one student's submission in a private temporary course (runs in a worker).
 
-    ``job`` holds ``course``, ``assignment``, ``student``, ``snapshot`` (a copy of the gradebook),
-    ``limits`` (a :class:`Limits` as dict), ``backend``, ``cache_dir`` and ``fingerprint``.
+    A job is plain data (:func:`autograde.pipeline.make_jobs`), so that it can travel to another
+    machine: ``assignment``, ``student``, ``submission`` (the submitted folder as ``relative
+    path -> bytes``), ``source_files`` (the data files the assignment ships, no notebooks),
+    ``gradebook`` (:func:`autograde.course.gradebook_facts`: SQLite bytes), ``config`` (the
+    course's settings, :func:`autograde.course.config_data`), ``limits`` (a :class:`Limits` as
+    dict), ``backend``, ``cache_dir`` (this worker's, or ``None``: its default), ``feedback``,
+    ``fingerprint`` and ``course_key`` (tells copies of a course apart in the result cache). No
+    path of the course folder: nothing here reads or writes it.
     """
     t0 = time.perf_counter()
-    course, a, s = Path(job["course"]), job["assignment"], job["student"]
+    a, s = job["assignment"], job["student"]
     limits = Limits(**job["limits"])
     res = Result(s, a, ok=False, fingerprint=job.get("fingerprint", ""))
-    ckey = submission_cache.key(job, config_text(course))
+    ckey = submission_cache.key(job)
     hit = _stored(job, ckey)
     if hit is not None:  # nothing that decides the grades changed since it was graded
         hit.seconds = round(time.perf_counter() - t0, 2)
@@ -151,22 +158,17 @@ def grade_one(job: dict) -> Result:
     tmp = Path(tempfile.mkdtemp(prefix=f"autograde-{s}-"))
     try:
         root = tmp / "course"
-        (root / "submitted" / s).mkdir(parents=True)
-        shutil.copytree(course / "submitted" / s / a, root / "submitted" / s / a)
-        src = course / "source" / a
+        _unpack(root / "submitted" / s / a, job["submission"])
         # Data files the source ships (nbgrader copies them next to the notebook); no notebooks.
-        shutil.copytree(src, root / "source" / a, ignore=shutil.ignore_patterns("*.ipynb"))
-        shutil.copy(job["snapshot"], root / "gradebook.db")
+        _unpack(root / "source" / a, job.get("source_files") or {})
+        (root / "gradebook.db").write_bytes(job["gradebook"])
         runtime = tmp / "rt"
         runtime.mkdir()
         workdir = root / "autograded" / s / a
         _kernelspec(tmp / "jupyter", limits, workdir, runtime)
         (tmp / "jupyter-config").mkdir()
         overrides = worker_config(job, limits, root, runtime)
-        lines = [config_text(course), "\n# --- autograde pipeline overrides ---"]
-        for key, value in overrides.items():
-            lines.append(f"c.{key} = {value!r}")
-        (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+        (root / "nbgrader_config.py").write_text(config_file(job.get("config") or {}, overrides))
         env = dict(
             os.environ,
             JUPYTER_PATH=str(tmp / "jupyter"),
@@ -211,6 +213,30 @@ def grade_one(job: dict) -> Result:
         res.seconds = round(time.perf_counter() - t0, 2)
         if not os.environ.get(settings.KEEP_TMP_ENV):
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _unpack(folder: Path, data: dict[str, bytes]) -> None:
+    """Write ``relative path -> bytes`` under ``folder``, refusing paths that leave it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    top = folder.resolve()
+    for rel, content in data.items():
+        path = (folder / rel).resolve()
+        if not path.is_relative_to(top):
+            raise ValueError(f"a job's file {rel!r} lies outside its folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def config_file(config: dict, overrides: dict) -> str:
+    """The worker's ``nbgrader_config.py``: the course's settings, then the worker's own."""
+    lines = ["c = get_config()  # noqa: F821", "# --- the course's settings ---"]
+    for section, values in config.items():
+        for key, value in values.items():
+            lines.append(f"c.{section}.{key} = {value!r}")
+    lines.append("# --- autograde pipeline overrides ---")
+    for key, value in overrides.items():
+        lines.append(f"c.{key} = {value!r}")
+    return "\n".join(lines) + "\n"
 
 
 def grade_job(job: dict) -> dict:

@@ -189,18 +189,19 @@ def test_the_constants_are_what_the_code_reads(tmp_path, monkeypatch, capsys):
     assert notebook.hidden_check("adaptive_threshold", "jump", model="x") is None
     assert capsys.readouterr().out.startswith(notebook.MARKER)
     assert kernel_env(str(tmp_path), str(tmp_path), True)[settings.TRUSTED_ENV] == "1"
-    job = {"course": str(tmp_path), "assignment": "a", "student": "s", "limits": {}}
+    job = {"assignment": "a", "student": "s", "limits": {}, "submission": {}}
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
-    assert submission_cache.key(job, "") is None
+    assert submission_cache.key(job) is None
     assert settings.MAKE_JOBS_ENV in harness.SIMULATOR_INHERITED  # reaches the sandboxed simulation
 
 
 def test_keep_tmp_keeps_a_workers_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
-    job = {"course": str(tmp_path / "none"), "assignment": "a", "student": "s", "limits": {}}
+    # no gradebook in the job: grading fails after the folder is made
+    job = {"assignment": "a", "student": "s", "limits": {}, "submission": {"a.ipynb": b"{}"}}
     monkeypatch.setenv(settings.KEEP_TMP_ENV, "1")
-    assert "FileNotFoundError" in worker.grade_one(job).error  # no such course
+    assert "KeyError: 'gradebook'" in worker.grade_one(job).error
     assert list(tmp_path.glob("autograde-s-*"))
     for kept in tmp_path.glob("autograde-s-*"):
         kept.rename(tmp_path / ("old-" + kept.name))
