@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -155,8 +156,10 @@ def grade_one(job: dict) -> Result:
         hit.seconds = round(time.perf_counter() - t0, 2)
         stats_event("submission_hit", a, hit.backend or "")
         return hit
-    tmp = Path(tempfile.mkdtemp(prefix=f"autograde-{s}-"))
+    sweep_stale()
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{s}-"))
     try:
+        (tmp / OWNER).write_text(_owner(os.getpid()))
         root = tmp / "course"
         _unpack(root / "submitted" / s / a, job["submission"])
         # Data files the source ships (nbgrader copies them next to the notebook); no notebooks.
@@ -211,8 +214,49 @@ def grade_one(job: dict) -> Result:
     finally:
         sandbox.release(tmp.name)  # whatever the kernel left running
         res.seconds = round(time.perf_counter() - t0, 2)
-        if not os.environ.get(settings.KEEP_TMP_ENV):
+        if os.environ.get(settings.KEEP_TMP_ENV):
+            (tmp / OWNER).unlink(missing_ok=True)  # kept for a person to read: never swept
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+TMP_PREFIX = "autograde-"  # a worker's temporary course: <tempdir>/autograde-<student>-XXXX
+OWNER = ".owner"  # in it: host, pid and start time of the worker process that made it
+
+
+def _owner(pid: int) -> str:
+    """``host pid start`` of process ``pid`` (start: its start time in clock ticks since boot)."""
+    try:
+        # the 22nd field of /proc/PID/stat, counted after the command name (which may hold spaces)
+        start = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        start = "?"
+    return f"{socket.gethostname()} {pid} {start}"
+
+
+def sweep_stale(tempdir: str | None = None) -> list[Path]:
+    """Remove the temporary courses of worker processes of this machine that are gone.
+
+    A worker killed mid-job (``kill -9``, a crashed or interrupted coordinator, an out-of-memory
+    kill) cannot remove its folder, which holds a copy of a submission. Only folders whose
+    ``.owner`` names this host and a process that no longer runs (or whose pid now belongs to a
+    process started later) are removed; a folder of a live worker, another host or without an
+    owner file is left alone. Returns what was removed.
+    """
+    removed = []
+    host = socket.gethostname()
+    for folder in Path(tempdir or tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        try:
+            who = (folder / OWNER).read_text().split()
+        except OSError:
+            continue
+        if len(who) != 3 or who[0] != host or not who[1].isdigit():
+            continue
+        if _owner(int(who[1])) == " ".join(who):
+            continue  # still running
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
 
 
 def _unpack(folder: Path, data: dict[str, bytes]) -> None:
