@@ -214,9 +214,12 @@ def generate_feedback(course, assignment: str) -> Path:
     """
     course = Path(course).resolve()
     # Hidden-test code stays out of student-facing files; the messages are outputs and remain.
+    # FeedbackCells: no 0-point self-checks in the table of contents, no bare Out[n]: 1.8182
+    # under the hidden cells (it needs the hidden cells' code, so it precedes ClearHiddenTests).
     # InertOutputs again: notebooks graded by an older chain get their scripts cleaned too.
     pps = [
         "nbgrader.preprocessors.GetGrades",
+        "autograde.preprocessors.FeedbackCells",
         "nbgrader.preprocessors.ClearHiddenTests",
         "autograde.preprocessors.InertOutputs",
         "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
@@ -227,6 +230,8 @@ def generate_feedback(course, assignment: str) -> Path:
         assignment,
         "--force",
         f"--GenerateFeedback.preprocessors={pps!r}",
+        # maths as MathML and no MathJax from a CDN: the page needs no network
+        "--GenerateFeedback.exporter_class=autograde.feedback_page.FeedbackExporter",
         check=False,
     )
     inject(course, assignment)  # the per-check messages and plots
