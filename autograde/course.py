@@ -22,6 +22,8 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
+from traitlets.config.loader import PyFileConfigLoader
+
 from . import gradebook_db
 
 STATUS_DIR = "autograde_status"
@@ -55,8 +57,6 @@ def config_data(course: Path) -> dict:
         A setting that is not plain data (JSON: numbers, strings, lists, dicts), which could
         not be written into the worker's configuration.
     """
-    from traitlets.config.loader import PyFileConfigLoader
-
     path = course / "nbgrader_config.py"
     if not path.is_file():
         return {}

@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import graders
+from graders import settings
 from graders.assignments import get
 from graders.feedback import feedback_observables
 from graders.harness import SimulationFailed
@@ -213,25 +214,15 @@ def generate_feedback(course, assignment: str) -> Path:
     :func:`autograde.feedback.inject`.
     """
     course = Path(course).resolve()
-    # Hidden-test code stays out of student-facing files; the messages are outputs and remain.
-    # FeedbackCells: no 0-point self-checks in the table of contents, no bare Out[n]: 1.8182
-    # under the hidden cells (it needs the hidden cells' code, so it precedes ClearHiddenTests).
-    # InertOutputs again: notebooks graded by an older chain get their scripts cleaned too.
-    pps = [
-        "nbgrader.preprocessors.GetGrades",
-        "autograde.preprocessors.FeedbackCells",
-        "nbgrader.preprocessors.ClearHiddenTests",
-        "autograde.preprocessors.InertOutputs",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    ]
+    # The chain and exporter of graders.settings (whatever the course's configuration says)
+    pps = list(settings.FEEDBACK_PREPROCESSORS)
     run_nbgrader(
         course,
         "generate_feedback",
         assignment,
         "--force",
         f"--GenerateFeedback.preprocessors={pps!r}",
-        # maths as MathML and no MathJax from a CDN: the page needs no network
-        "--GenerateFeedback.exporter_class=autograde.feedback_page.FeedbackExporter",
+        f"--GenerateFeedback.exporter_class={settings.FEEDBACK_EXPORTER}",
         check=False,
     )
     inject(course, assignment)  # the per-check messages and plots
