@@ -28,6 +28,20 @@ from pathlib import Path
 #: default on a host that drops packets).
 CONNECT_TIMEOUT = 10
 
+#: libpq settings added to a PostgreSQL URL that does not set them: a server that stops
+#: answering (a dropped network, a host gone) is noticed within about a minute, on connecting
+#: (connect_timeout), while idle (TCP keepalives) and while sending (tcp_user_timeout, ms),
+#: instead of hanging the coordinator forever on a half-open connection. A socket folder
+#: (?host=/run/postgresql) ignores the TCP ones.
+LIBPQ_TIMEOUTS = {
+    "connect_timeout": str(CONNECT_TIMEOUT),
+    "keepalives": "1",
+    "keepalives_idle": "30",
+    "keepalives_interval": "10",
+    "keepalives_count": "3",
+    "tcp_user_timeout": "60000",
+}
+
 
 class GradebookUnreachable(RuntimeError):
     """The course's gradebook database cannot be opened or written (the message says why)."""
@@ -58,6 +72,10 @@ def course_db_url(course: Path) -> str:
         db = parsed.database or ""
         if db and db != ":memory:" and not db.startswith("file:") and not os.path.isabs(db):
             return parsed.set(database=str(course / db)).render_as_string(hide_password=False)
+    if parsed.get_backend_name() == "postgresql":
+        missing = {k: v for k, v in LIBPQ_TIMEOUTS.items() if k not in parsed.query}
+        if missing:  # the course's own values win
+            return parsed.update_query_dict(missing).render_as_string(hide_password=False)
     return url
 
 
@@ -73,13 +91,16 @@ def _configured_url(course: Path) -> str:
 
 
 def describe(url: str) -> str:
-    """``url`` with its password masked, for messages and logs."""
+    """``url`` with its password masked, for messages and logs (without the timeouts that
+    :func:`course_db_url` adds, which the course did not write)."""
     from urllib.parse import unquote
 
     from sqlalchemy.engine import make_url
 
     try:  # unquoted: a socket folder (?host=/run/postgresql) reads as a path
-        return unquote(make_url(url).render_as_string(hide_password=True))
+        parsed = make_url(url)
+        ours = [k for k, v in LIBPQ_TIMEOUTS.items() if parsed.query.get(k) == v]
+        return unquote(parsed.difference_update_query(ours).render_as_string(hide_password=True))
     except Exception:
         return "<unparsable URL>"
 

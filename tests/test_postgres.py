@@ -22,6 +22,7 @@ from pathlib import Path
 
 import pytest
 from postgres_server import Server, find_bindir
+from sqlalchemy.engine import make_url
 
 from autograde import course as coursedir
 from autograde import demo, gradebook_db, worker
@@ -180,7 +181,8 @@ def test_postgres_gradebook_holds_the_same_rows_as_sqlite(two_gradebooks):
         f"{len(g['before'])} of {len(CLASS)} were recorded, then run again)"
     )
     assert g["second"].returncode == 0, g["second"].stderr[-3000:]
-    assert coursedir.db_url(g["pg"]) == g["url"]
+    # the configured database (with the timeouts course_db_url adds)
+    assert gradebook_db.describe(coursedir.db_url(g["pg"])) == gradebook_db.describe(g["url"])
     assert not (g["pg"] / "gradebook.db").exists(), "nbgrader or autograde fell back to SQLite"
     lite = gradebook_rows(coursedir.db_url(g["sqlite"]), A)
     pg = gradebook_rows(g["url"], A)
@@ -267,8 +269,12 @@ def test_course_db_url_reads_nbgrader_config(tmp_path):
     assert coursedir.db_url(course) == f"sqlite:///{course / 'gradebook.db'}"
     _use_db(course, "sqlite:///grades/gb.db")  # relative: to the course, where nbgrader runs
     assert coursedir.db_url(course) == f"sqlite:///{course / 'grades' / 'gb.db'}"
-    _use_db(course, _dead_url(tmp_path))
-    assert coursedir.db_url(course) == _dead_url(tmp_path)
+    _use_db(course, "postgresql+psycopg://grader:s3cret@dbhost:5433/gb?keepalives_idle=5")
+    url = make_url(coursedir.db_url(course))  # timeouts added, so a lost server cannot hang us
+    assert (url.host, url.port, url.database, url.password) == ("dbhost", 5433, "gb", "s3cret")
+    assert url.query["keepalives_idle"] == "5"  # the course's own value wins
+    assert url.query["connect_timeout"] == str(gradebook_db.CONNECT_TIMEOUT)
+    assert url.query["tcp_user_timeout"] == "60000" and url.query["keepalives"] == "1"
     assert "s3cret" not in gradebook_db.describe(_dead_url(tmp_path))
     _use_db(course, "postgresql+psycopg://grader:s3cret@dbhost:port/gradebook")
     with pytest.raises(gradebook_db.GradebookUnreachable, match="is not a database URL") as err:
