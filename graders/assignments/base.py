@@ -106,22 +106,22 @@ class Outcome:
 
     def feedback_message(self, hidden_passed: bool = False) -> str:
         """The feedback page's message, measured on the plotted feedback case."""
-        where = f"In the case plotted below ({self.place})" if self.place else "On the plot below"
+        place = self.place or "the task's parameters"
         if self.failed:
             more = (
-                f" ({self.failed} of {self.total} {self.what} with the task's parameters fail.)"
+                f" ({self.failed} of {self.total} {self.what} with the task's parameters fail)"
                 if self.failed > 1
                 else ""
             )
-            return self._advise(f"{where}: {self.said}") + more
+            return self._advise(f"In the case plotted below ({place}): {self.said}{more}")
         if not self.passed:
-            return self._advise(f"{where}: {self.said}")
+            return self._advise(f"In the case plotted below ({place}): {self.said}")
         if hidden_passed:
-            return f"{where}: {self.said}."
-        unseen = f"; {self.unseen}" if self.unseen else ""
+            return f"In the case plotted below ({place}): {self.said}."
+        unseen = f", which use {self.unseen}" if self.unseen else ""
         return (
-            f"{where}, with the task's parameters, your network passes this check, but it fails "
-            f"on some hidden cases{unseen}."
+            f"With the task's parameters your network passes this check (plotted below: "
+            f"{place}), but it fails on some hidden cases{unseen}."
         )
 
 

@@ -31,3 +31,8 @@ def mark(ax, x: float, y: float | None, text: str) -> None:
 def smooth(x: np.ndarray, n: int) -> np.ndarray:
     """Running mean of ``x`` over ``n`` samples (``x`` itself for ``n <= 1``)."""
     return np.convolve(x, np.ones(n) / n, mode="same") if n > 1 else x
+
+
+def legend(ax, **kw) -> None:
+    """The legend beside the axes (right), where it hides no trace or band."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kw)

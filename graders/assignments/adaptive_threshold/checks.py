@@ -37,7 +37,7 @@ ADVICE = {
 }
 #: What the hidden cases vary that the feedback cases keep (no values).
 UNSEEN = (
-    "the hidden cases use other drives and other values of vth_inc, tau_th, tau, vr and vth0, "
+    "other drives and other values of vth_inc, tau_th, tau, vr and vth0, "
     "so look for a number written where the task names a parameter, or a parameter used in "
     "another's place"
 )

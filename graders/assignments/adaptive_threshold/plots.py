@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import MS, MV
-from ..plotting import CONTROL, LIMIT, REFERENCE, STUDENT, mark
+from ..plotting import CONTROL, LIMIT, REFERENCE, STUDENT, legend, mark
 from .cases import DT
 from .checks import DECAY_RTOL, JUMP_RTOL, SPIKE_TIME_TOL_STEPS, relaxation_start
 
@@ -156,4 +156,4 @@ def draw(check: str, ax, obs: dict, cases: list[dict], focus: dict | None = None
         if focus and "t" in focus:
             mark(ax, focus["t"] / MS, None, "first spike that differs")
         ax.set_title(f"spikes must match the reference's within {tol / MS:g} ms (I = {drive:g} mV)")
-    ax.legend(fontsize=7, loc="best")
+    legend(ax)

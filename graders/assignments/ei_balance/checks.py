@@ -67,7 +67,7 @@ ADVICE = {
 }
 #: What the hidden cases vary that the feedback case keeps (no values).
 UNSEEN = (
-    "the hidden cases use other numbers and rates of inputs, other weights, other values of eta "
+    "other numbers and rates of inputs, other weights, other values of eta "
     "and tau_stdp, and regular as well as Poisson-like inputs, so look for a number written "
     "where the task names a parameter"
 )
@@ -233,7 +233,7 @@ def rule(spec, obs, cases, visible=False):
                 if visible:
                     what = (
                         f"a presynaptic spike {abs(d) * 1e3:g} ms {order} the postsynaptic one "
-                        f"({_interval(d)}) should change w by eta*exp(-|t_pre - t_post|/tau_stdp) "
+                        f"should change w by eta*exp(-|t_pre - t_post|/tau_stdp) "
                         f"= {exp:.3f} (within {RULE_ATOL * eta + RULE_RTOL * exp:.3f})"
                     )
                     place = f"the pairing {_interval(d)}, the task's eta and tau_stdp"

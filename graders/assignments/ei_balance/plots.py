@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import MV
-from ..plotting import CONTROL, LIMIT, REFERENCE, STUDENT, mark, smooth
+from ..plotting import CONTROL, LIMIT, REFERENCE, STUDENT, legend, mark, smooth
 from .cases import PAIRINGS_MS, VISIBLE
 from .checks import (
     BALANCE_MARGIN,
@@ -43,7 +43,9 @@ def draw(check: str, ax, obs: dict, cases: list[dict], focus: dict | None = None
         ax.plot(
             t, smooth(ie + ii, win) / MV, **dict(STUDENT, color="k", label="net Ie + Ii, yours")
         )
-        ax.plot(t, smooth(net_r, win) / MV, **dict(REFERENCE, label="net Ie + Ii, reference"))
+        ax.plot(
+            t, smooth(net_r, win) / MV, **dict(REFERENCE, label="net Ie + Ii, reference (dashed)")
+        )
         # the limit: the late mean net input within +/- bound of the late mean Ie
         rr = _late_mean(t, net_r) / _late_mean(t, obs[f"c{k}_r_Ie"])
         bound = (focus or {}).get("bound", abs(rr) + BALANCE_MARGIN)
@@ -56,7 +58,7 @@ def draw(check: str, ax, obs: dict, cases: list[dict], focus: dict | None = None
             ylabel="current (mV, 50 ms mean)",
             title="late net input Ie + Ii must be close to zero",
         )
-        ax.legend(fontsize=7, ncol=2, loc="best")
+        legend(ax)
         return
     if check == "convergence":
         _late_window(ax)
@@ -144,4 +146,4 @@ def draw(check: str, ax, obs: dict, cases: list[dict], focus: dict | None = None
             ylabel="excitatory current Ie (mV, 50 ms mean)",
             title="your synapses must leave Ie as the given neuron has it",
         )
-    ax.legend(fontsize=7, loc="best")
+    legend(ax)
