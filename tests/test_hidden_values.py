@@ -14,6 +14,7 @@ import re
 import pytest
 
 import graders
+from autograde import feedback
 from graders import assignments
 from graders.assignments import adaptive_threshold, ei_balance
 from graders.assignments.ei_balance import cases as ei_cases
@@ -80,3 +81,21 @@ def test_hard_coded_answer_learns_no_hidden_value(name, reference, tmp_path):
     notes = "\n".join(verdict.notes)
     for p in used:
         assert f"'{p}'" in notes, f"no note names {p}: {notes}"
+    # the feedback page: the same checks measured on the task's parameters, where the numbers
+    # are right, so the words say that only the hidden cases fail, without any hidden value
+    cells = {
+        c.name: {"check": c.name, "points": c.points, "max_points": c.max_points, "spec": spec}
+        for c in verdict.checks
+    }
+    plots = feedback.make_plots(name, cells, "runtime", cache_dir=tmp_path)
+    lost = [c.name for c in verdict.checks if not c.passed]
+    for check, said in plots["feedback"].items():
+        text = said["message"]
+        assert not RATIO.search(text), f"{check}: a ratio to a parameter: {text}"
+        for s in secrets:
+            assert s not in text, f"{check}: hidden value {s!r} in: {text}"
+        assert "hidden case " not in text
+        if check in lost and said["passed"]:
+            assert "passes this check" in text and "fails on some hidden cases" in text, text
+            assert "look for a number written where the task names a parameter" in text
+    assert any(plots["feedback"][c]["passed"] for c in lost), "the task's parameters pass"
