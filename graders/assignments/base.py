@@ -120,8 +120,8 @@ class Outcome:
             return f"In the case plotted below ({place}): {self.said}."
         unseen = f", which use {self.unseen}" if self.unseen else ""
         return (
-            f"With the task's parameters your network passes this check (plotted below: "
-            f"{place}), but it fails on some hidden cases{unseen}."
+            f"Your network passes this check in the case plotted below ({place}), but fails it "
+            f"on some hidden cases{unseen}."
         )
 
 

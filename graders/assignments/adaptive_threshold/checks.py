@@ -37,9 +37,8 @@ ADVICE = {
 }
 #: What the hidden cases vary that the feedback cases keep (no values).
 UNSEEN = (
-    "other drives and other values of vth_inc, tau_th, tau, vr and vth0, "
-    "so look for a number written where the task names a parameter, or a parameter used in "
-    "another's place"
+    "other drives and other values of vth_inc, tau_th, tau, vr and vth0: look for a number "
+    "written where the task names a parameter, or one parameter used in another's place"
 )
 
 

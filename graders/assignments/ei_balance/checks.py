@@ -67,9 +67,10 @@ ADVICE = {
 }
 #: What the hidden cases vary that the feedback case keeps (no values).
 UNSEEN = (
-    "other numbers and rates of inputs, other weights, other values of eta "
-    "and tau_stdp, and regular as well as Poisson-like inputs, so look for a number written "
-    "where the task names a parameter"
+    "other numbers and rates of inputs, other weights, other values of eta and tau_stdp, and "
+    "regular as well as Poisson-like inputs: look for a number written where the task names a "
+    "parameter, and for a part of the rule that matters less with the task's inputs (the other "
+    "checks may show it)"
 )
 FEEDBACK_PLACE = "the task's parameters, Poisson-like inputs"
 
