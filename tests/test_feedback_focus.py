@@ -121,6 +121,8 @@ def _page(assignment, spec, tmp_path):
         for c in verdict.checks
     }
     plots = feedback.make_plots(assignment, cells, "runtime", cache_dir=tmp_path)
+    # plain data: the worker carries it back as JSON (no numpy scalars, no objects)
+    assert json.loads(json.dumps(plots)) == plots
     html = feedback.section(assignment, cells, plots)
     return verdict, plots, html
 

@@ -88,7 +88,7 @@ class Outcome:
 
     @property
     def passed(self) -> bool:
-        return self.fraction >= 1.0 and self.failed == 0
+        return bool(self.fraction >= 1.0 and self.failed == 0)
 
     def _advise(self, text: str) -> str:
         return f"{text.rstrip('.')}. {self.advice}" if self.advice else text

@@ -81,7 +81,7 @@ def _outcome(name, items, what, good, default=None):
 
 
 def reduction(spec, obs, cases, visible=False) -> Outcome:
-    items = []
+    items, margins = [], []  # margins: spikes to spare below the fixed threshold's count
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
         s, c = _spikes(obs, k, "s", n), _spikes(obs, k, "c", n)
@@ -94,13 +94,21 @@ def reduction(spec, obs, cases, visible=False) -> Outcome:
                     f"{ns} spikes"
                 )
                 items.append((ns == 0, False, said, focus, _place(case, j)))
+                margins.append(np.inf)
             else:
                 said = (
                     f"with a fixed threshold the neuron fires {nc} spikes and with an adaptive "
                     f"one it must fire fewer; yours fired {ns}"
                 )
                 items.append((ns < nc, True, said, focus, _place(case, j)))
-    telling = next((i for i, it in enumerate(items) if it[1]), 0)  # the first drive that fires
+                margins.append(nc - ns)
+    # with no failure, show the drive that comes closest to the fixed threshold's count, on
+    # the first case (a sweep of drives) where it has one
+    telling = min(
+        (i for i, it in enumerate(items) if it[1]),
+        key=lambda i: (items[i][3]["case"] != 0, margins[i]),
+        default=0,
+    )
     return _outcome(
         "reduction", items, "neurons",
         "fewer spikes than with a fixed threshold for every drive above threshold, and none "
@@ -110,7 +118,7 @@ def reduction(spec, obs, cases, visible=False) -> Outcome:
 
 def jump(spec, obs, cases, visible=False) -> Outcome:
     dt = DT  # the task's time step
-    items = []
+    items, errors = [], []  # errors: |jump - vth_inc| / vth_inc
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
         inc = _p(case, "vth_inc")
@@ -123,6 +131,7 @@ def jump(spec, obs, cases, visible=False) -> Outcome:
                 # the change across the reset minus the ongoing per-step change before it
                 size = (vth[j, step + 1] - vth[j, step]) - (vth[j, step] - vth[j, step - 1])
                 ok = abs(size - inc) <= JUMP_RTOL * abs(inc)
+                errors.append(abs(size - inc) / abs(inc))
                 if visible:
                     said = (
                         f"at spike {m + 1} (t = {ts / MS:.1f} ms) vth should rise by vth_inc = "
@@ -146,11 +155,8 @@ def jump(spec, obs, cases, visible=False) -> Outcome:
             focus={"case": 0, "neuron": len(cases[0]["drives_mV"]) - 1} if cases else None,
             place=_place(cases[0], len(cases[0]["drives_mV"]) - 1) if cases else "",
         )
-    # with no failure, show the first spike of the first case's strongest drive
-    top = max((it[3]["neuron"] for it in items if it[3]["case"] == 0), default=None)
-    first = next(
-        (i for i, it in enumerate(items) if it[3] == {**it[3], "case": 0, "neuron": top}), 0
-    )
+    # with no failure, show the spike whose jump comes closest to the tolerance
+    first = int(np.argmax(errors))
     return _outcome("jump", items, "spikes", "vth rises by vth_inc at every spike", first)
 
 
@@ -247,7 +253,7 @@ def rest(spec, obs, cases, visible=False) -> Outcome:
 
 def agreement(spec, obs, cases, visible=False) -> Outcome:
     dt = DT  # the task's time step
-    items = []
+    items, diffs = [], []  # diffs: the largest spike-time difference (s) per neuron
     tol = SPIKE_TIME_TOL_STEPS * dt
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
@@ -266,6 +272,7 @@ def agreement(spec, obs, cases, visible=False) -> Outcome:
                 if visible and first < max(len(s[j]), len(r[j])):
                     said += f"; they part at spike {first + 1} (t = {focus['t'] / MS:.1f} ms)"
                 items.append((False, counts, said, focus, place))
+                diffs.append(np.inf)
                 continue
             diff = float(np.max(np.abs(s[j] - r[j]))) if len(s[j]) else 0.0
             d = decimals(diff * 1e3, tol * 1e3, 1)
@@ -274,15 +281,12 @@ def agreement(spec, obs, cases, visible=False) -> Outcome:
                 f"{tol * 1e3:.1f} ms)"
             )
             items.append((diff <= tol, counts, said, focus, place))
-    # with no failure, show the strongest drive of the first case
-    strongest = max(
-        (i for i, it in enumerate(items) if it[3]["case"] == 0),
-        key=lambda i: items[i][3]["neuron"],
-        default=0,
-    )
+            diffs.append(diff if counts else -1.0)
+    # with no failure, show the neuron whose spikes come closest to the tolerance
+    closest = int(np.argmax(diffs)) if diffs else 0
     return _outcome(
         "agreement", items, "neurons",
-        "spike counts and times match the reference on every case", strongest,
+        "spike counts and times match the reference on every case", closest,
     )  # fmt: skip
 
 

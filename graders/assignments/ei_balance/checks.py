@@ -116,7 +116,7 @@ def balance(spec, obs, cases, visible=False):
             f"close to zero, at most {bound:.{d}%} of the mean Ie in size (the reference reaches "
             f"{rr:+.{d}%}; without plasticity it stays at {rc:+.0%}); yours is {rs:+.{d}%}"
         )
-        items.append((ok, said, {"case": k, "bound": bound}))
+        items.append((ok, said, {"case": k, "bound": float(bound)}))
     return _outcome(
         "balance",
         items,
@@ -153,7 +153,9 @@ def convergence(spec, obs, cases, visible=False):
                 f"changed by only {tot_s / tot_r:.{d}%} of the reference's change (at least "
                 f"{MIN_CHANGE_FRAC:.0%} needed)"
             )
-            items.append((False, said, {"case": k, "min_change": MIN_CHANGE_FRAC * abs(tot_r)}))
+            items.append(
+                (False, said, {"case": k, "min_change": float(MIN_CHANGE_FRAC * abs(tot_r))})
+            )
             continue
         frac_s = abs(drift_s) / abs(tot_s)
         bound = frac_r + DRIFT_MARGIN
@@ -163,7 +165,7 @@ def convergence(spec, obs, cases, visible=False):
             f"during the last {window[1] - window[0]:g} s (the reference: {frac_r:.{d}%}); yours "
             f"moved by {frac_s:.{d}%} of its total change in that window"
         )
-        items.append((frac_s <= bound, said, {"case": k, "drift_bound": bound}))
+        items.append((frac_s <= bound, said, {"case": k, "drift_bound": float(bound)}))
     return _outcome(
         "convergence", items, "the inhibitory weights settle and stay finite", "cases", visible
     )
@@ -181,7 +183,7 @@ def effect(spec, obs, cases, visible=False):
             f"{window[1]:g} s and with the reference rule at {fr:.0f} Hz; yours must fall below "
             f"{bound:.{d}f} Hz and fires at {fs:.{d}f} Hz"
         )
-        items.append((fs <= bound, said, {"case": k, "rate_bound": bound}))
+        items.append((fs <= bound, said, {"case": k, "rate_bound": float(bound)}))
     return _outcome(
         "effect",
         items,
