@@ -80,6 +80,23 @@ def test_a_check_returning_the_short_form_still_grades():
     assert res.fraction == 0.5 and res.message == "half" and "focus" not in res.details
 
 
+def test_checks_and_plots_of_the_older_form_still_work():
+    """An assignment written before focus (as ``autograde new-assignment`` generates them):
+    checks return ``(fraction, message)``, plots take no ``focus``."""
+    a = get("adaptive_threshold")
+    saved = a.checks["rest"], a.plot
+    calls = []
+    try:
+        a.checks["rest"] = lambda spec, obs, cases: (0.5, "half")
+        a.plot = lambda check, ax, obs, cases: calls.append(check)
+        said = a.feedback("rest", {}, {}, [], hidden_passed=False)
+        a.draw("rest", None, {}, [], said.details["focus"])
+    finally:
+        a.checks["rest"], a.plot = saved
+    assert said.message == "In the case plotted below (the task's parameters): half"
+    assert said.details == {"focus": None, "passed": False} and calls == ["rest"]
+
+
 def _fake_obs(a):
     """Observables in which nothing spikes and vth sits at vth0 (no simulation)."""
     t = np.arange(100) * 1e-4
