@@ -30,7 +30,7 @@ BEGIN = "<!-- autograde-feedback:begin -->"
 END = "<!-- autograde-feedback:end -->"
 
 
-def _figure(width: float = 7.0, height: float = 2.8, ncols: int = 1):
+def _figure(width: float = 9.5, height: float = 3.0, ncols: int = 1):
     # matplotlib here and in to_png, not at the top: Agg must be chosen before pyplot loads, and
     # a worker that makes no plots (--no-feedback) skips its 0.5-0.8 s import.
     import matplotlib
@@ -52,9 +52,12 @@ def to_png(fig) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def plot_check(assignment: str, check: str, obs: dict, cases: list[dict]) -> str:
+def plot_check(
+    assignment: str, check: str, obs: dict, cases: list[dict], focus: dict | None = None
+) -> str:
     """Base64 PNG of the student's traces against the reference for one check ("" for an
-    assignment without plots).
+    assignment without plots), drawn at ``focus`` (where the check failed on the feedback
+    cases; None: the plot's own choice) with the check's limit.
 
     The assignment draws on the figure's axes (:meth:`graders.assignments.base.Assignment.draw`);
     the figure and the PNG are made here, so that ``graders`` never makes figures or files.
@@ -63,7 +66,7 @@ def plot_check(assignment: str, check: str, obs: dict, cases: list[dict]) -> str
     if a.plot is None:
         return ""
     fig, ax = _figure()
-    a.draw(check, ax, obs, cases)
+    a.draw(check, ax, obs, cases, focus)
     return to_png(fig)
 
 
@@ -98,7 +101,10 @@ def make_plots(
     Returns
     -------
     dict
-        ``{"plots": {check: base64 png}, "note": why there are no plots, or ""}``.
+        ``{"plots": {check: base64 png}, "note": why there are no plots, or "", "feedback":
+        {check: {"message", "focus", "passed"}}}``: each check run on the feedback cases, its
+        message measured on the plotted case and ``focus`` where the plot is drawn (the first
+        failure there; :attr:`graders.assignments.base.Outcome.focus`).
     """
     spec = _spec_of(cells)
     if spec is None:
@@ -117,15 +123,28 @@ def make_plots(
         return {"plots": {}, "note": f"no plots: your answer cannot be simulated: {err}"}
     except SimulationFailed as err:
         return {"plots": {}, "note": f"no plots: your network could not be simulated ({err.kind})"}
-    cases = get(assignment).feedback_cases()
-    checks = [rec["check"] for rec in cells.values()]
-    return {"plots": {c: plot_check(assignment, c, obs, cases) for c in checks}, "note": ""}
+    a = get(assignment)
+    cases = a.feedback_cases()
+    plots, said = {}, {}
+    for rec in cells.values():
+        c = rec["check"]
+        if c not in a.checks:
+            continue
+        # the check itself, run on the feedback cases: where it fails there is what to draw
+        hidden_passed = float(rec.get("points", 0)) >= float(rec.get("max_points", 0))
+        found = a.feedback(c, spec, obs, cases, hidden_passed)
+        focus = found.details["focus"]
+        plots[c] = plot_check(assignment, c, obs, cases, focus)
+        said[c] = {"message": found.message, "focus": focus, "passed": found.details["passed"]}
+    return {"plots": plots, "note": "", "feedback": said}
 
 
 INTRO = (
-    "Each check below shows its message and a plot of your network (blue) next to the reference "
-    "solution (dashed), simulated on a feedback case: the task's parameters and an input like "
-    "the notebook's. The hidden tests use other inputs and parameter values."
+    "Each check below first says what it found on the hidden tests, which use other inputs and "
+    "parameter values than the task's and are not shown. Below that, the same check is measured "
+    "on a case you can see (the task's parameters and an input like the notebook's) and plotted "
+    "where your network fails it: your network in blue, the reference solution dashed, the "
+    "check's limit or tolerance as an orange band."
 )
 
 
@@ -136,6 +155,7 @@ WRAP_CSS = (
     "{white-space: pre-wrap; word-break: normal; overflow-wrap: break-word; overflow-x: visible}"
     ".autograde-message {font-family: monospace; background: #f7f7f7; padding: 0.6em;"
     " border: 1px solid #ddd}"
+    ".autograde-label {margin: 0.6em 0 0.2em; font-weight: bold; font-size: 0.9em}"
 )
 
 
@@ -162,8 +182,16 @@ def section(assignment: str, cells: dict, plots: dict) -> str:
             f'<div class="autograde-check" id="autograde-{html.escape(c)}">'
             f"<h3>{html.escape(c)}: {score_text(rec['points'])} of {rec['max_points']:g} "
             "points</h3>"
+            "<p class='autograde-label'>On the hidden tests</p>"
             f"<div class='autograde-message'>{html.escape(rec.get('message') or '')}</div>"
         )
+        plotted = (plots.get("feedback") or {}).get(c, {}).get("message")
+        if plotted:
+            out.append(
+                "<p class='autograde-label'>On the case plotted below</p>"
+                "<div class='autograde-message autograde-plotted'>"
+                f"{html.escape(plotted)}</div>"
+            )
         png = plots.get("plots", {}).get(c)
         if png:
             out.append(

@@ -19,6 +19,10 @@ class CheckResult:
         Pass fraction in ``[0, 1]``; the check earns ``fraction * max_points``.
     message : str
         Feedback in physics terms, addressed to the student.
+    details : dict
+        What the grader keeps for itself: ``focus``, where the check failed on the cases it
+        ran on (:attr:`graders.assignments.base.Outcome.focus`), and, on the feedback cases,
+        ``passed``. Not in :meth:`to_json`: on hidden cases it names the hidden case.
     """
 
     name: str

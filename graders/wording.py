@@ -63,3 +63,17 @@ def rate_words(got: float, want: float) -> str:
         "more than": "faster than",
         "far more than": "much faster than",
     }.get(how, "not at the rate of")
+
+
+def decimals(value: float, bound: float, least: int = 0, most: int = 4) -> int:
+    """How many decimals print ``value`` and ``bound`` (same scale, e.g. both as percent)
+    differently, so that a failed bound never reads as met ("at most 19%; yours 19%").
+
+    ``least`` is the usual precision; more decimals are added while the two read the same.
+    """
+    if not (math.isfinite(value) and math.isfinite(bound)) or abs(value) == abs(bound):
+        return least
+    d = least
+    while d < most and f"{abs(value):.{d}f}" == f"{abs(bound):.{d}f}":
+        d += 1
+    return d

@@ -73,10 +73,11 @@ def test_post_minus_is_rewritten_for_brian2genn():
 
 
 def test_untouched_flags_writes_to_the_neuron_statically():
-    frac, msg = checks.untouched({"on_pre": "Ie_post += -(w*mV)", "on_post": "x += 1"}, {}, [])
-    assert frac == 0.0 and "Ie_post" in msg
-    frac, msg = checks.untouched({"on_pre": "xpre += 1", "on_post": "v_post = vr"}, {}, [])
-    assert frac == 0.0 and "v_post" in msg
+    found = checks.untouched({"on_pre": "Ie_post += -(w*mV)", "on_post": "x += 1"}, {}, [])
+    assert found.fraction == 0.0 and "Ie_post" in found.hidden_message()
+    assert "leave Ie and v" in found.hidden_message()  # what to change, in the task's terms
+    found = checks.untouched({"on_pre": "xpre += 1", "on_post": "v_post = vr"}, {}, [])
+    assert found.fraction == 0.0 and "v_post" in found.said
 
 
 # --- slow: whole submissions ------------------------------------------------------------------

@@ -50,3 +50,5 @@ def test_no_message_prints_a_hidden_value(name):
             # a whole number, not the tail of another one ("2 mV" is not in "10.2 mV")
             found = [s for s in leaks if re.search(r"(?<![\d.])" + re.escape(s), c.message)]
             assert not found, f"{path.stem}/{c.name} prints hidden values {found}: {c.message}"
+            # nothing the student cannot place: no hidden case or protocol by number
+            assert not re.search(r"hidden case \d|protocol \d|\(of \d+\)", c.message), c.message

@@ -14,6 +14,7 @@ import re
 import pytest
 
 import graders
+from autograde import feedback
 from graders import assignments
 from graders.assignments import adaptive_threshold, ei_balance
 from graders.assignments.ei_balance import cases as ei_cases
@@ -80,3 +81,27 @@ def test_hard_coded_answer_learns_no_hidden_value(name, reference, tmp_path):
     notes = "\n".join(verdict.notes)
     for p in used:
         assert f"'{p}'" in notes, f"no note names {p}: {notes}"
+    # the feedback page: the same checks measured on the task's parameters, where the numbers
+    # are right, so the words say that only the hidden cases fail, without any hidden value
+    cells = {
+        c.name: {"check": c.name, "points": c.points, "max_points": c.max_points, "spec": spec}
+        for c in verdict.checks
+    }
+    plots = feedback.make_plots(name, cells, "runtime", cache_dir=tmp_path)
+    lost = [c.name for c in verdict.checks if not c.passed]
+    shown = {f"{d:g}" for case in assignments.get(name).feedback_cases()
+             for d in case.get("drives_mV", ())}  # fmt: skip
+    for check, said in plots["feedback"].items():
+        # the plotted case's own drive is visible (the notebook's): "I = 15 mV" is no hidden
+        # tau = 15 ms, so the place is checked apart and left out of the search
+        place = re.compile(r"drive I = (\S+) mV( switched on at \d+ ms and off at \d+ ms)?")
+        assert {m.group(1) for m in place.finditer(said["message"])} <= shown, said["message"]
+        text = place.sub("", said["message"])
+        assert not RATIO.search(text), f"{check}: a ratio to a parameter: {text}"
+        for s in secrets:
+            assert s not in text, f"{check}: hidden value {s!r} in: {text}"
+        assert "hidden case " not in text
+        if check in lost and said["passed"]:
+            assert "passes this check" in text and "fails it on some hidden cases" in text, text
+            assert "look for a number written where the task names a parameter" in text
+    assert any(plots["feedback"][c]["passed"] for c in lost), "the task's parameters pass"

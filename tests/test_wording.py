@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from graders.wording import changed_by, rate_words, relative
+from graders.wording import changed_by, decimals, rate_words, relative
 
 
 @pytest.mark.parametrize(
@@ -39,3 +39,20 @@ def test_time_constants():
     assert rate_words(0.034, 0.2) == "much faster than"
     assert rate_words(0.3, 0.2) == "slower than"
     assert rate_words(0.2, 0.2) == "about as fast as"
+
+
+@pytest.mark.parametrize(
+    "value, bound, least, digits",
+    [
+        (18.7, 18.6, 0, 1),  # "at most 19%; yours 19%" would read as met
+        (27.0, 19.0, 0, 0),
+        (0.21, 0.2, 1, 2),
+        (63.0, 63.0, 0, 0),
+        (-19.04, 19.0, 0, 2),  # the size is compared, the sign printed apart
+    ],
+)
+def test_a_failed_bound_never_reads_as_met(value, bound, least, digits):
+    d = decimals(value, bound, least)
+    assert d == digits
+    if abs(value) != abs(bound):
+        assert f"{abs(value):.{d}f}" != f"{abs(bound):.{d}f}"

@@ -29,15 +29,108 @@ from ..results import CheckResult
 MV = 1e-3  # one millivolt, in volts
 MS = 1e-3  # one millisecond, in seconds
 
-#: A check: ``check(spec, obs, cases) -> (pass fraction in [0, 1], message)``. ``obs`` are the
-#: observables of the hidden cases (keys as the assignment's ``build`` names them), ``cases`` the
-#: hidden cases; the message speaks to the student and never prints a hidden value.
-Check = Callable[[dict, dict, list], tuple[float, str]]
-#: A feedback plot: ``plot(check, ax, obs, cases)`` draws on the Matplotlib ``Axes`` ``ax`` the
-#: student's traces against the reference for one check, on the feedback cases' observables.
-Plot = Callable[[str, Any, dict, list], None]
+#: A check: ``check(spec, obs, cases) -> Outcome`` (or the short form ``(pass fraction in [0, 1],
+#: message)``). ``obs`` are the observables of ``cases`` (keys as the assignment's ``build`` names
+#: them): the hidden cases when grading, the feedback cases (renumbered from ``c0``) for the
+#: feedback page. A check that also accepts a keyword ``visible`` is told which: with
+#: ``visible=True`` it leaves out any extra protocol of its own that uses hidden values. The
+#: words never print a hidden value.
+Check = Callable[..., "Outcome | tuple[float, str]"]
+#: A feedback plot: ``plot(check, ax, obs, cases, focus=None)`` draws on the Matplotlib ``Axes``
+#: ``ax`` the student's traces against the reference for one check, on the feedback cases'
+#: observables, at ``focus`` (:attr:`Outcome.focus`: where the check failed) with the check's
+#: tolerance drawn. Plot functions without a ``focus`` parameter are called without it.
+Plot = Callable[..., None]
 
 METHODS = ("euler", "exact", "linear", "exponential_euler", "rk2", "rk4", "heun")
+
+
+@dataclass
+class Outcome:
+    """What one check found, in pieces that make both of its messages.
+
+    The grading message (hidden cases) counts the failures and describes the first one in words
+    without saying where it is, since the student cannot see the hidden cases; the feedback
+    message (feedback cases) places it: "In the case plotted below (the task's parameters, drive
+    I = 25 mV): ...". Both end with :attr:`advice`.
+
+    Parameters
+    ----------
+    fraction : float
+        Pass fraction in ``[0, 1]`` (the points, unchanged by the wording).
+    said : str
+        The first failure in words, without its place; what passing means when nothing failed.
+    failed, total : int
+        How many of the counted items (neurons, spikes, cases, pairings) failed, of how many.
+    what : str
+        Those items, plural ("neurons").
+    focus : dict or None
+        Where the first failure is, as small JSON data (``{"case": 0, "neuron": 2}``); when
+        nothing failed, the most telling item. Plots are drawn there.
+    place : str
+        ``focus`` in the task's terms ("drive I = 25 mV"); shown for the feedback cases only.
+    advice : str
+        What to change, one sentence in the task's terms, no code.
+    unseen : str
+        What the hidden cases vary that the feedback cases keep, in words (no values): said
+        when the network passes on the feedback cases but not on the hidden ones.
+    """
+
+    fraction: float
+    said: str
+    failed: int = 0
+    total: int = 0
+    what: str = "inputs"
+    focus: dict | None = None
+    place: str = ""
+    advice: str = ""
+    unseen: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.fraction >= 1.0 and self.failed == 0)
+
+    def _advise(self, text: str) -> str:
+        return f"{text.rstrip('.')}. {self.advice}" if self.advice else text
+
+    def hidden_message(self) -> str:
+        """The grading message: how many hidden inputs failed and how, never where."""
+        if self.passed:
+            return self.said
+        if not self.failed:
+            return self._advise(self.said)
+        which = "hidden cases" if self.what == "cases" else f"{self.what} of the hidden cases"
+        return self._advise(
+            f"{self.failed} of {self.total} {which} fail this check; in one of them, {self.said}"
+        )
+
+    def feedback_message(self, hidden_passed: bool = False) -> str:
+        """The feedback page's message, measured on the plotted feedback case."""
+        place = self.place or "the task's parameters"
+        if self.failed:
+            more = (
+                f" ({self.failed} of {self.total} {self.what} with the task's parameters fail)"
+                if self.failed > 1
+                else ""
+            )
+            return self._advise(f"In the case plotted below ({place}): {self.said}{more}")
+        if not self.passed:
+            return self._advise(f"In the case plotted below ({place}): {self.said}")
+        if hidden_passed:
+            return f"In the case plotted below ({place}): {self.said}."
+        unseen = f", which use {self.unseen}" if self.unseen else ""
+        return (
+            f"Your network passes this check in the case plotted below ({place}), but fails it "
+            f"on some hidden cases{unseen}."
+        )
+
+
+def outcome_of(result) -> Outcome:
+    """An :class:`Outcome` from a check's return value (an Outcome or ``(fraction, message)``)."""
+    if isinstance(result, Outcome):
+        return result
+    frac, msg = result
+    return Outcome(float(frac), msg, failed=0, total=0)
 
 
 @dataclass(frozen=True)
@@ -153,19 +246,52 @@ class Assignment:
         """
         out = []
         for name, points in self.points.items():
-            frac, msg = self.checks[name](spec, obs, cases)
-            out.append(CheckResult(name, points, frac, msg))
+            found = self.run_check(name, spec, obs, cases)
+            focus = {"focus": found.focus} if found.focus is not None else {}
+            out.append(CheckResult(name, points, found.fraction, found.hidden_message(), focus))
         return out
 
-    def draw(self, check: str, ax, obs: dict[str, np.ndarray], cases: list[dict]) -> None:
+    def run_check(
+        self, name: str, spec: dict, obs: dict, cases: list[dict], *, visible: bool = False
+    ) -> Outcome:
+        """Run check ``name`` on ``cases`` (``visible``: the feedback cases) as an Outcome."""
+        fn = self.checks[name]
+        kw = {"visible": True} if visible and "visible" in inspect.signature(fn).parameters else {}
+        return outcome_of(fn(spec, obs, cases, **kw))
+
+    def feedback(
+        self, name: str, spec: dict, obs: dict, cases: list[dict], hidden_passed: bool = False
+    ) -> CheckResult:
+        """Check ``name`` measured on the feedback cases, for the feedback page.
+
+        ``obs`` and ``cases`` as for :meth:`draw`; ``hidden_passed`` says whether the check
+        passed on the hidden cases (the words differ when only those fail). The result's
+        ``details`` hold ``focus`` (where to draw) and ``passed`` (on the feedback cases).
+        """
+        found = self.run_check(name, spec, obs, cases, visible=True)
+        return CheckResult(
+            name,
+            self.points.get(name, 0.0),
+            found.fraction,
+            found.feedback_message(hidden_passed),
+            {"focus": found.focus, "passed": found.passed},
+        )
+
+    def draw(
+        self, check: str, ax, obs: dict[str, np.ndarray], cases: list[dict], focus=None
+    ) -> None:
         """Draw the feedback plot of ``check`` on the Matplotlib ``Axes`` ``ax``.
 
         ``obs`` are the feedback cases' observables, renumbered from ``c0``
-        (:func:`graders.feedback.feedback_only`), and ``cases`` the feedback cases.
+        (:func:`graders.feedback.feedback_only`), ``cases`` the feedback cases and ``focus``
+        where the check failed on them (:attr:`Outcome.focus`; None: the plot's own choice).
         """
         if self.plot is None:
             raise NotImplementedError(f"assignment {self.name!r} has no feedback plots")
-        self.plot(check, ax, obs, cases)
+        if "focus" in inspect.signature(self.plot).parameters:
+            self.plot(check, ax, obs, cases, focus=focus)
+        else:
+            self.plot(check, ax, obs, cases)
 
     def code_digest(self) -> str:
         """Hash of every Python file of the assignment's package (part of the cache key).

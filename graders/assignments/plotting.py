@@ -1,20 +1,38 @@
-"""What every assignment's feedback plots share: line styles and a running mean.
+"""What every assignment's feedback plots share: line styles, the look of a check's limit, a
+marker for the place a message speaks about, and a running mean.
 
 A plot function (``plots.draw`` in each assignment's package) draws on a Matplotlib ``Axes`` it
 is given and never imports Matplotlib itself: :mod:`autograde.feedback` makes the figure and
 the PNG. Observables are in SI units; divide by :data:`~graders.assignments.base.MV` or
-:data:`~graders.assignments.base.MS` to show mV or ms.
+:data:`~graders.assignments.base.MS` to show mV or ms. Labels are words a student reads
+("yours", "reference (dashed)"), never a variable suffix.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-STUDENT = {"color": "C0", "lw": 1.4, "label": "your network"}
-REFERENCE = {"color": "k", "lw": 1.0, "ls": "--", "label": "reference"}
+STUDENT = {"color": "C0", "lw": 1.4, "label": "yours"}
+REFERENCE = {"color": "k", "lw": 1.0, "ls": "--", "label": "reference (dashed)"}
 CONTROL = {"color": "0.6", "lw": 1.0, "label": "without plasticity"}
+#: The tolerance band or limit a check applied (fill_between, axhspan, axvspan, axhline).
+LIMIT = {"color": "C1", "alpha": 0.3, "lw": 0}
+
+
+def mark(ax, x: float, y: float | None, text: str) -> None:
+    """Ring the point ``(x, y)`` (or, with ``y`` None, a dotted line at ``x``) the message
+    speaks about, labelled ``text`` in the legend."""
+    if y is None:
+        ax.axvline(x, color="C3", ls=":", lw=1.2, label=text)
+    else:
+        ax.plot([x], [y], "o", ms=12, mfc="none", mec="C3", mew=1.5, label=text)
 
 
 def smooth(x: np.ndarray, n: int) -> np.ndarray:
     """Running mean of ``x`` over ``n`` samples (``x`` itself for ``n <= 1``)."""
     return np.convolve(x, np.ones(n) / n, mode="same") if n > 1 else x
+
+
+def legend(ax, **kw) -> None:
+    """The legend beside the axes (right), where it hides no trace or band."""
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kw)

@@ -4,23 +4,42 @@ Timing convention (Brian2GeNN's schedule, used on every backend): a StateMonitor
 ``n`` is taken before step ``n``'s update; a spike detected at step ``n`` is reset in the same
 step, so its jump shows up between samples ``n`` and ``n + 1``.
 
-Messages name parameters (``vth_inc``, ``tau_th``) and give the student's values relative to
-them; they never print a hidden case's parameter values or inputs, since feedback is
-student-facing.
+Each check returns an :class:`~graders.assignments.base.Outcome`: its first failure in words,
+where it is (``focus``: case, neuron and, for spike-by-spike checks, the spike) and what to
+change. On hidden cases (``visible=False``) the words name parameters (``vth_inc``, ``tau_th``)
+and sizes relative to them, never a hidden value or a ratio to one; on the feedback cases
+(``visible=True``, the task's own parameters) they also give the measured numbers.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...wording import changed_by, rate_words
-from ..base import MV
+from ...wording import changed_by, decimals, rate_words
+from ..base import MS, MV, Outcome
 from .cases import DT
 
 JUMP_RTOL = 0.02  # the step-change estimate below is exact to O((dt/tau_th)^2)
 DECAY_RTOL = 0.03  # fitted tau_th within 3 %, trajectory within 3 % of the prediction
 REST_ATOL = 1e-6  # V; a threshold without spikes must not move
 SPIKE_TIME_TOL_STEPS = 2  # same method as the reference: only rounding differs
+
+#: What to change, per check, in the task's terms (the last sentence of a failure message).
+ADVICE = {
+    "reduction": "Make vth rise at each spike (in reset) so that the neuron fires less than with "
+    "a fixed threshold.",
+    "jump": "In reset, raise vth by exactly vth_inc (written by its name) at each spike.",
+    "decay": "Let vth relax toward vth0 with time constant tau_th (not tau) in its equation.",
+    "rest": "Let vth move only at spikes and back toward vth0, so it stays at vth0 while the "
+    "neuron is silent.",
+    "agreement": "Use the task's equations with every parameter by its name; once the other "
+    "checks pass, the spike times follow.",
+}
+#: What the hidden cases vary that the feedback cases keep (no values).
+UNSEEN = (
+    "other drives and other values of vth_inc, tau_th, tau, vr and vth0: look for a number "
+    "written where the task names a parameter, or one parameter used in another's place"
+)
 
 
 def _spikes(obs, k, role, n):
@@ -32,81 +51,113 @@ def _p(case, name):
     return case["params"][name][0]
 
 
-def _where(k, j):
-    return f"hidden case {k + 1}, neuron {j + 1}"
+def _place(case, j):
+    """Neuron ``j`` of a feedback case in the task's terms (never used for hidden cases)."""
+    text = f"the task's parameters, drive I = {case['drives_mV'][j]:g} mV"
+    if "pulse_ms" in case:
+        on, off = case["pulse_ms"]
+        text += f" switched on at {on:g} ms and off at {off:g} ms"
+    return text
 
 
-def _score(items):
-    """Pass fraction and failure messages of ``(ok, counts, message)`` items.
+def _outcome(name, items, what, good, default=None):
+    """The Outcome of ``(ok, counts, said, focus, place)`` items.
 
     Items with ``counts=False`` are requirements that earn nothing when met (a silent neuron
     staying silent) but count as a failure when broken, so a model that does nothing cannot
-    collect credit from them.
+    collect credit from them. Without a failure the focus is ``default`` (the most telling
+    item: an index into ``items``) or the first item.
     """
-    bad = [m for ok, _, m in items if not ok]
-    earned = sum(1 for ok, counts, _ in items if ok and counts)
-    total = sum(1 for ok, counts, _ in items if counts or not ok)
-    return (earned / total if total else 0.0), bad
-
-
-def _summary(frac, bad, n, what, good):
+    bad = [it for it in items if not it[0]]
+    earned = sum(1 for ok, counts, *_ in items if ok and counts)
+    total = sum(1 for ok, counts, *_ in items if counts or not ok)
+    frac = earned / total if total else 0.0
+    show = bad[0] if bad else (items[default or 0] if items else None)
+    common = {"advice": ADVICE[name], "unseen": UNSEEN, "what": what, "total": len(items)}
     if not bad:
-        return 1.0, good
-    return frac, f"{len(bad)} of {n} {what} wrong; e.g. {bad[0]}"
+        focus, place = (show[3], show[4]) if show else (None, "")
+        return Outcome(1.0, good, failed=0, focus=focus, place=place, **common)
+    return Outcome(frac, show[2], failed=len(bad), focus=show[3], place=show[4], **common)
 
 
-def reduction(spec, obs, cases) -> tuple[float, str]:
-    items = []
+def reduction(spec, obs, cases, visible=False) -> Outcome:
+    items, margins = [], []  # margins: spikes to spare below the fixed threshold's count
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
         s, c = _spikes(obs, k, "s", n), _spikes(obs, k, "c", n)
         for j in range(n):
             ns, nc = len(s[j]), len(c[j])
+            focus = {"case": k, "neuron": j}
             if nc == 0:
-                msg = (
-                    f"{_where(k, j)}: the drive stays below threshold, so the neuron must not "
-                    f"fire; yours fired {ns} spikes"
+                said = (
+                    f"the drive stays below threshold, so the neuron must not fire; yours fired "
+                    f"{ns} spikes"
                 )
-                items.append((ns == 0, False, msg))
+                items.append((ns == 0, False, said, focus, _place(case, j)))
+                margins.append(np.inf)
             else:
-                msg = (
-                    f"{_where(k, j)}: with a fixed threshold the neuron fires {nc} spikes and "
-                    f"with an adaptive one it must fire fewer; yours fired {ns}"
+                said = (
+                    f"with a fixed threshold the neuron fires {nc} spikes and with an adaptive "
+                    f"one it must fire fewer; yours fired {ns}"
                 )
-                items.append((ns < nc, True, msg))
-    frac, bad = _score(items)
-    return _summary(
-        frac, bad, len(items), "neurons",
+                items.append((ns < nc, True, said, focus, _place(case, j)))
+                margins.append(nc - ns)
+    # with no failure, show the drive that comes closest to the fixed threshold's count, on
+    # the first case (a sweep of drives) where it has one
+    telling = min(
+        (i for i, it in enumerate(items) if it[1]),
+        key=lambda i: (items[i][3]["case"] != 0, margins[i]),
+        default=0,
+    )
+    return _outcome(
+        "reduction", items, "neurons",
         "fewer spikes than with a fixed threshold for every drive above threshold, and none "
-        "below it",
+        "below it", telling,
     )  # fmt: skip
 
 
-def jump(spec, obs, cases) -> tuple[float, str]:
+def jump(spec, obs, cases, visible=False) -> Outcome:
     dt = DT  # the task's time step
-    items = []
+    items, errors = [], []  # errors: |jump - vth_inc| / vth_inc
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
         inc = _p(case, "vth_inc")
         vth = obs[f"c{k}_s_vth"]
         for j, times in enumerate(_spikes(obs, k, "s", n)):
-            for ts in times:
+            for m, ts in enumerate(times):
                 step = int(round(ts / dt))
                 if step < 1 or step + 1 >= vth.shape[1]:
                     continue
                 # the change across the reset minus the ongoing per-step change before it
                 size = (vth[j, step + 1] - vth[j, step]) - (vth[j, step] - vth[j, step - 1])
                 ok = abs(size - inc) <= JUMP_RTOL * abs(inc)
-                # in words, never a ratio: 2.50 x vth_inc told to a hard-coded 5 mV would reveal
-                # the hidden vth_inc (graders.wording)
-                msg = f"{_where(k, j)}: at each spike vth should rise by vth_inc; " + changed_by(
-                    size, inc, "vth_inc", "rose"
-                )
-                items.append((ok, True, msg))
+                errors.append(abs(size - inc) / abs(inc))
+                if visible:
+                    said = (
+                        f"at spike {m + 1} (t = {ts / MS:.1f} ms) vth should rise by vth_inc = "
+                        f"{inc / MV:g} mV (within {JUMP_RTOL:.0%}); yours rose by "
+                        f"{size / MV:+.2f} mV"
+                    )
+                else:
+                    # in words, never a ratio: 2.50 x vth_inc told to a hard-coded 5 mV would
+                    # reveal the hidden vth_inc (graders.wording)
+                    said = "at each spike vth should rise by vth_inc; " + changed_by(
+                        size, inc, "vth_inc", "rose"
+                    )
+                focus = {"case": k, "neuron": j, "spike": m, "t": float(ts)}
+                items.append((ok, True, said, focus, _place(case, j)))
     if not items:
-        return 0.0, "your neurons never spiked, so no threshold jump could be measured"
-    frac, bad = _score(items)
-    return _summary(frac, bad, len(items), "spikes", "vth rises by vth_inc at every spike")
+        return Outcome(
+            0.0,
+            "your neurons never spiked, so no threshold jump could be measured",
+            advice=ADVICE["jump"],
+            unseen=UNSEEN,
+            focus={"case": 0, "neuron": len(cases[0]["drives_mV"]) - 1} if cases else None,
+            place=_place(cases[0], len(cases[0]["drives_mV"]) - 1) if cases else "",
+        )
+    # with no failure, show the spike whose jump comes closest to the tolerance
+    first = int(np.argmax(errors))
+    return _outcome("jump", items, "spikes", "vth rises by vth_inc at every spike", first)
 
 
 def _fit_tau(t, dev):
@@ -120,58 +171,66 @@ def _fit_tau(t, dev):
     return -1.0 / slope if slope < 0 else np.inf
 
 
-def decay(spec, obs, cases) -> tuple[float, str]:
-    dt = DT  # the task's time step
+def relaxation_start(case, times):
+    """When the free relaxation of neuron ``j`` starts: after the pulse and its last spike."""
+    return max([case["pulse_ms"][1] * 1e-3, *(times + 2 * DT)])
+
+
+def decay(spec, obs, cases, visible=False) -> Outcome:
     items = []
     t = obs["t"]
+    target = "after the input stops, vth should relax toward vth0 with time constant tau_th"
     for k, case in enumerate(cases):
         if "pulse_ms" not in case:
             continue
         n = len(case["drives_mV"])
         vth0, tau_th = _p(case, "vth0"), _p(case, "tau_th")
         vth = obs[f"c{k}_s_vth"]
-        off = case["pulse_ms"][1] * 1e-3
         for j, times in enumerate(_spikes(obs, k, "s", n)):
-            where = _where(k, j)
-            start = max([off, *(times + 2 * dt)])
+            focus, place = {"case": k, "neuron": j}, _place(case, j)
+            start = relaxation_start(case, times)
+            focus["start"] = float(start)
             sel = t >= start
             if sel.sum() < 50:
-                items.append((False, True, f"{where}: the neuron kept spiking after its input "
-                              "was switched off, so vth could not relax"))  # fmt: skip
+                said = "the neuron kept spiking after its input was switched off, so vth could " \
+                       "not relax"  # fmt: skip
+                items.append((False, True, said, focus, place))
                 continue
             tt, y = t[sel], vth[j, sel]
             rise = y[0] - vth0
-            target = "after the input stops, vth should relax toward vth0 with time constant tau_th"
             if rise <= 1e-4:
-                msg = f"{where}: {target}; yours is {rise / MV:+.1f} mV from vth0 after the spikes"
-                items.append((False, True, msg))
+                said = f"{target}; yours is {rise / MV:+.1f} mV from vth0 after the spikes"
+                items.append((False, True, said, focus, place))
                 continue
             predicted = vth0 + rise * np.exp(-(tt - tt[0]) / tau_th)
             err = np.max(np.abs(y - predicted)) / rise
             tau_fit = _fit_tau(tt, y - vth0)
             if tau_fit is None:
-                msg = f"{where}: {target}; yours ends {(y[-1] - vth0) / MV:+.1f} mV from vth0"
-                items.append((False, True, msg))
+                said = f"{target}; yours ends {(y[-1] - vth0) / MV:+.1f} mV from vth0"
+                items.append((False, True, said, focus, place))
             elif abs(tau_fit / tau_th - 1) > DECAY_RTOL:
-                msg = f"{where}: {target}; yours relaxes {rate_words(tau_fit, tau_th)} that"
-                items.append((False, True, msg))
+                said = f"{target}; yours relaxes {rate_words(tau_fit, tau_th)} that"
+                if visible:
+                    said += (
+                        f" (its time constant is {tau_fit / MS:.0f} ms; tau_th = "
+                        f"{tau_th / MS:g} ms, within {DECAY_RTOL:.0%})"
+                    )
+                items.append((False, True, said, focus, place))
             elif err > DECAY_RTOL:
-                msg = (
-                    f"{where}: {target}; yours strays from that curve by {err:.0%} of its "
-                    f"height and ends {(y[-1] - vth0) / MV:+.1f} mV from vth0"
+                d = decimals(100 * err, 100 * DECAY_RTOL)
+                said = (
+                    f"{target}; yours strays from that curve by {err:.{d}%} of its height "
+                    f"(allowed: {DECAY_RTOL:.0%}) and ends {(y[-1] - vth0) / MV:+.1f} mV from vth0"
                 )
-                items.append((False, True, msg))
+                items.append((False, True, said, focus, place))
             else:
-                items.append((True, True, target))
+                items.append((True, True, target, focus, place))
     if not items:
-        return 0.0, "no relaxation of vth could be measured"
-    frac, bad = _score(items)
-    return _summary(
-        frac, bad, len(items), "neurons", "vth relaxes toward vth0 with time constant tau_th"
-    )
+        return Outcome(0.0, "no relaxation of vth could be measured", advice=ADVICE["decay"])
+    return _outcome("decay", items, "neurons", "vth relaxes toward vth0 with time constant tau_th")
 
 
-def rest(spec, obs, cases) -> tuple[float, str]:
+def rest(spec, obs, cases, visible=False) -> Outcome:
     items = []
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
@@ -182,38 +241,53 @@ def rest(spec, obs, cases) -> tuple[float, str]:
             if len(ctrl[j]) or "pulse_ms" in case:
                 continue
             dev = np.max(np.abs(vth[j] - vth0))
-            msg = (
-                f"{_where(k, j)}: the neuron never spikes, so vth should stay at vth0; yours "
-                f"moved by up to {dev / MV:.1f} mV"
-            )
-            items.append((dev <= REST_ATOL, True, msg))
-    frac, bad = _score(items)
-    return _summary(frac, bad, len(items), "silent neurons",
-                    "vth stays at vth0 while the neuron does not spike")  # fmt: skip
+            # how far it moved is a number only on the task's parameters: on a hidden case it
+            # can be the distance of vth0 to another (hidden) parameter
+            size = f"by up to {dev / MV:.3g} mV" if visible else "away from it"
+            said = f"the neuron never spikes, so vth should stay at vth0; yours moved {size}"
+            items.append((dev <= REST_ATOL, True, said, {"case": k, "neuron": j}, _place(case, j)))
+    return _outcome(
+        "rest", items, "silent neurons", "vth stays at vth0 while the neuron does not spike"
+    )
 
 
-def agreement(spec, obs, cases) -> tuple[float, str]:
+def agreement(spec, obs, cases, visible=False) -> Outcome:
     dt = DT  # the task's time step
-    items = []
+    items, diffs = [], []  # diffs: the largest spike-time difference (s) per neuron
     tol = SPIKE_TIME_TOL_STEPS * dt
     for k, case in enumerate(cases):
         n = len(case["drives_mV"])
         s, r = _spikes(obs, k, "s", n), _spikes(obs, k, "r", n)
         for j in range(n):
             counts = len(r[j]) > 0  # agreeing on silence earns nothing, breaking it fails
+            focus, place = {"case": k, "neuron": j}, _place(case, j)
+            m = min(len(s[j]), len(r[j]))
+            off = np.nonzero(np.abs(s[j][:m] - r[j][:m]) > tol)[0]
+            first = int(off[0]) if off.size else m  # the first spike that does not match
+            if first < max(len(s[j]), len(r[j])):
+                at = r[j][first] if first < len(r[j]) else s[j][first]
+                focus.update(spike=first, t=float(at))
             if len(s[j]) != len(r[j]):
-                msg = f"{_where(k, j)}: the reference fires {len(r[j])} spikes, yours {len(s[j])}"
-                items.append((False, counts, msg))
+                said = f"the reference fires {len(r[j])} spikes, yours {len(s[j])}"
+                if visible and first < max(len(s[j]), len(r[j])):
+                    said += f"; they part at spike {first + 1} (t = {focus['t'] / MS:.1f} ms)"
+                items.append((False, counts, said, focus, place))
+                diffs.append(np.inf)
                 continue
             diff = float(np.max(np.abs(s[j] - r[j]))) if len(s[j]) else 0.0
-            msg = (
-                f"{_where(k, j)}: spike times differ from the reference by up to "
-                f"{diff * 1e3:.1f} ms (allowed: {tol * 1e3:.1f} ms)"
+            d = decimals(diff * 1e3, tol * 1e3, 1)
+            said = (
+                f"spike times differ from the reference by up to {diff * 1e3:.{d}f} ms (allowed: "
+                f"{tol * 1e3:.1f} ms)"
             )
-            items.append((diff <= tol, counts, msg))
-    frac, bad = _score(items)
-    return _summary(frac, bad, len(items), "neurons",
-                    "spike counts and times match the reference on every hidden case")  # fmt: skip
+            items.append((diff <= tol, counts, said, focus, place))
+            diffs.append(diff if counts else -1.0)
+    # with no failure, show the neuron whose spikes come closest to the tolerance
+    closest = int(np.argmax(diffs)) if diffs else 0
+    return _outcome(
+        "agreement", items, "neurons",
+        "spike counts and times match the reference on every case", closest,
+    )  # fmt: skip
 
 
 CHECKS = {

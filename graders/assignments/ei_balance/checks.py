@@ -1,8 +1,8 @@
 """Checks for the E/I-balance assignment: pure functions of recorded observables (and, for
 ``untouched``, of the spec's statements).
 
-Every hidden case runs three neurons on identical input spikes: the student's synapses ("s"),
-the reference synapses ("r") and the same synapses without plasticity ("c", the control).
+Every case runs three neurons on identical input spikes: the student's synapses ("s"), the
+reference synapses ("r") and the same synapses without plasticity ("c", the control).
 Tolerances for the network-level checks are stated relative to the reference, because a
 potentiation-only rule balances asymptotically: how close it gets in a few seconds is a property
 of the case, not a constant.
@@ -10,6 +10,10 @@ of the case, not a constant.
 Timing convention (Brian2GeNN's schedule, used on every backend): synapses process the spikes of
 the previous step, presynaptic and postsynaptic alike, so a pairing interval is the difference of
 the recorded spike times.
+
+Each check returns an :class:`~graders.assignments.base.Outcome` (its first failure in words,
+where it is, what to change). With ``visible=True`` (the feedback cases) ``rule`` keeps only the
+pairing protocols that use the task's eta and tau_stdp and states each pairing's interval.
 """
 
 from __future__ import annotations
@@ -18,7 +22,8 @@ import ast
 
 import numpy as np
 
-from ...wording import changed_by
+from ...wording import changed_by, decimals
+from ..base import Outcome
 from .cases import DT, PROBE_POST_T, probes
 
 LATE = (2.0, 3.0)  # s; the window in which balance and convergence are judged
@@ -47,6 +52,28 @@ POST_TIME_TOL = 1.5e-4  # s; the forced postsynaptic spike is on the dt grid
 IE_ATOL = 1e-9  # V
 ALLOWED_POST = {"Ii_post"}
 
+#: What to change, per check, in the task's terms (the last sentence of a failure message).
+ADVICE = {
+    "balance": "Let each inhibitory weight w grow by eta times the other side's trace at every "
+    "pre- and postsynaptic spike, so that inhibition grows until Ii cancels Ie.",
+    "convergence": "Make both traces decay with tau_stdp and the weight changes scale with eta, "
+    "so that w grows while the neuron fires and then levels off.",
+    "effect": "Let the learned inhibition act on the neuron (on_pre must lower Ii_post by w*mV), "
+    "so that its output rate falls.",
+    "rule": "At a presynaptic spike raise xpre by 1 and add eta*xpost to w; at a postsynaptic "
+    "spike raise xpost by 1 and add eta*xpre to w; both traces decay with tau_stdp.",
+    "untouched": "Change only Ii_post, w and the traces in on_pre and on_post; leave Ie and v "
+    "to the neuron and the excitatory synapses.",
+}
+#: What the hidden cases vary that the feedback case keeps (no values).
+UNSEEN = (
+    "other numbers and rates of inputs, other weights, other values of eta and tau_stdp, and "
+    "regular as well as Poisson-like inputs: look for a number written where the task names a "
+    "parameter, and for a part of the rule that matters less with the task's inputs (the other "
+    "checks may show it)"
+)
+FEEDBACK_PLACE = "the task's parameters, Poisson-like inputs"
+
 
 def _late(obs):
     t = obs["t"]
@@ -64,147 +91,177 @@ def _rate(obs, k, role, window):
     return float(np.sum((t >= window[0]) & (t < window[1])) / (window[1] - window[0]))
 
 
-def _summary(items, good, what):
-    bad = [m for ok, m in items if not ok]
+def _outcome(name, items, good, what, visible=False):
+    """The Outcome of ``(ok, said, focus)`` items: the fraction that passed."""
+    bad = [it for it in items if not it[0]]
     frac = 1 - len(bad) / len(items) if items else 0.0
+    show = bad[0] if bad else (items[0] if items else (True, good, None))
+    place = show[3] if len(show) > 3 else (FEEDBACK_PLACE if visible else "")
+    common = {"advice": ADVICE[name], "unseen": UNSEEN, "what": what, "total": len(items)}
     if not bad:
-        return 1.0, good
-    return frac, f"{len(bad)} of {len(items)} {what} wrong, e.g. {bad[0]}"
+        return Outcome(1.0, good, focus=show[2], place=place, **common)
+    return Outcome(frac, show[1], failed=len(bad), focus=show[2], place=place, **common)
 
 
-def _case_name(k, case):
-    # No parameter values: feedback is student-facing and the hidden cases stay hidden.
-    kind = "Poisson-like" if case["inputs"] == "poisson" else "regular"
-    return f"hidden case {k + 1} ({kind} inputs)"
-
-
-def balance(spec, obs, cases):
+def balance(spec, obs, cases, visible=False):
     sel, window = _late(obs)
     items = []
-    for k, case in enumerate(cases):
+    for k in range(len(cases)):
         rs, rr, rc = (_ratio(obs, k, role, sel) for role in ("s", "r", "c"))
         bound = abs(rr) + BALANCE_MARGIN
         ok = bool(np.isfinite(rs) and abs(rs) <= bound and rc >= CONTROL_MIN_RATIO)
-        items.append(
-            (
-                ok,
-                f"{_case_name(k, case)}: between {window[0]:g} s and {window[1]:g} s the mean "
-                f"net input Ie + Ii should be close to zero, at most {bound:.0%} of the mean Ie "
-                f"in size (the reference reaches {rr:+.0%}; without plasticity it stays at "
-                f"{rc:+.0%}); yours is {rs:+.0%}",
-            )
+        d = decimals(100 * rs, 100 * bound)
+        said = (
+            f"between {window[0]:g} s and {window[1]:g} s the mean net input Ie + Ii should be "
+            f"close to zero, at most {bound:.{d}%} of the mean Ie in size (the reference reaches "
+            f"{rr:+.{d}%}; without plasticity it stays at {rc:+.0%}); yours is {rs:+.{d}%}"
         )
-    return _summary(
+        items.append((ok, said, {"case": k, "bound": float(bound)}))
+    return _outcome(
+        "balance",
         items,
         "inhibition grows until the late net input Ie + Ii is close to zero relative to Ie, "
-        "as in the reference, on every hidden case",
+        "as in the reference",
         "cases",
+        visible,
     )
 
 
-def convergence(spec, obs, cases):
+def convergence(spec, obs, cases, visible=False):
     sel, window = _late(obs)
     t = obs["t"]
     i0 = int(np.argmax(t >= window[0]))
     items = []
-    for k, case in enumerate(cases):
+    for k, _case in enumerate(cases):
         ws, wr = obs[f"c{k}_s_w"].mean(axis=0), obs[f"c{k}_r_w"].mean(axis=0)
-        name = _case_name(k, case)
         w_end = obs[f"c{k}_s_w_end"]
         if (
             not (np.all(np.isfinite(ws)) and np.all(np.isfinite(w_end)))
             or np.max(np.abs(w_end)) > W_FINITE
         ):
-            items.append((False, f"{name}: your inhibitory weights grow without bound (or NaN)"))
+            items.append((False, "your inhibitory weights grow without bound (or NaN)",
+                          {"case": k}))  # fmt: skip
             continue
         tot_s, tot_r = ws[-1] - ws[0], wr[-1] - wr[0]
         drift_s, drift_r = ws[-1] - ws[i0], wr[-1] - wr[i0]
         frac_r = abs(drift_r) / abs(tot_r)
         if abs(tot_s) < MIN_CHANGE_FRAC * abs(tot_r):
+            d = decimals(100 * tot_s / tot_r, 100 * MIN_CHANGE_FRAC)
+            said = (
+                f"the mean inhibitory weight should grow (the reference's grows by "
+                f"{tot_r / max(abs(wr[0]), 1e-9):+.0%} of its start) and then level off; yours "
+                f"changed by only {tot_s / tot_r:.{d}%} of the reference's change (at least "
+                f"{MIN_CHANGE_FRAC:.0%} needed)"
+            )
             items.append(
-                (
-                    False,
-                    f"{name}: the mean inhibitory weight should grow (the reference's grows by "
-                    f"{tot_r / max(abs(wr[0]), 1e-9):+.0%} of its start) and then level off; "
-                    f"yours changed by only {tot_s / tot_r:.0%} of the reference's change",
-                )
+                (False, said, {"case": k, "min_change": float(MIN_CHANGE_FRAC * abs(tot_r))})
             )
             continue
         frac_s = abs(drift_s) / abs(tot_s)
         bound = frac_r + DRIFT_MARGIN
-        items.append(
-            (
-                frac_s <= bound,
-                f"{name}: the weights should settle, moving by at most {bound:.0%} of their "
-                f"total change during the last {window[1] - window[0]:g} s (the reference: "
-                f"{frac_r:.0%}); yours moved by {frac_s:.0%} of its total change in that window",
-            )
+        d = decimals(100 * frac_s, 100 * bound)
+        said = (
+            f"the weights should settle, moving by at most {bound:.{d}%} of their total change "
+            f"during the last {window[1] - window[0]:g} s (the reference: {frac_r:.{d}%}); yours "
+            f"moved by {frac_s:.{d}%} of its total change in that window"
         )
-    return _summary(items, "the inhibitory weights settle and stay finite", "cases")
-
-
-def effect(spec, obs, cases):
-    _, window = _late(obs)
-    items = []
-    for k, case in enumerate(cases):
-        fs, fr, fc = (_rate(obs, k, r, window) for r in ("s", "r", "c"))
-        bound = fc - EFFECT_FRACTION * (fc - fr)
-        items.append(
-            (
-                fs <= bound,
-                f"{_case_name(k, case)}: without plasticity the neuron fires at {fc:.0f} Hz "
-                f"between {window[0]:g} s and {window[1]:g} s and with the reference rule at "
-                f"{fr:.0f} Hz; yours must fall below {bound:.0f} Hz and fires at {fs:.0f} Hz",
-            )
-        )
-    return _summary(
-        items, "the output rate falls well below that of the network without plasticity", "cases"
+        items.append((frac_s <= bound, said, {"case": k, "drift_bound": float(bound)}))
+    return _outcome(
+        "convergence", items, "the inhibitory weights settle and stay finite", "cases", visible
     )
 
 
-def rule(spec, obs, cases):
+def effect(spec, obs, cases, visible=False):
+    _, window = _late(obs)
+    items = []
+    for k, _case in enumerate(cases):
+        fs, fr, fc = (_rate(obs, k, r, window) for r in ("s", "r", "c"))
+        bound = fc - EFFECT_FRACTION * (fc - fr)
+        d = decimals(fs, bound)
+        said = (
+            f"without plasticity the neuron fires at {fc:.0f} Hz between {window[0]:g} s and "
+            f"{window[1]:g} s and with the reference rule at {fr:.0f} Hz; yours must fall below "
+            f"{bound:.{d}f} Hz and fires at {fs:.{d}f} Hz"
+        )
+        items.append((fs <= bound, said, {"case": k, "rate_bound": float(bound)}))
+    return _outcome(
+        "effect",
+        items,
+        "the output rate falls well below that of the network without plasticity",
+        "cases",
+        visible,
+    )
+
+
+def _interval(d):
+    """A pairing's interval as the student reads it: t_post - t_pre in ms, with its sign."""
+    return f"t_post - t_pre = {-d * 1e3:+g} ms"
+
+
+def rule(spec, obs, cases, visible=False):
     items = []
     for q, probe in enumerate(probes()):
+        if visible and probe["set"] != 0:
+            continue  # another eta and tau_stdp: a hidden protocol
         eta, tau = probe["eta"], probe["tau_stdp"]
         spikes = obs[f"p{q}_spk_t"]
         dws = obs[f"p{q}_dw"]
-        where = f"(pairing protocol {q + 1})"
         if probe["post"] and (
             len(spikes) != 1 or abs(spikes[0] - PROBE_POST_T - DT) > POST_TIME_TOL
         ):
             items.append(
                 (
                     False,
-                    f"a test neuron forced to spike once spiked {len(spikes)} times {where}; "
-                    "your synapses must only change Ii, w and the traces",
+                    f"a test neuron forced to spike once spiked {len(spikes)} times; your "
+                    "synapses must only change Ii, w and the traces",
+                    {"probe": q},
+                    "a test neuron forced to spike once, with the task's eta and tau_stdp",
                 )
             )
             continue
-        for syn, dw in zip(probe["synapses"], dws, strict=True):
+        for p, (syn, dw) in enumerate(zip(probe["synapses"], dws, strict=True)):
             d = syn["dt"]
+            focus = {"probe": q, "pairing": p}
+            place = "a pairing protocol with the task's eta and tau_stdp"
             if d is None:
                 exp, what = 0.0, "a postsynaptic spike without any presynaptic spike"
+                place = "a lone postsynaptic spike, the task's eta and tau_stdp"
             elif not probe["post"]:
                 exp, what = 0.0, "a presynaptic spike without any postsynaptic spike"
+                place = "a lone presynaptic spike, the task's eta and tau_stdp"
             else:
                 exp = eta * np.exp(-abs(d) / tau)
+                focus["dt_ms"] = -d * 1e3  # t_post - t_pre
                 order = "after" if d > 0 else "before"
-                what = (
-                    f"a presynaptic spike shortly {order} a postsynaptic one should change w by "
-                    f"eta*exp(-|t_pre - t_post|/tau_stdp) {where}"
-                )
+                if visible:
+                    what = (
+                        f"a presynaptic spike {abs(d) * 1e3:g} ms {order} the postsynaptic one "
+                        f"should change w by eta*exp(-|t_pre - t_post|/tau_stdp) "
+                        f"= {exp:.3f} (within {RULE_ATOL * eta + RULE_RTOL * exp:.3f})"
+                    )
+                    place = f"the pairing {_interval(d)}, the task's eta and tau_stdp"
+                else:
+                    what = (
+                        f"a presynaptic spike shortly {order} a postsynaptic one should change w "
+                        "by eta*exp(-|t_pre - t_post|/tau_stdp)"
+                    )
             ok = bool(np.isfinite(dw) and abs(dw - exp) <= RULE_ATOL * eta + RULE_RTOL * abs(exp))
             if exp == 0.0:
-                what += f" should leave w unchanged {where}"
+                what += " should leave w unchanged"
                 how = "increased" if dw > 0 else "decreased" if dw < 0 else "did not change"
-                items.append((ok, f"{what}; yours {how} it" if np.isfinite(dw) else what))
+                said = f"{what}; yours {how} it" if np.isfinite(dw) else what
+            elif visible:
+                said = f"{what}; yours changed it by {dw:+.3f}"
             else:
                 # in words, never a ratio to the (hidden) expected change (graders.wording)
-                items.append((ok, f"{what}; " + changed_by(dw, exp, "that", "changed it")))
-    return _summary(
+                said = f"{what}; " + changed_by(dw, exp, "that", "changed it")
+            items.append((ok, said, focus, place))
+    return _outcome(
+        "rule",
         items,
         "each pre/post pairing changes w by eta*exp(-|dt|/tau_stdp), and a lone spike does not",
-        "pairing protocols",
+        "pairings",
+        visible,
     )
 
 
@@ -217,26 +274,38 @@ def _targets(text):
     return out
 
 
-def untouched(spec, obs, cases):
+def untouched(spec, obs, cases, visible=False):
+    common = {"advice": ADVICE["untouched"], "unseen": UNSEEN, "what": "cases"}
+    place = FEEDBACK_PLACE if visible else ""
     for name in ("on_pre", "on_post"):
         for tgt in _targets(spec.get(name)):
             if tgt.endswith("_post") and tgt not in ALLOWED_POST:
-                return 0.0, (
+                said = (
                     f"your {name} changes {tgt}; the inhibitory synapses may only change Ii_post "
                     "and their own variables (w and the traces). The excitatory current Ie and "
                     "the membrane potential v belong to the neuron and the excitatory synapses"
                 )
-    worst, where = 0.0, ""
+                return Outcome(0.0, said, focus={"case": 0}, place=place, **common)
+    worst, where, n_bad = 0.0, 0, 0
     for k in range(len(cases)):
         dev = float(np.max(np.abs(obs[f"c{k}_s_Ie"] - obs[f"c{k}_r_Ie"])))
+        n_bad += dev > IE_ATOL
         if dev > worst:
-            worst, where = dev, _case_name(k, cases[k])
+            worst, where = dev, k
     if worst > IE_ATOL:
-        return 0.0, (
-            f"{where}: the excitatory current Ie depends only on the excitatory inputs, but "
-            f"yours differs from the reference's by up to {worst * 1e3:.3g} mV; leave Ie alone"
+        said = (
+            f"the excitatory current Ie depends only on the excitatory inputs, but yours differs "
+            f"from the reference's by up to {worst * 1e3:.3g} mV; leave Ie alone"
         )
-    return 1.0, "the excitatory current Ie and the neuron model are untouched"
+        return Outcome(0.0, said, failed=n_bad, total=len(cases), focus={"case": where},
+                       place=place, **common)  # fmt: skip
+    return Outcome(
+        1.0,
+        "the excitatory current Ie and the neuron model are untouched",
+        focus={"case": 0},
+        place=place,
+        **common,
+    )
 
 
 CHECKS = {
