@@ -104,6 +104,13 @@ def test_students_who_failed_alike_count_together():
     assert top["reason"] == "wrong: the reference fires # spikes, yours #"
     assert sum(c["count"] for c in common) == 6
     assert report.pattern("relax toward vth0 by 2.5 mV") == "relax toward vth0 by # mV"
+    # today's wording: the count goes, the failure and the advice stay
+    new = (
+        "wrong: {} of 14 neurons of the hidden cases fail this check; in one of them, the "
+        "reference fires {} spikes, yours 3. Make vth rise at each spike."
+    )
+    want = "wrong: the reference fires # spikes, yours #. Make vth rise at each spike."
+    assert report.pattern(new.format(3, 7)) == report.pattern(new.format(5, 9)) == want
 
 
 def test_page_json_and_csv(tmp_path):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -262,5 +263,10 @@ def test_new_assignment_releases_and_grades_as_generated(tmp_path):
     # feedback: the check's message and the package's plot
     page = (course / "feedback/alice" / NAME / f"{NAME}.html").read_text()
     assert "rate: 2 of 2 points" in page and "data:image/png;base64," in page
+    # a partly right answer: told how many hidden inputs fail, never which; the page places the
+    # failure in the case it plots and says what to change
+    bob = (course / "feedback/bob" / NAME / f"{NAME}.html").read_text()
+    assert "of the hidden cases fail this check" in bob and "the case plotted below" in bob
+    assert not re.search(r"hidden case \d", bob), "a message cites a hidden case"
     assert (course / "reports" / NAME / "summary.html").is_file()
     assert_checkout_untouched()
