@@ -51,3 +51,9 @@ c.Execute.timeout = int(settings.default("cell_timeout"))
 c.Autograde.autograde_preprocessors = list(settings.PREPROCESSORS)
 # A student who deleted a graded cell gets it back (and its points are computed as usual).
 c.OverwriteCells.add_missing_cells = True
+
+# --- feedback pages -----------------------------------------------------------------------------
+# The same page as `autograde feedback` makes (without its per-check plots): no hidden-test code,
+# no empty self-checks, maths rendered on the server (no MathJax from a CDN).
+c.GenerateFeedback.preprocessors = list(settings.FEEDBACK_PREPROCESSORS)
+c.GenerateFeedback.exporter_class = settings.FEEDBACK_EXPORTER

@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -20,6 +21,8 @@ import time
 import warnings
 from dataclasses import asdict
 from pathlib import Path
+
+from traitlets.config.loader import PyFileConfigLoader
 
 from . import gradebook_db
 
@@ -30,6 +33,86 @@ def config_text(course: Path) -> str:
     """The course's ``nbgrader_config.py`` (a bare one where the course has none)."""
     cfg = course / "nbgrader_config.py"
     return cfg.read_text() if cfg.is_file() else "c = get_config()  # noqa: F821\n"
+
+
+# Course settings a grading worker is not sent: where the course, its folders and its gradebook
+# live (the worker lays out its own temporary course), which are paths of this machine and may
+# hold the gradebook's password. Exchange settings are paths of the exchange, never used there.
+_NOT_SENT = {"CourseDirectory": {"root", "db_url"}}
+_NOT_SENT_SECTIONS = ("Exchange",)
+
+
+def config_data(course: Path) -> dict:
+    """The course's ``nbgrader_config.py`` as plain data, for a grading worker.
+
+    The file is loaded here (it may import and compute), and its values are sent: a worker
+    writes them into its own temporary course (:func:`autograde.worker.grade_one`). Left out:
+    the course's paths and gradebook URL (``_NOT_SENT``), the exchange's settings, the folder
+    names of ``CourseDirectory`` (the worker's course uses nbgrader's own) and any value that
+    names this course's folder.
+
+    Raises
+    ------
+    ValueError
+        A setting that is not plain data (JSON: numbers, strings, lists, dicts), which could
+        not be written into the worker's configuration.
+    """
+    path = course / "nbgrader_config.py"
+    if not path.is_file():
+        return {}
+    loaded = PyFileConfigLoader(path.name, path=str(course)).load_config()
+    where = str(course)
+    out = {}
+    for section, values in loaded.items():
+        if section.startswith(_NOT_SENT_SECTIONS) or not hasattr(values, "items"):
+            continue
+        kept = {}
+        for key, value in values.items():
+            if key in _NOT_SENT.get(section, ()) or key.endswith("_directory"):
+                continue
+            try:
+                text = json.dumps(value)
+            except TypeError:
+                raise ValueError(
+                    f"c.{section}.{key} in {path} is {type(value).__name__}, not plain data "
+                    "(numbers, strings, lists, dicts), so it cannot be sent to a grading worker: "
+                    "write its value out in the file"
+                ) from None
+            if where not in text:
+                kept[key] = value
+        if kept:
+            out[section] = kept
+    return out
+
+
+def files(folder: Path, *, notebooks: bool = True) -> dict[str, bytes]:
+    """Every file under ``folder`` as ``relative path -> bytes`` (notebooks where ``notebooks``)."""
+    return {
+        str(p.relative_to(folder)): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and (notebooks or p.suffix != ".ipynb")
+    }
+
+
+def gradebook_facts(course: Path, assignment: str, dest: Path) -> bytes:
+    """What nbgrader in a worker needs of the gradebook, as SQLite bytes.
+
+    A snapshot (:func:`snapshot`, SQLite or PostgreSQL) of the assignments and their cells, with
+    every student and submission taken out: a worker gets the facts of the assignment (cells,
+    points, checksums, due date) and nothing of anyone's grades.
+    """
+    snapshot(course, dest)
+    con = sqlite3.connect(dest)
+    try:
+        with con:
+            # children first (foreign keys); nbgrader re-creates the student it grades
+            for table in ("grade", "comment", "submitted_notebook", "submitted_assignment"):
+                con.execute(f"DELETE FROM {table}")  # noqa: S608 -- fixed table names
+            con.execute("DELETE FROM student")
+        con.execute("VACUUM")
+    finally:
+        con.close()
+    return dest.read_bytes()
 
 
 def fingerprint(folder: Path) -> str:

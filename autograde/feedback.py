@@ -19,6 +19,7 @@ import re
 from pathlib import Path
 
 import graders
+from graders import settings
 from graders.assignments import get
 from graders.feedback import feedback_observables
 from graders.harness import SimulationFailed
@@ -213,20 +214,15 @@ def generate_feedback(course, assignment: str) -> Path:
     :func:`autograde.feedback.inject`.
     """
     course = Path(course).resolve()
-    # Hidden-test code stays out of student-facing files; the messages are outputs and remain.
-    # InertOutputs again: notebooks graded by an older chain get their scripts cleaned too.
-    pps = [
-        "nbgrader.preprocessors.GetGrades",
-        "nbgrader.preprocessors.ClearHiddenTests",
-        "autograde.preprocessors.InertOutputs",
-        "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
-    ]
+    # The chain and exporter of graders.settings (whatever the course's configuration says)
+    pps = list(settings.FEEDBACK_PREPROCESSORS)
     run_nbgrader(
         course,
         "generate_feedback",
         assignment,
         "--force",
         f"--GenerateFeedback.preprocessors={pps!r}",
+        f"--GenerateFeedback.exporter_class={settings.FEEDBACK_EXPORTER}",
         check=False,
     )
     inject(course, assignment)  # the per-check messages and plots

@@ -33,8 +33,14 @@ from graders import sandbox, settings
 from graders.limits import Watchdog, kill_tree
 
 #: Set in the kernel's environment, whatever the server's says: hidden cells only hand the spec
-#: over (the verdict is computed outside the kernel), and no display.
-KERNEL_SETTINGS = {settings.TRUSTED_ENV: "1", "MPLBACKEND": "Agg"}
+#: over (the verdict is computed outside the kernel), and Matplotlib draws no window but
+#: ``plt.show()`` sends each figure as an image/png output (IPython's inline backend, as in
+#: Jupyter), so the student's own "Try it out" figure reaches the graded notebook and the
+#: feedback page. Plain Agg would draw nowhere: ``plt.show()`` is a no-op there.
+KERNEL_SETTINGS = {
+    settings.TRUSTED_ENV: "1",
+    "MPLBACKEND": "module://matplotlib_inline.backend_inline",
+}
 #: Taken from the server's environment where set, else these defaults (one BLAS thread is
 #: plenty for a notebook, and threads count against the process cap).
 KERNEL_DEFAULTS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}

@@ -3,11 +3,12 @@
 This is the coordinator (:func:`grade_assignment`). Workers (any
 :class:`concurrent.futures.Executor`: a local process pool, or a ``dask.distributed`` cluster
 through :mod:`autograde.cluster`) each
-grade one submission (:func:`autograde.worker.grade_one`) in a private temporary course folder
-holding a snapshot of the gradebook, and return the per-cell scores as plain data. Only the
-coordinating process writes to the course (:func:`autograde.course.record`): the gradebook,
-``autograded/``, and one status file per student, each as soon as its result arrives, so an
-interrupted run loses nothing already graded.
+grade one submission (:func:`autograde.worker.grade_job`) in a private temporary course folder.
+A job is plain data (:func:`make_jobs`: the submitted files, the gradebook facts of the
+assignment, the course settings without paths or passwords) and so is its result, so workers
+need no shared filesystem. Only the coordinating process writes to the course
+(:func:`autograde.course.record`): the gradebook, ``autograded/``, and one status file per
+student, each as soon as its result arrives, so an interrupted run loses nothing already graded.
 
 The other rooms of the pipeline: :mod:`autograde.worker` (one submission),
 :mod:`autograde.course` (gradebook and status files), :mod:`autograde.batches` (batch builds
@@ -18,9 +19,9 @@ student version, refused if it leaks).
 
 from __future__ import annotations
 
+import hashlib
 import multiprocessing
 import os
-import shutil
 import sys
 import tempfile
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -31,13 +32,14 @@ from graders import backends, sandbox, settings
 
 from . import batches, cluster, exports, gradebook_db, submission_cache
 from .course import (
-    config_text,
+    config_data,
     db_url,
     ensure_assignment,
+    files,
     fingerprint,
+    gradebook_facts,
     load_status,
     record,
-    snapshot,
     students,
 )
 from .progress import Progress
@@ -69,9 +71,9 @@ def grade_assignment(
         The nbgrader course folder (``source/``, ``submitted/``, ``gradebook.db``).
     executor : concurrent.futures.Executor, optional
         Where :func:`autograde.worker.grade_job` runs; default a
-        ``ProcessPoolExecutor(max_workers=jobs)``. A
-        ``dask.distributed.Client`` works too (its workers must see ``course``); ``scheduler``
-        is the tested way to a dask cluster.
+        ``ProcessPoolExecutor(max_workers=jobs)``. Jobs are plain data
+        (:func:`make_jobs`), so the workers need not see ``course``; ``scheduler`` is the
+        tested way to a ``dask.distributed`` cluster.
     students_ : list of str, optional
         Only these students.
     jobs : int
@@ -129,8 +131,6 @@ def grade_assignment(
             continue
         todo.append((s, fp))
     if todo:
-        tmpdir = Path(tempfile.mkdtemp(prefix="autograde-snap-"))
-        snap = snapshot(course, tmpdir / "gradebook.db")
         own = executor is None and not scheduler
         # Not forked from this process: the batch thread holds cache locks that a forked
         # worker would inherit (and then wait on forever).
@@ -140,20 +140,8 @@ def grade_assignment(
         else:
             pool = executor  # or, with a scheduler, its executor (below)
         bar = Progress(len(todo)) if progress else None
-        jobs_ = [
-            {
-                "course": str(course),
-                "assignment": assignment,
-                "student": s,
-                "snapshot": str(snap),
-                "limits": asdict(limits),
-                "backend": backend,
-                "cache_dir": cache_dir,
-                "fingerprint": fp,
-                "feedback": feedback,
-            }
-            for s, fp in todo
-        ]
+        common = {"limits": asdict(limits), "backend": backend, "cache_dir": cache_dir}
+        jobs_ = make_jobs(course, assignment, todo, dict(common, feedback=feedback))
         remote = fetch = None
         if not scheduler:
             fetch = _start_batches(
@@ -182,7 +170,6 @@ def grade_assignment(
                 pool.shutdown(wait=True, cancel_futures=True)
             if remote:
                 remote.close()  # cancels what is left (Ctrl-C); the cluster stays up
-            shutil.rmtree(tmpdir, ignore_errors=True)
         if fetch is not None and progress:
             fetch[0].join()
             r = fetch[1]
@@ -197,6 +184,30 @@ def grade_assignment(
         # Raises ExportError with its reason; everything graded is already recorded.
         exports.write(course, db_url(course), assignment, statuses)
     return statuses
+
+
+def make_jobs(course: Path, assignment: str, todo: list[tuple[str, str]], common: dict) -> list:
+    """One job per ``(student, fingerprint)`` of ``todo``, as plain data (no course path).
+
+    Every job carries what :func:`autograde.worker.grade_one` needs: the student's submitted
+    files, the assignment's data files, the gradebook facts of the assignment (no student's
+    grades) and the course settings without its paths and gradebook URL (so no database
+    password). ``common`` adds ``limits``, ``backend``, ``cache_dir`` and ``feedback``.
+    """
+    with tempfile.TemporaryDirectory(prefix="autograde-snap-") as tmp:
+        facts = gradebook_facts(course, assignment, Path(tmp) / "gradebook.db")
+    shared = {
+        "assignment": assignment,
+        "source_files": files(course / "source" / assignment, notebooks=False),
+        "gradebook": facts,
+        "config": config_data(course),
+        # copies of a course are graded afresh (a benchmark's copies, say): a hash, not a path
+        "course_key": hashlib.sha256(str(course).encode()).hexdigest()[:16],
+        **common,
+    }
+    folder = course / "submitted"
+    return [dict(shared, student=s, fingerprint=fp, submission=files(folder / s / assignment))
+            for s, fp in todo]  # fmt: skip
 
 
 def _say_remote(remote, batch: str) -> None:
@@ -224,11 +235,8 @@ def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits,
         return None  # the graders report it, per submission
     if batch == "auto" and name not in batches.BATCH_BACKENDS:
         return None
-    config = config_text(course)
     # only the submissions whose whole result is not stored from an earlier run
-    fresh = [
-        j["student"] for j in jobs_ if not submission_cache.has(j, submission_cache.key(j, config))
-    ]
+    fresh = [j["student"] for j in jobs_ if not submission_cache.has(j, submission_cache.key(j))]
     if len(fresh) < 2:
         return None
     return batches.start(

@@ -1,9 +1,10 @@
 """Reuse a submission's graded result when nothing that decides it has changed.
 
 A regrade (``autograde grade --force``) of a submission whose course folder, files, assignment
-source, course configuration, limits, backend, due date and trusted code (``graders``,
-``autograde`` and the pinned packages) are all unchanged gives the same grades: the hidden
-checks are deterministic functions of the spec, and the spec of the notebook. Such a result is
+(its data files and its cells in the gradebook), course configuration, limits, backend, due date
+and trusted code (``graders``, ``autograde`` and the pinned packages) are all unchanged gives
+the same grades: the hidden checks are deterministic functions of the spec, and the spec of the
+notebook. Such a result is
 stored under a hash of all of that in ``<cache>/submissions/`` and handed back instead of
 running the notebook again. Results cut short (a timeout, a dead kernel, a failed simulation)
 are never stored, since the next run may go differently. Runs without the sandbox neither read
@@ -29,6 +30,8 @@ from graders import backends, settings
 from graders.cache import default_cache_dir
 
 FOLDER = "submissions"
+# a job's bytes, hashed on their own; where this worker keeps its cache does not decide grades
+_DATA = ("submission", "source_files", "gradebook", "cache_dir")
 _UNSETTLED = {"timeout", "memory", "crashed", "not_run"}
 
 
@@ -41,6 +44,26 @@ def _tree_hash(folder: Path, pattern: str = "*") -> str:
     return h.hexdigest()
 
 
+def _files_hash(files: dict[str, bytes]) -> str:
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode() + b"\0")
+        h.update(hashlib.sha256(files[rel]).digest())
+    return h.hexdigest()
+
+
+def _gradebook_hash(data: bytes) -> str:
+    """A hash of the gradebook facts' rows (not of the file: its pages may be laid out anew)."""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.deserialize(data)
+        return hashlib.sha256("\n".join(con.iterdump()).encode()).hexdigest()
+    except sqlite3.Error:
+        return hashlib.sha256(data).hexdigest()
+    finally:
+        con.close()
+
+
 def _code_hash() -> str:
     parts = [_tree_hash(Path(m.__file__).parent, "*.py") for m in (graders, autograde)]
     for pkg in ("nbgrader", "nbclient", "brian2", "brian2genn", "numpy"):
@@ -51,46 +74,33 @@ def _code_hash() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def _duedate(snapshot: str, assignment: str) -> str:
-    try:
-        con = sqlite3.connect(f"file:{snapshot}?mode=ro", uri=True)
-        try:
-            row = con.execute(
-                "SELECT duedate FROM assignment WHERE name=?", (assignment,)
-            ).fetchone()
-        finally:
-            con.close()
-    except sqlite3.Error:
-        return "?"
-    return str(row[0]) if row else "-"
-
-
 def cache_folder(job: dict) -> Path:
     return Path(job.get("cache_dir") or default_cache_dir()) / FOLDER
 
 
-def key(job: dict, config_text: str) -> str | None:
+def key(job: dict) -> str | None:
     """Hash of everything that decides the grades of ``job`` (see the module docstring).
 
-    ``None`` for an unsandboxed run (its kernel could plant results, so nothing is reused or
-    stored, as for the simulation cache) or where ``NO_SUBMISSION_CACHE_ENV`` is set.
+    Computed from the job's data alone (:func:`autograde.worker.grade_one`), so that a worker on
+    another machine finds its own stored results. ``None`` for an unsandboxed run (its kernel
+    could plant results, so nothing is reused or stored, as for the simulation cache) or where
+    ``NO_SUBMISSION_CACHE_ENV`` is set.
     """
     off = os.environ.get(settings.NO_SUBMISSION_CACHE_ENV) == "1"
     if not (job.get("limits") or {}).get("sandbox", True) or off:
         return None
-    course, a, s = Path(job["course"]), job["assignment"], job["student"]
     try:
         backend = backends.choose(job.get("backend"))
     except backends.BackendUnavailable:
         backend = "unavailable"
     blob = {
-        # course, student, assignment, limits, backend, feedback switch, fingerprint...
-        "job": {k: v for k, v in job.items() if k not in ("snapshot", "cache_dir")},
-        "submission": _tree_hash(course / "submitted" / s / a),
-        "source": _tree_hash(course / "source" / a),
-        "config": config_text,
+        # course key, student, assignment, limits, backend, feedback switch, fingerprint, config
+        "job": {k: v for k, v in job.items() if k not in _DATA},
+        "submission": _files_hash(job.get("submission") or {}),
+        "source": _files_hash(job.get("source_files") or {}),
+        # the assignment's cells, points and due date, as nbgrader grades with them
+        "gradebook": _gradebook_hash(job.get("gradebook") or b""),
         "backend": backend,
-        "duedate": _duedate(job["snapshot"], a),
         "code": _code_hash(),
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()

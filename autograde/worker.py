@@ -1,8 +1,10 @@
 """The worker: grade one submission, in a process of its own (:func:`grade_one`).
 
-A worker grades one student's submission in a private temporary course folder holding a snapshot
-of the gradebook: ``nbgrader autograde`` runs there (through this process's nbgrader server,
-:mod:`autograde.nbserver`) with :mod:`autograde.preprocessors` and a limited (optionally
+A worker grades one student's submission in a private temporary course folder that it lays out
+from the job's data (the submission, the assignment's gradebook facts, the course's settings:
+nothing of the course folder is read, so a worker may run on another machine, see
+:mod:`autograde.pipeline`): ``nbgrader autograde`` runs there (through this process's nbgrader
+server, :mod:`autograde.nbserver`) with :mod:`autograde.preprocessors` and a limited (optionally
 sandboxed) kernel, and the worker returns the per-cell scores, the graded files and the feedback
 plots as plain data (:class:`Result`). It never writes to the course: the coordinator
 (:mod:`autograde.pipeline`) does, through :mod:`autograde.course`.
@@ -13,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 import tempfile
 import time
@@ -25,7 +28,6 @@ from graders import sandbox, settings
 from graders.counters import record_event as stats_event
 
 from . import feedback, nbserver, submission_cache
-from .course import config_text
 from .preprocessors import META
 
 KERNEL_NAME = "autograde-python3"
@@ -135,38 +137,41 @@ def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
 def grade_one(job: dict) -> Result:
     """Grade one student's submission in a private temporary course (runs in a worker).
 
-    ``job`` holds ``course``, ``assignment``, ``student``, ``snapshot`` (a copy of the gradebook),
-    ``limits`` (a :class:`Limits` as dict), ``backend``, ``cache_dir`` and ``fingerprint``.
+    A job is plain data (:func:`autograde.pipeline.make_jobs`), so that it can travel to another
+    machine: ``assignment``, ``student``, ``submission`` (the submitted folder as ``relative
+    path -> bytes``), ``source_files`` (the data files the assignment ships, no notebooks),
+    ``gradebook`` (:func:`autograde.course.gradebook_facts`: SQLite bytes), ``config`` (the
+    course's settings, :func:`autograde.course.config_data`), ``limits`` (a :class:`Limits` as
+    dict), ``backend``, ``cache_dir`` (this worker's, or ``None``: its default), ``feedback``,
+    ``fingerprint`` and ``course_key`` (tells copies of a course apart in the result cache). No
+    path of the course folder: nothing here reads or writes it.
     """
     t0 = time.perf_counter()
-    course, a, s = Path(job["course"]), job["assignment"], job["student"]
+    a, s = job["assignment"], job["student"]
     limits = Limits(**job["limits"])
     res = Result(s, a, ok=False, fingerprint=job.get("fingerprint", ""))
-    ckey = submission_cache.key(job, config_text(course))
+    ckey = submission_cache.key(job)
     hit = _stored(job, ckey)
     if hit is not None:  # nothing that decides the grades changed since it was graded
         hit.seconds = round(time.perf_counter() - t0, 2)
         stats_event("submission_hit", a, hit.backend or "")
         return hit
-    tmp = Path(tempfile.mkdtemp(prefix=f"autograde-{s}-"))
+    sweep_stale()
+    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{s}-"))
     try:
+        (tmp / OWNER).write_text(_owner(os.getpid()))
         root = tmp / "course"
-        (root / "submitted" / s).mkdir(parents=True)
-        shutil.copytree(course / "submitted" / s / a, root / "submitted" / s / a)
-        src = course / "source" / a
+        _unpack(root / "submitted" / s / a, job["submission"])
         # Data files the source ships (nbgrader copies them next to the notebook); no notebooks.
-        shutil.copytree(src, root / "source" / a, ignore=shutil.ignore_patterns("*.ipynb"))
-        shutil.copy(job["snapshot"], root / "gradebook.db")
+        _unpack(root / "source" / a, job.get("source_files") or {})
+        (root / "gradebook.db").write_bytes(job["gradebook"])
         runtime = tmp / "rt"
         runtime.mkdir()
         workdir = root / "autograded" / s / a
         _kernelspec(tmp / "jupyter", limits, workdir, runtime)
         (tmp / "jupyter-config").mkdir()
         overrides = worker_config(job, limits, root, runtime)
-        lines = [config_text(course), "\n# --- autograde pipeline overrides ---"]
-        for key, value in overrides.items():
-            lines.append(f"c.{key} = {value!r}")
-        (root / "nbgrader_config.py").write_text("\n".join(lines) + "\n")
+        (root / "nbgrader_config.py").write_text(config_file(job.get("config") or {}, overrides))
         env = dict(
             os.environ,
             JUPYTER_PATH=str(tmp / "jupyter"),
@@ -209,8 +214,73 @@ def grade_one(job: dict) -> Result:
     finally:
         sandbox.release(tmp.name)  # whatever the kernel left running
         res.seconds = round(time.perf_counter() - t0, 2)
-        if not os.environ.get(settings.KEEP_TMP_ENV):
+        if os.environ.get(settings.KEEP_TMP_ENV):
+            (tmp / OWNER).unlink(missing_ok=True)  # kept for a person to read: never swept
+        else:
             shutil.rmtree(tmp, ignore_errors=True)
+
+
+TMP_PREFIX = "autograde-"  # a worker's temporary course: <tempdir>/autograde-<student>-XXXX
+OWNER = ".owner"  # in it: host, pid and start time of the worker process that made it
+
+
+def _owner(pid: int) -> str:
+    """``host pid start`` of process ``pid`` (start: its start time in clock ticks since boot)."""
+    try:
+        # the 22nd field of /proc/PID/stat, counted after the command name (which may hold spaces)
+        start = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
+    except (OSError, IndexError):
+        start = "?"
+    return f"{socket.gethostname()} {pid} {start}"
+
+
+def sweep_stale(tempdir: str | None = None) -> list[Path]:
+    """Remove the temporary courses of worker processes of this machine that are gone.
+
+    A worker killed mid-job (``kill -9``, a crashed or interrupted coordinator, an out-of-memory
+    kill) cannot remove its folder, which holds a copy of a submission. Only folders whose
+    ``.owner`` names this host and a process that no longer runs (or whose pid now belongs to a
+    process started later) are removed; a folder of a live worker, another host or without an
+    owner file is left alone. Returns what was removed.
+    """
+    removed = []
+    host = socket.gethostname()
+    for folder in Path(tempdir or tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+        try:
+            who = (folder / OWNER).read_text().split()
+        except OSError:
+            continue
+        if len(who) != 3 or who[0] != host or not who[1].isdigit():
+            continue
+        if _owner(int(who[1])) == " ".join(who):
+            continue  # still running
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _unpack(folder: Path, data: dict[str, bytes]) -> None:
+    """Write ``relative path -> bytes`` under ``folder``, refusing paths that leave it."""
+    folder.mkdir(parents=True, exist_ok=True)
+    top = folder.resolve()
+    for rel, content in data.items():
+        path = (folder / rel).resolve()
+        if not path.is_relative_to(top):
+            raise ValueError(f"a job's file {rel!r} lies outside its folder")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def config_file(config: dict, overrides: dict) -> str:
+    """The worker's ``nbgrader_config.py``: the course's settings, then the worker's own."""
+    lines = ["c = get_config()  # noqa: F821", "# --- the course's settings ---"]
+    for section, values in config.items():
+        for key, value in values.items():
+            lines.append(f"c.{section}.{key} = {value!r}")
+    lines.append("# --- autograde pipeline overrides ---")
+    for key, value in overrides.items():
+        lines.append(f"c.{key} = {value!r}")
+    return "\n".join(lines) + "\n"
 
 
 def grade_job(job: dict) -> dict:

@@ -85,6 +85,22 @@ PREPROCESSORS = (
     "nbgrader.preprocessors.CheckCellMetadata",
 )
 
+# The feedback page's chain and exporter (``autograde feedback`` and a plain ``nbgrader
+# generate_feedback`` in the course alike). Hidden-test code stays out of student-facing files;
+# the messages are outputs and remain. FeedbackCells: no 0-point self-checks in the table of
+# contents, no bare Out[n]: 1.8182 under the hidden cells (it needs the hidden cells' code, so
+# it precedes ClearHiddenTests). InertOutputs again: notebooks graded by an older chain get
+# their scripts cleaned too. The exporter renders maths as MathML and loads no MathJax from a
+# CDN, so the page needs no network.
+FEEDBACK_PREPROCESSORS = (
+    "nbgrader.preprocessors.GetGrades",
+    "autograde.preprocessors.FeedbackCells",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "autograde.preprocessors.InertOutputs",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+)
+FEEDBACK_EXPORTER = "autograde.feedback_page.FeedbackExporter"
+
 # --- the settings --------------------------------------------------------------------------------
 
 

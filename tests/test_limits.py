@@ -263,7 +263,7 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
 
     # the shared builds
     monkeypatch.setattr(batches, "start", lambda *a, **kw: seen.update(shared=kw["memory_mb"]))
-    monkeypatch.setattr(submission_cache, "key", lambda job, config: None)  # nothing stored
+    monkeypatch.setattr(submission_cache, "key", lambda job: None)  # nothing stored
     jobs_ = [{"student": s, "limits": {"sandbox": True}} for s in ("a", "b")]
     pipeline._start_batches(tmp_path, A, jobs_, "runtime", None, "on", limits_, 2)
 

@@ -361,6 +361,9 @@ def test_course_config_uses_the_trusted_chain():
     """A plain ``nbgrader autograde`` in the course runs SafeExecute and TrustedVerdicts."""
     cfg = _load_config(REPO / "nbgrader_config.py")
     assert list(cfg.Autograde.autograde_preprocessors) == list(settings.PREPROCESSORS)
+    # a plain `nbgrader generate_feedback` makes the offline page too
+    assert list(cfg.GenerateFeedback.preprocessors) == list(settings.FEEDBACK_PREPROCESSORS)
+    assert cfg.GenerateFeedback.exporter_class == settings.FEEDBACK_EXPORTER
     assert cfg.OverwriteCells.add_missing_cells is True
     verdicts = TrustedVerdicts(config=cfg)
     assert verdicts.backend == ""  # auto: the backend variable or the best installed

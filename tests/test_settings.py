@@ -13,6 +13,7 @@ import inspect
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -190,19 +191,21 @@ def test_the_constants_are_what_the_code_reads(tmp_path, monkeypatch, capsys):
     assert notebook.hidden_check("adaptive_threshold", "jump", model="x") is None
     assert capsys.readouterr().out.startswith(notebook.MARKER)
     assert kernel_env(str(tmp_path), str(tmp_path), True)[settings.TRUSTED_ENV] == "1"
-    job = {"course": str(tmp_path), "assignment": "a", "student": "s", "limits": {}}
+    job = {"assignment": "a", "student": "s", "limits": {}, "submission": {}}
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
-    assert submission_cache.key(job, "") is None
+    assert submission_cache.key(job) is None
     assert settings.MAKE_JOBS_ENV in harness.SIMULATOR_INHERITED  # reaches the sandboxed simulation
 
 
 def test_keep_tmp_keeps_a_workers_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
-    job = {"course": str(tmp_path / "none"), "assignment": "a", "student": "s", "limits": {}}
+    # no gradebook in the job: grading fails after the folder is made
+    job = {"assignment": "a", "student": "s", "limits": {}, "submission": {"a.ipynb": b"{}"}}
     monkeypatch.setenv(settings.KEEP_TMP_ENV, "1")
-    assert "FileNotFoundError" in worker.grade_one(job).error  # no such course
+    assert "KeyError: 'gradebook'" in worker.grade_one(job).error
     assert list(tmp_path.glob("autograde-s-*"))
+    assert not list(tmp_path.glob(f"autograde-s-*/{worker.OWNER}"))  # never swept
     for kept in tmp_path.glob("autograde-s-*"):
         kept.rename(tmp_path / ("old-" + kept.name))
     monkeypatch.delenv(settings.KEEP_TMP_ENV)
@@ -277,3 +280,27 @@ def test_every_variable_mentioned_is_declared():
     texts = [*_python_files(), REPO / "README.md", REPO / "dev", REPO / ".ci" / "run"]
     mentioned = {v for path in texts if path.is_file() for v in VARIABLE.findall(path.read_text())}
     assert mentioned - set(settings.ENV) == set()
+
+
+def test_a_killed_workers_folder_is_swept_and_a_live_ones_kept(tmp_path):
+    """A worker killed mid-job leaves its temporary course (a copy of a submission) behind;
+    the next worker removes it, and never a folder of a live process or without an owner."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    gone = tmp_path / f"{worker.TMP_PREFIX}ann-x1"
+    (gone / "course").mkdir(parents=True)
+    (gone / worker.OWNER).write_text(f"{socket.gethostname()} {dead.pid} 1")
+    live = tmp_path / f"{worker.TMP_PREFIX}bob-x2"
+    live.mkdir()
+    (live / worker.OWNER).write_text(worker._owner(os.getpid()))
+    reused = tmp_path / f"{worker.TMP_PREFIX}cid-x3"  # our pid, but an earlier process's start
+    reused.mkdir()
+    (reused / worker.OWNER).write_text(f"{socket.gethostname()} {os.getpid()} 1")
+    other_host = tmp_path / f"{worker.TMP_PREFIX}dan-x4"
+    other_host.mkdir()
+    (other_host / worker.OWNER).write_text(f"elsewhere {dead.pid} 1")
+    kept = tmp_path / f"{worker.TMP_PREFIX}eve-x5"  # AUTOGRADE_KEEP_TMP: no owner file
+    kept.mkdir()
+    assert sorted(worker.sweep_stale(str(tmp_path))) == sorted([gone, reused])
+    assert not gone.exists() and not reused.exists()
+    assert live.is_dir() and other_host.is_dir() and kept.is_dir()

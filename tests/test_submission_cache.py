@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import shutil
-import sqlite3
 from dataclasses import asdict
 
+from nbgrader.api import Gradebook
+
+from autograde import pipeline
 from autograde import submission_cache as sc
 from autograde.worker import Limits, Result
 from graders import settings
@@ -18,22 +19,17 @@ def _course(tmp_path):
     (course / "submitted" / "ann" / "a1" / "a1.ipynb").write_text("{}")
     (course / "source" / "a1").mkdir(parents=True)
     (course / "source" / "a1" / "a1.ipynb").write_text('{"v": 1}')
-    snap = tmp_path / "gradebook.db"
-    con = sqlite3.connect(snap)
-    con.execute("CREATE TABLE assignment (name TEXT, duedate TEXT)")
-    con.execute("INSERT INTO assignment VALUES ('a1', NULL)")
-    con.commit()
-    con.close()
-    return {
-        "course": str(course),
-        "assignment": "a1",
-        "student": "ann",
-        "snapshot": str(snap),
-        "limits": asdict(Limits()),
-        "backend": "runtime",
-        "cache_dir": str(tmp_path / "cache"),
-        "fingerprint": "f",
-    }
+    (course / "source" / "a1" / "data.txt").write_text("1")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.add_assignment("a1")
+    return course
+
+
+def _job(course, student="ann"):
+    """The job the pipeline sends for ``student`` of ``course`` (plain data)."""
+    common = {"limits": asdict(Limits()), "backend": "runtime", "feedback": True}
+    common["cache_dir"] = str(course.parent / "cache")
+    return pipeline.make_jobs(course, "a1", [(student, "f")], common)[0]
 
 
 def _result(**kw):
@@ -43,27 +39,39 @@ def _result(**kw):
 
 
 def test_roundtrip_and_invalidation(tmp_path):
-    job = _course(tmp_path)
-    k = sc.key(job, "config")
+    course = _course(tmp_path)
+    job = _job(course)
+    k = sc.key(job)
     assert sc.load(job, k) is None
     sc.store(job, k, _result(plots={"a1": {"png": b"\x89PNG"}}))
     got = Result(**sc.load(job, k))
     assert got.score == 1.0 and got.files == {"a1.ipynb": b"\x00nb"}
     assert got.plots == {"a1": {"png": b"\x89PNG"}}
-    assert sc.key(job, "other config") != k
-    src = tmp_path / "course" / "source" / "a1" / "a1.ipynb"
-    src.write_text(json.dumps({"v": 2}))
-    assert sc.key(job, "config") != k
-    assert sc.key(dict(job, student="bob"), "config") != sc.key(job, "config")
+    assert sc.key(_job(course)) == k  # the same data gives the same key
+    (course / "nbgrader_config.py").write_text("c.Execute.timeout = 7\n")
+    assert sc.key(_job(course)) != k
+    (course / "nbgrader_config.py").unlink()
+    (course / "source" / "a1" / "data.txt").write_text("2")  # a data file the notebook reads
+    assert sc.key(_job(course)) != k
+    (course / "source" / "a1" / "data.txt").write_text("1")
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment("a1", duedate="2026-12-01 12:00:00")
+    assert sc.key(_job(course)) != k  # the due date decides late penalties
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.update_or_create_assignment("a1", duedate=None)
+    assert sc.key(_job(course)) == k
+    assert sc.key(dict(job, student="bob")) != k
+    (course / "submitted" / "ann" / "a1" / "a1.ipynb").write_text('{"x": 1}')
+    assert sc.key(_job(course)) != k
     # a copy of the course is graded afresh
     copy = tmp_path / "copy"
-    shutil.copytree(job["course"], copy)
-    assert sc.key(dict(job, course=str(copy)), "config") != sc.key(job, "config")
+    shutil.copytree(course, copy)
+    assert sc.key(_job(copy)) != sc.key(_job(course))
 
 
 def test_unsettled_results_are_not_stored(tmp_path):
-    job = _course(tmp_path)
-    k = sc.key(job, "config")
+    job = _job(_course(tmp_path))
+    k = sc.key(job)
     sc.store(job, k, _result(incidents={"a1": "the kernel died"}))
     sc.store(job, k, _result(ok=False))
     timeout = {"a1": {"hidden_x": {"check": "x", "points": 0.0, "status": "timeout"}}}
@@ -72,7 +80,7 @@ def test_unsettled_results_are_not_stored(tmp_path):
 
 
 def test_off_without_sandbox_or_when_disabled(tmp_path, monkeypatch):
-    job = _course(tmp_path)
-    assert sc.key(dict(job, limits=asdict(Limits(sandbox=False))), "c") is None
+    job = _job(_course(tmp_path))
+    assert sc.key(dict(job, limits=asdict(Limits(sandbox=False)))) is None
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
-    assert sc.key(job, "c") is None
+    assert sc.key(job) is None
