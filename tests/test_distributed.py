@@ -1,13 +1,15 @@
 """Grading on a dask.distributed cluster (issue 14), with the real parts.
 
-Each cluster test starts its own ``distributed.LocalCluster`` of two worker *processes* (one
-thread each, behind dask's nanny, as ``dask worker --nthreads 1 --nworkers 2`` starts them) and
-grades a small class through ``autograde grade --scheduler ADDRESS`` in a subprocess, on the
-runtime backend with private caches: the same per-cell scores, check messages and feedback plots
-as the local process pool; jobs that carry no path of the course folder and nothing of its
-gradebook URL (read from the scheduler's copy of each task); a worker killed (SIGKILL) while it
-runs a job costs that job one run on another worker and nothing else. They take a few minutes on
-two cores.
+The class fixture and the kill test each start their own ``distributed.LocalCluster`` of two
+worker *processes* (one thread each, behind dask's nanny, as ``dask worker --nthreads 1
+--nworkers 2`` starts them), and grade a small class through ``autograde grade --scheduler
+ADDRESS`` in a subprocess, on the runtime backend with private caches: the same per-cell
+scores, check messages and feedback plots as the local process pool; jobs that carry no path
+of the course folder and nothing of its gradebook URL (read from the scheduler's copy of each
+task); a worker killed (SIGKILL) while it runs a job costs that job one run on another worker
+and nothing else. They take about three minutes on two cores. Quick ones, without a cluster
+or with in-process workers, check the errors of an unreachable scheduler and of workers that
+cannot grade.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ distributed = pytest.importorskip(
 )
 import cloudpickle  # noqa: E402  (distributed's dependency, after the skip)
 from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
-from test_pipeline import _env, _grade_cmd, _images, _scores  # noqa: E402
+from test_pipeline import SANDBOX, _env, _grade_cmd, _images, _scores  # noqa: E402
 
 from autograde import cluster, demo  # noqa: E402
 from autograde.course import load_status  # noqa: E402
@@ -181,7 +183,8 @@ def test_cluster_jobs_ran_on_the_workers_with_their_cache(graded):
     rec = graded["recorder"]
     assert sorted(_student(k) for k in rec.done) == sorted(CLASS)
     assert len(set(rec.done.values())) >= 1 and rec.erred == []
-    assert _files(graded["shared"]), "the workers wrote no result cache in --cache"
+    if SANDBOX:  # (without the sandbox no cache is read or written)
+        assert _files(graded["shared"]), "the workers wrote no result cache in --cache"
     assert _files(graded["own"]) == [], "--cache was not used on the workers"
     assert _files(graded["base"] / "cache-coordinator") == []
 
@@ -285,3 +288,26 @@ def test_unreachable_scheduler_is_a_clear_error(address):
     msg = str(err.value)
     assert f"cannot reach a dask scheduler at {address} within 2 s" in msg
     assert "dask scheduler" in msg and f"dask worker {address} --nthreads 1" in msg
+
+
+@pytest.mark.distributed
+def test_connect_refuses_workers_that_cannot_grade():
+    """Several threads in a worker, or a backend it lacks: an error naming the worker and fix."""
+    quiet = {"dashboard_address": None, "silence_logs": logging.ERROR, "processes": False}
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, **quiet) as lc:
+        with pytest.raises(RuntimeError, match="one thread per dask worker process") as err:
+            cluster.connect(lc.scheduler_address, sandboxed=False)
+        assert "(2 threads)" in str(err.value) and "--nthreads 1 --nworkers N" in str(err.value)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, **quiet) as lc:
+        address = lc.scheduler_address
+        with pytest.raises(RuntimeError, match="these dask workers cannot grade") as err:
+            cluster.connect(address, backend="no-such-backend", sandboxed=False)
+        assert "unknown backend 'no-such-backend'" in str(err.value)
+        conn = cluster.connect(address, backend="runtime", sandboxed=False)
+        try:
+            assert conn.describe() == (
+                f"grading on the dask scheduler at {address}: 1 worker, backend runtime"
+            )
+            assert conn.notes == []  # same code, one backend
+        finally:
+            conn.close()
