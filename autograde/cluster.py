@@ -51,8 +51,10 @@ def how_to_start(address: str) -> str:
 
 async def _identity(address: str, timeout: float) -> dict:
     from distributed.core import rpc  # see the module docstring
+    from distributed.security import Security
 
-    r = rpc(address, timeout=timeout)
+    # dask's own TLS settings (its configuration), as a Client would use them for tls://
+    r = rpc(address, timeout=timeout, connection_args=Security().get_connection_args("client"))
     try:
         return await asyncio.wait_for(r.identity(), timeout)
     finally:

@@ -31,7 +31,8 @@ distributed = pytest.importorskip(
     reason="dask.distributed is not installed: grading on several machines is not tested here "
     "(./dev setup installs it from constraints.txt)",
 )
-import cloudpickle  # noqa: E402  (distributed's dependency, after the skip)
+import cloudpickle  # noqa: E402  (distributed's dependencies, after the skip)
+import dask  # noqa: E402
 from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 from test_pipeline import SANDBOX, _env, _grade_cmd, _images, _scores  # noqa: E402
 
@@ -93,15 +94,17 @@ def _student(key: str) -> str:
 
 
 def _cluster(worker_env: dict):
-    """Two worker processes of one thread each, quiet, no dashboard."""
-    return distributed.LocalCluster(
-        n_workers=2,
-        threads_per_worker=1,
-        processes=True,
-        dashboard_address=None,
-        silence_logs=logging.ERROR,
-        env={k: str(v) for k, v in worker_env.items()},
-    )
+    """Two worker processes of one thread each, quiet, no dashboard; a scheduler as the README
+    starts it (one rerun of a job whose worker died, then the job fails)."""
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        return distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            env={k: str(v) for k, v in worker_env.items()},
+        )
 
 
 def _run(cmd, course, env, timeout=900):
@@ -224,6 +227,7 @@ def test_killed_worker_costs_its_job_one_rerun_elsewhere(graded, tmp_path):
     recorder = Recorder()
     with _cluster(worker_env) as lc, distributed.Client(lc, set_as_default=False) as client:
         lc.scheduler.add_plugin(recorder)
+        assert lc.scheduler.allowed_failures == 1  # as the README starts it
         cmd = _grade_cmd("--scheduler", lc.scheduler_address)
         coordinator = subprocess.Popen(
             cmd,
