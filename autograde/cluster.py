@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import uuid
+from concurrent.futures import CancelledError
 from dataclasses import dataclass, field
 
 from graders import backends, sandbox
@@ -128,6 +129,16 @@ class Connection:
         """
         key = f"grade-{job['assignment']}-{job['student']}-{uuid.uuid4().hex[:8]}"
         return self.executor.submit(grade_job, job, key=key)
+
+    def why(self, err: BaseException) -> str:
+        """A job's failure in words (a job the scheduler dropped fails without a message)."""
+        if isinstance(err, CancelledError):
+            return (
+                f"the dask scheduler at {self.address} was lost or cancelled the job; run "
+                "autograde grade again once the scheduler and its workers run (dask workers end "
+                "with their scheduler)"
+            )
+        return f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
 
     def close(self) -> None:
         """Cancel what was not collected and close the client (the cluster stays up)."""

@@ -160,8 +160,9 @@ def grade_assignment(
                 s = futures[fut]
                 try:
                     res = Result(**fut.result())
-                except Exception as err:  # the worker itself died
-                    res = Result(s, assignment, ok=False, error=f"worker failed: {err}")
+                except Exception as err:  # the worker itself died (or the dask scheduler)
+                    why = remote.why(err) if remote else err
+                    res = Result(s, assignment, ok=False, error=f"worker failed: {why}")
                 record(course, res)  # each result is saved as it arrives
                 if bar:
                     bar.step(f"{s}: {'ok' if res.ok else 'FAILED'}")

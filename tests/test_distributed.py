@@ -315,3 +315,13 @@ def test_connect_refuses_workers_that_cannot_grade():
             assert conn.notes == []  # same code, one backend
         finally:
             conn.close()
+
+
+def test_a_job_the_scheduler_dropped_says_so():
+    """A lost scheduler cancels every job: the failure says that and what to do, not nothing."""
+    from concurrent.futures import CancelledError
+
+    conn = cluster.Connection("tcp://10.0.0.1:8786", client=None, executor=None)
+    why = conn.why(CancelledError())
+    assert "dask scheduler at tcp://10.0.0.1:8786 was lost" in why and "run autograde grade" in why
+    assert conn.why(OSError("disk full")) == "OSError: disk full"
