@@ -77,6 +77,7 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
         force=args.force,
         feedback=not args.no_feedback,
         batch=args.batch,
+        scheduler=args.scheduler or None,
     )
     if not args.no_feedback:
         feedback.generate_feedback(course, assignment)
@@ -89,10 +90,17 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
     return statuses, path
 
 
+def _where(args) -> str:
+    """Where the submissions were graded, for the wall-time line."""
+    return f"with --scheduler {args.scheduler}" if args.scheduler else f"with --jobs {args.jobs}"
+
+
 def _sandbox_line(args) -> str:
     """How student code was confined, in one line (the process cap is checked by trying)."""
     if args.no_sandbox:
         return "sandbox: none (--no-sandbox): student code ran as this user"
+    if args.scheduler:  # this machine ran no student code; each worker was checked for bwrap
+        return "sandbox: bubblewrap on the dask workers (each checked before the first job)"
     from graders import sandbox
 
     return (
@@ -132,7 +140,8 @@ def cmd_grade(args) -> int:
         print(f"error: {problem}", file=sys.stderr)
         return 2
     try:
-        backends.choose(args.backend)  # fail before starting a class, not per student
+        if not args.scheduler:  # (with one, connecting checks the workers)
+            backends.choose(args.backend)  # fail before starting a class, not per student
         t0 = time.perf_counter()
         statuses, path = _grade(course, args.assignment, args, args.student or None)
     except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
@@ -140,7 +149,7 @@ def cmd_grade(args) -> int:
         return 1
     print(report.summary(statuses, args.assignment))
     print(f"class summary: {path}")
-    print(f"\nwall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
+    print(f"\nwall time: {time.perf_counter() - t0:.1f} s {_where(args)}")
     print(_sandbox_line(args))
     return 0 if all(s.get("ok") for s in statuses) else 3
 
@@ -200,7 +209,7 @@ def cmd_demo(args) -> int:
         if not args.no_feedback:
             where.append((f"feedback ({assignment})", course / "feedback" / "*" / assignment))
         rc = rc or (0 if all(s.get("ok") for s in statuses) else 3)
-    print(f"wall time: {time.perf_counter() - t0:.1f} s with --jobs {args.jobs}")
+    print(f"wall time: {time.perf_counter() - t0:.1f} s {_where(args)}")
     rows = [
         ("course folder", course),
         ("gradebook", gradebook_db.describe(gradebook_db.course_db_url(course))),
@@ -236,6 +245,7 @@ def cmd_new_assignment(args) -> int:
 def _grading_options(p) -> None:
     # type, default and help of each setting: graders.settings
     settings.add_option(p, "jobs", "--jobs", "-j")
+    settings.add_option(p, "scheduler", "--scheduler")
     settings.add_option(p, "backend", "--backend")
     settings.add_option(p, "cell_timeout", "--timeout")
     settings.add_option(p, "submission_timeout", "--submission-timeout")

@@ -1,7 +1,8 @@
 """Grade every submission of an assignment: parallel workers, one gradebook writer, resumable.
 
 This is the coordinator (:func:`grade_assignment`). Workers (any
-:class:`concurrent.futures.Executor`: a local process pool, a ``dask.distributed`` cluster) each
+:class:`concurrent.futures.Executor`: a local process pool, or a ``dask.distributed`` cluster
+through :mod:`autograde.cluster`) each
 grade one submission (:func:`autograde.worker.grade_job`) in a private temporary course folder.
 A job is plain data (:func:`make_jobs`: the submitted files, the gradebook facts of the
 assignment, the course settings without paths or passwords) and so is its result, so workers
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
+import os
 import sys
 import tempfile
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
@@ -28,7 +30,7 @@ from pathlib import Path
 
 from graders import backends, sandbox, settings
 
-from . import batches, exports, gradebook_db, submission_cache
+from . import batches, cluster, exports, gradebook_db, submission_cache
 from .course import (
     config_data,
     db_url,
@@ -59,6 +61,7 @@ def grade_assignment(
     progress: bool = True,
     feedback: bool = True,
     batch: str = settings.default("batch"),
+    scheduler: str | None = None,
 ) -> list[dict]:
     """Grade every (or the named) submission of ``assignment`` in ``course``.
 
@@ -69,7 +72,8 @@ def grade_assignment(
     executor : concurrent.futures.Executor, optional
         Where :func:`autograde.worker.grade_job` runs; default a
         ``ProcessPoolExecutor(max_workers=jobs)``. Jobs are plain data
-        (:func:`make_jobs`), so the workers need not see ``course``.
+        (:func:`make_jobs`), so the workers need not see ``course``; ``scheduler`` is the
+        tested way to a ``dask.distributed`` cluster.
     students_ : list of str, optional
         Only these students.
     jobs : int
@@ -84,11 +88,17 @@ def grade_assignment(
     batch : {"auto", "on", "off"}
         Build the distinct answers of the submissions to grade together first (see
         :mod:`autograde.batches`); "auto" does so on the backends in
-        ``batches.BATCH_BACKENDS``. Needs the result cache, so never without a sandbox.
+        ``batches.BATCH_BACKENDS``. Needs the result cache, so never without a sandbox, and
+        never with ``scheduler`` (the builds would fill this machine's cache, not the workers').
     cache_dir : str, optional
-        Result cache; default ``AUTOGRADE_CACHE`` or ``~/.cache``. Without a sandbox
+        Result cache; default ``AUTOGRADE_CACHE`` or ``~/.cache``; with ``scheduler``, a
+        folder on the workers (one they share), default each worker's own. Without a sandbox
         (``limits.sandbox`` false) no cache is read or written: an unsandboxed student kernel
         runs as the grader's user and could have planted fake results there.
+    scheduler : str, optional
+        Address of a ``dask.distributed`` scheduler (``tcp://HOST:8786``): its workers grade
+        the submissions (:mod:`autograde.cluster`); ``jobs`` is then unused. Without it, a
+        local process pool.
 
     Returns
     -------
@@ -97,7 +107,12 @@ def grade_assignment(
     """
     course = Path(course).resolve()
     limits = limits or Limits()
-    if limits.sandbox:
+    if scheduler and executor is not None:
+        raise ValueError("pass an executor or a scheduler address, not both")
+    if scheduler:
+        # The workers do not see this machine's environment: a backend forced here goes along.
+        backend = backend or os.environ.get(settings.BACKEND_ENV) or None
+    elif limits.sandbox:
         sandbox.check()  # no bwrap, or a root server where no user namespace can be made
     if not (course / "source" / assignment).is_dir():
         raise FileNotFoundError(f"no source/{assignment} in {course}")
@@ -116,29 +131,46 @@ def grade_assignment(
             continue
         todo.append((s, fp))
     if todo:
-        own = executor is None
+        own = executor is None and not scheduler
         # Not forked from this process: the batch thread holds cache locks that a forked
         # worker would inherit (and then wait on forever).
         ctx = multiprocessing.get_context("spawn")
-        pool = executor or ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx)
+        if own:
+            pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx)
+        else:
+            pool = executor  # or, with a scheduler, its executor (below)
         bar = Progress(len(todo)) if progress else None
         common = {"limits": asdict(limits), "backend": backend, "cache_dir": cache_dir}
         jobs_ = make_jobs(course, assignment, todo, dict(common, feedback=feedback))
-        fetch = _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs)
+        remote = fetch = None
+        if not scheduler:
+            fetch = _start_batches(
+                course, assignment, jobs_, backend, cache_dir, batch, limits, jobs
+            )
         try:
-            futures = {pool.submit(grade_job, job): job["student"] for job in jobs_}
+            if scheduler:
+                # checks the workers (threads, backend, sandbox) before a job is sent
+                remote = cluster.connect(scheduler, backend=backend, sandboxed=limits.sandbox)
+                if progress:
+                    _say_remote(remote, batch)
+                futures = {remote.submit(job): job["student"] for job in jobs_}
+            else:
+                futures = {pool.submit(grade_job, job): job["student"] for job in jobs_}
             for fut in as_completed(futures):
                 s = futures[fut]
                 try:
                     res = Result(**fut.result())
-                except Exception as err:  # the worker itself died
-                    res = Result(s, assignment, ok=False, error=f"worker failed: {err}")
+                except Exception as err:  # the worker itself died (or the dask scheduler)
+                    why = remote.why(err) if remote else err
+                    res = Result(s, assignment, ok=False, error=f"worker failed: {why}")
                 record(course, res)  # each result is saved as it arrives
                 if bar:
                     bar.step(f"{s}: {'ok' if res.ok else 'FAILED'}")
         finally:
             if own:
                 pool.shutdown(wait=True, cancel_futures=True)
+            if remote:
+                remote.close()  # cancels what is left (Ctrl-C); the cluster stays up
         if fetch is not None and progress:
             fetch[0].join()
             r = fetch[1]
@@ -177,6 +209,19 @@ def make_jobs(course: Path, assignment: str, todo: list[tuple[str, str]], common
     folder = course / "submitted"
     return [dict(shared, student=s, fingerprint=fp, submission=files(folder / s / assignment))
             for s, fp in todo]  # fmt: skip
+
+
+def _say_remote(remote, batch: str) -> None:
+    """Where the jobs go, and what a dask cluster changes, on stderr."""
+    lines = [remote.describe()]
+    used = {f["backend"] for f in remote.workers.values()}
+    if batch == "on" or (batch == "auto" and used & set(batches.BATCH_BACKENDS)):
+        lines.append(
+            "batch builds: off with --scheduler (they fill this machine's result cache, which "
+            "the workers do not see)"
+        )
+    lines += remote.notes
+    sys.stderr.write("".join(line + "\n" for line in lines))
 
 
 def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):

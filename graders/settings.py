@@ -115,6 +115,14 @@ class Grading(Configurable):
 
     jobs = Integer(help="parallel workers (default: the cores there are)").tag(config=True)
 
+    # Empty: the local process pool, as always; a dask scheduler when a course outgrows one
+    # server (README, "Grading on several machines").
+    scheduler = Unicode(
+        "",
+        help="address of a dask.distributed scheduler (tcp://HOST:8786) whose workers grade the "
+        "submissions instead of --jobs local processes; empty: this machine's process pool",
+    ).tag(config=True)
+
     @default("jobs")
     def _jobs_default(self):
         return os.cpu_count() or 1
@@ -175,7 +183,8 @@ class Grading(Configurable):
     cache_dir = Unicode(
         "",
         help=f"result cache folder; empty: ${CACHE_ENV}, else ~/.cache/brian2genn-autograder "
-        "(unused without the sandbox)",
+        "(unused without the sandbox); with --scheduler, a folder on the workers (one they "
+        "share), empty: each worker's own",
     ).tag(config=True)
 
     sandbox = Bool(True, help="run student kernels and simulations under bubblewrap").tag(

@@ -35,6 +35,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: Each command-line option made from a setting.
 GRADING_OPTIONS = {
     "--jobs": "jobs",
+    "--scheduler": "scheduler",
     "--backend": "backend",
     "--timeout": "cell_timeout",
     "--submission-timeout": "submission_timeout",
