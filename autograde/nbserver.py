@@ -25,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import traceback
 
@@ -62,7 +63,27 @@ def run_job(job: dict) -> dict:
     }
 
 
-def main() -> int:
+def _die_with(parent: int) -> None:
+    """End this server, and the simulations it started, once ``parent`` is gone.
+
+    A worker killed mid-job (``kill -9``, a lost dask worker) cannot stop its server, which
+    would grade on for nobody until the job's time limit (between jobs, the end of its input
+    ends it). Its process group (the server started a session of its own) is killed as soon as
+    the server's parent changes; the sandboxed kernel dies with its parent (bubblewrap's
+    ``--die-with-parent``), and the next worker releases its process cap
+    (:func:`autograde.worker.sweep_stale`).
+    """
+    while True:
+        time.sleep(1.0)
+        if os.getppid() != parent:
+            os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    # the parent as Server names it: one that died during this server's imports is noticed too
+    parent = int(argv[argv.index("--parent") + 1]) if "--parent" in argv else os.getppid()
+    threading.Thread(target=_die_with, args=(parent,), daemon=True).start()
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -101,7 +122,7 @@ class Server:
 
     def _start(self) -> subprocess.Popen:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "autograde.nbserver"],
+            [sys.executable, "-m", "autograde.nbserver", "--parent", str(os.getpid())],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL,

@@ -238,7 +238,8 @@ def sweep_stale(tempdir: str | None = None) -> list[Path]:
     """Remove the temporary courses of worker processes of this machine that are gone.
 
     A worker killed mid-job (``kill -9``, a crashed or interrupted coordinator, an out-of-memory
-    kill) cannot remove its folder, which holds a copy of a submission. Only folders whose
+    kill) cannot remove its folder, which holds a copy of a submission, nor release its
+    kernel's process cap (named after the folder), which is done here too. Only folders whose
     ``.owner`` names this host and a process that no longer runs (or whose pid now belongs to a
     process started later) are removed; a folder of a live worker, another host or without an
     owner file is left alone. Returns what was removed.
@@ -254,6 +255,7 @@ def sweep_stale(tempdir: str | None = None) -> list[Path]:
             continue
         if _owner(int(who[1])) == " ".join(who):
             continue  # still running
+        sandbox.release(folder.name)  # the dead worker's kernel, if it outlived it
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed

@@ -95,8 +95,12 @@ def _student(key: str) -> str:
 
 def _cluster(worker_env: dict):
     """Two worker processes of one thread each, quiet, no dashboard; a scheduler as the README
-    starts it (one rerun of a job whose worker died, then the job fails)."""
-    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+    starts it (one rerun of a job whose worker died, then the job fails; one job per thread)."""
+    config = {
+        "distributed.scheduler.allowed-failures": 1,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with dask.config.set(config):
         return distributed.LocalCluster(
             n_workers=2,
             threads_per_worker=1,
@@ -228,6 +232,7 @@ def test_killed_worker_costs_its_job_one_rerun_elsewhere(graded, tmp_path):
     with _cluster(worker_env) as lc, distributed.Client(lc, set_as_default=False) as client:
         lc.scheduler.add_plugin(recorder)
         assert lc.scheduler.allowed_failures == 1  # as the README starts it
+        assert lc.scheduler.WORKER_SATURATION == 1.0
         cmd = _grade_cmd("--scheduler", lc.scheduler_address)
         coordinator = subprocess.Popen(
             cmd,

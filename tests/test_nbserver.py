@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
+import time
 
 from autograde.nbserver import Server
 
@@ -43,3 +47,39 @@ def test_a_dead_server_is_replaced(tmp_path):
         assert server.proc is not None and server.proc.poll() is None
     finally:
         server.close()
+
+
+def test_a_server_whose_worker_was_killed_ends_itself():
+    """A worker killed mid-job (kill -9) leaves its nbgrader server without a parent: the server
+    ends (with what it started) instead of grading on for nobody until the job's time limit.
+
+    A busy server reads no input, so the end of its input cannot tell it: here a sleeper keeps
+    the input open, as a server in the middle of a notebook would not notice it closing.
+    """
+    start = (
+        "import subprocess, sys, time\n"
+        "from autograde.nbserver import Server\n"
+        "p = Server()._start()\n"
+        "s = subprocess.Popen(['sleep', '600'], pass_fds=[p.stdin.fileno()])\n"
+        "print(p.pid, s.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    worker = subprocess.Popen([sys.executable, "-c", start], stdout=subprocess.PIPE, text=True)
+    server, sleeper = map(int, worker.stdout.readline().split())
+    assert _alive(server)
+    os.kill(worker.pid, signal.SIGKILL)
+    worker.wait()
+    deadline = time.monotonic() + 30  # the server's imports, then a check each second
+    while _alive(server) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(sleeper, signal.SIGKILL)
+    assert not _alive(server), "the orphaned nbgrader server is still running"
+
+
+def _alive(pid: int) -> bool:
+    """Whether ``pid`` runs (a zombie, reaped by init, counts as ended)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rpartition(")")[2].split()[0] != "Z"
+    except OSError:
+        return False
