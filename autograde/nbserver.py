@@ -18,6 +18,7 @@ then starts afresh for the next job) and reports a dead server as a failed job.
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import selectors
@@ -29,6 +30,7 @@ import threading
 import time
 import traceback
 
+import zmq
 from nbgrader.apps import NbGraderAPI
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -63,6 +65,36 @@ def run_job(job: dict) -> dict:
     }
 
 
+_GARBAGE_CONTEXTS: list = []  # ZeroMQ contexts the garbage collector found, ended after the job
+
+
+def _keep_for_later(ctx) -> None:
+    """``zmq.Context.__del__`` in this server: keep the context, never wait on it.
+
+    pyzmq's own ``__del__`` destroys the context, which waits for its sockets to close. A kernel
+    client left in a reference cycle (a kernel that died, an interrupted cell) takes its context
+    and sockets into the garbage together; the collector has then already cleared the weak
+    references through which ``destroy`` finds the sockets, so it waits forever for sockets
+    that would have been finalized next, and the server hangs mid-job wherever the collector
+    happened to run (seen: inside nbgrader's database queries, until the job's time limit).
+    """
+    if not getattr(ctx, "_shadow", False) and not ctx.closed:
+        _GARBAGE_CONTEXTS.append(ctx)
+
+
+def _never_block_in_gc() -> None:
+    zmq.Context.__del__ = _keep_for_later
+
+
+def _reap_contexts() -> None:
+    """End the contexts the collector found, their sockets now finalized, off the main thread."""
+    gc.collect()  # finalizes the sockets of those cycles, which closes them
+    while _GARBAGE_CONTEXTS:
+        ctx = _GARBAGE_CONTEXTS.pop()
+        # term() returns once its sockets are closed; a daemon thread, so it never holds us up
+        threading.Thread(target=ctx.term, daemon=True).start()
+
+
 def _die_with(parent: int) -> None:
     """End this server, and the simulations it started, once ``parent`` is gone.
 
@@ -84,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     # the parent as Server names it: one that died during this server's imports is noticed too
     parent = int(argv[argv.index("--parent") + 1]) if "--parent" in argv else os.getppid()
     threading.Thread(target=_die_with, args=(parent,), daemon=True).start()
+    _never_block_in_gc()
     # The protocol owns the real stdout; anything a library prints goes to stderr instead.
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
@@ -99,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             answer = run_job(job)
         out.write(json.dumps(answer) + "\n")
         out.flush()
+        _reap_contexts()  # between jobs, where nobody waits
     return 0
 
 

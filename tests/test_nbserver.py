@@ -83,3 +83,39 @@ def _alive(pid: int) -> bool:
             return f.read().rpartition(")")[2].split()[0] != "Z"
     except OSError:
         return False
+
+
+def test_a_kernel_clients_garbage_never_hangs_the_server():
+    """A ZeroMQ context and its socket in a reference cycle (as a kernel client left behind by
+    a dead kernel): pyzmq's own finalizer waits forever for the socket inside the garbage
+    collector; the server's keeps the context and ends it after the job."""
+    code = (
+        "import gc, sys, zmq\n"
+        "from autograde import nbserver\n"
+        "if sys.argv[1] == 'server':\n"
+        "    nbserver._never_block_in_gc()\n"
+        "class Client: pass\n"
+        "c = Client()\n"
+        "c.context = zmq.Context()\n"
+        "c.socket = c.context.socket(zmq.PUSH)\n"
+        "c.socket.connect('tcp://127.0.0.1:9')\n"
+        "c.socket.send(b'unsent')\n"
+        "c.me = c\n"
+        "del c\n"
+        "gc.collect()\n"
+        "nbserver._reap_contexts()\n"
+        "print('collected', flush=True)\n"
+        "import os; os._exit(0)\n"  # the reaper's daemon thread may still wait on that socket
+    )
+    for mode, ends in (("server", True), ("pyzmq", False)):
+        proc = subprocess.Popen(
+            [sys.executable, "-W", "ignore", "-c", code, mode],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            out, _ = proc.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, _ = proc.communicate()
+        assert ("collected" in out) is ends, (mode, out)
