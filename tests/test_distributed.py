@@ -33,6 +33,7 @@ distributed = pytest.importorskip(
 )
 import cloudpickle  # noqa: E402  (distributed's dependencies, after the skip)
 import dask  # noqa: E402
+from banks import SMALL_CLASS  # noqa: E402
 from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 from test_pipeline import SANDBOX, _env, _grade_cmd, _images, _scores  # noqa: E402
 
@@ -42,13 +43,7 @@ from graders import settings  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 A = "adaptive_threshold"
-# right, partly right (the tutorial's decay bug), wrong, not answered
-CLASS = {
-    "alice": ("right", ""),
-    "bob": ("partly", ""),
-    "carol": ("wrong", ""),
-    "dave": ("empty", ""),
-}
+CLASS = SMALL_CLASS
 # In the course's gradebook URL (a SQLite file, so that the course grades as usual): a job that
 # carried the URL, or the configuration line holding it, would carry this.
 MARK = "SECRET-PW"
