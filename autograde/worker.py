@@ -165,8 +165,7 @@ def grade_one(job: dict) -> Result:
         # Data files the source ships (nbgrader copies them next to the notebook); no notebooks.
         _unpack(root / "source" / a, job.get("source_files") or {})
         (root / "gradebook.db").write_bytes(job["gradebook"])
-        runtime = tmp / "rt"
-        runtime.mkdir()
+        runtime = _runtime_dir(tmp)
         workdir = root / "autograded" / s / a
         _kernelspec(tmp / "jupyter", limits, workdir, runtime)
         (tmp / "jupyter-config").mkdir()
@@ -200,7 +199,7 @@ def grade_one(job: dict) -> Result:
         if not answer.get("success") or not res.grades:
             res.ok = False
             # the summary shows the first line: make it the reason, the log tail follows
-            last = (answer.get("error") or log or "no output").strip().splitlines()[-1]
+            last = _reason(answer.get("error") or log or "no output")
             res.error = res.error or f"nbgrader autograde failed: {last[:200]}\n" + log[-3000:]
         else:
             res.ok = True
@@ -213,6 +212,8 @@ def grade_one(job: dict) -> Result:
         return res
     finally:
         sandbox.release(tmp.name)  # whatever the kernel left running
+        if runtime_outside := _outside_runtime(tmp):
+            shutil.rmtree(runtime_outside, ignore_errors=True)
         res.seconds = round(time.perf_counter() - t0, 2)
         if os.environ.get(settings.KEEP_TMP_ENV):
             (tmp / OWNER).unlink(missing_ok=True)  # kept for a person to read: never swept
@@ -246,7 +247,9 @@ def sweep_stale(tempdir: str | None = None) -> list[Path]:
     """
     removed = []
     host = socket.gethostname()
-    for folder in Path(tempdir or tempfile.gettempdir()).glob(f"{TMP_PREFIX}*"):
+    # by default also /tmp, where a kernel's runtime folder goes when TMPDIR is deep
+    bases = [tempdir] if tempdir else sorted({tempfile.gettempdir(), "/tmp"})
+    for folder in (f for base in bases for f in Path(base).glob(f"{TMP_PREFIX}*")):
         try:
             who = (folder / OWNER).read_text().split()
         except OSError:
@@ -259,6 +262,48 @@ def sweep_stale(tempdir: str | None = None) -> list[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
+
+
+#: Longest path of a unix socket (sun_path, less its final NUL); the kernel's ipc sockets are
+#: ``<runtime>/kernel-N``.
+SOCKET_PATH_MAX = 107
+
+
+def _runtime_dir(tmp: Path) -> Path:
+    """The kernel's runtime folder (connection file, ipc sockets): ``tmp/rt``, or a short folder
+    in /tmp where that path is too long for a unix socket.
+
+    A long ``TMPDIR`` (a test's temporary folder, a deep scratch path) would otherwise fail
+    every notebook with "ZMQError: File name too long". The short folder names its owner like
+    ``tmp`` (so :func:`sweep_stale` removes it after a kill) and ``tmp`` links to it.
+    """
+    runtime = tmp / "rt"
+    if len(str(runtime / "kernel-99")) <= SOCKET_PATH_MAX:
+        runtime.mkdir()
+        return runtime
+    short = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}rt-", dir="/tmp"))
+    (short / OWNER).write_text(_owner(os.getpid()))
+    runtime.symlink_to(short)
+    return short
+
+
+def _outside_runtime(tmp: Path) -> Path | None:
+    """The short runtime folder of :func:`_runtime_dir`, if ``tmp`` used one."""
+    link = tmp / "rt"
+    return Path(os.readlink(link)) if link.is_symlink() else None
+
+
+def _reason(text: str) -> str:
+    """The line of nbgrader's output that says what went wrong: its last exception other than
+    nbgrader's own summary ("NbGraderException: Please see the above traceback"), else the last
+    line."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    for line in reversed(lines):
+        name = line.split(":", 1)[0]
+        if (name.endswith(("Error", "Exception")) and " " not in name
+                and "NbGraderException" not in name):  # fmt: skip
+            return line
+    return lines[-1] if lines else "no output"
 
 
 def _unpack(folder: Path, data: dict[str, bytes]) -> None:

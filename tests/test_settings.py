@@ -13,6 +13,7 @@ import inspect
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -304,3 +305,34 @@ def test_a_killed_workers_folder_is_swept_and_a_live_ones_kept(tmp_path):
     assert sorted(worker.sweep_stale(str(tmp_path))) == sorted([gone, reused])
     assert not gone.exists() and not reused.exists()
     assert live.is_dir() and other_host.is_dir() and kept.is_dir()
+
+
+def test_a_deep_temporary_folder_gets_a_short_kernel_runtime(tmp_path):
+    """A kernel's ipc socket path must fit a unix socket (107 bytes): a deep TMPDIR failed every
+    notebook with 'ZMQError: File name too long' (seen with pytest's basetemp)."""
+    shallow = tmp_path / "w"
+    shallow.mkdir()
+    assert worker._runtime_dir(shallow) == shallow / "rt"
+    assert worker._outside_runtime(shallow) is None
+    deep = tmp_path / ("d" * 60) / ("e" * 40)
+    deep.mkdir(parents=True)
+    runtime = worker._runtime_dir(deep)
+    try:
+        assert len(str(runtime / "kernel-99")) <= worker.SOCKET_PATH_MAX
+        assert (deep / "rt").resolve() == runtime.resolve() == worker._outside_runtime(deep)
+        assert runtime.name.startswith(worker.TMP_PREFIX)  # swept after a kill, as its owner
+        assert (runtime / worker.OWNER).read_text() == worker._owner(os.getpid())
+    finally:
+        shutil.rmtree(runtime)
+
+
+def test_a_failed_autograde_names_its_cause():
+    log = (
+        "Traceback (most recent call last):\n"
+        '  File "connect.py", line 710, in _create_connected_socket\n'
+        "zmq.error.ZMQError: File name too long (addr='ipc:///tmp/x/rt/kernel-4')\n"
+        "[ERROR] There was an error processing assignment\n"
+        "nbgrader.converters.base.NbGraderException: Please see the the above traceback\n"
+    )
+    assert worker._reason(log).startswith("zmq.error.ZMQError: File name too long")
+    assert worker._reason("just this") == "just this"
