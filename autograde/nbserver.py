@@ -103,7 +103,7 @@ def _die_with(parent: int) -> None:
     ends it). Its process group (the server started a session of its own) is killed as soon as
     the server's parent changes; the sandboxed kernel dies with its parent (bubblewrap's
     ``--die-with-parent``), and the next worker releases its process cap
-    (:func:`autograde.worker.sweep_stale`).
+    (:func:`autograde.scratch.sweep_stale`).
     """
     while True:
         time.sleep(1.0)

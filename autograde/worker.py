@@ -15,9 +15,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sys
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +25,7 @@ from nbgrader.api import Gradebook
 from graders import sandbox, settings
 from graders.counters import record_event as stats_event
 
-from . import feedback, nbserver, submission_cache
+from . import feedback, nbserver, scratch, submission_cache
 from .preprocessors import META
 
 KERNEL_NAME = "autograde-python3"
@@ -156,16 +154,14 @@ def grade_one(job: dict) -> Result:
         hit.seconds = round(time.perf_counter() - t0, 2)
         stats_event("submission_hit", a, hit.backend or "")
         return hit
-    sweep_stale()
-    tmp = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}{s}-"))
+    tmp = scratch.new(s)
     try:
-        (tmp / OWNER).write_text(_owner(os.getpid()))
         root = tmp / "course"
-        _unpack(root / "submitted" / s / a, job["submission"])
+        scratch.unpack(root / "submitted" / s / a, job["submission"])
         # Data files the source ships (nbgrader copies them next to the notebook); no notebooks.
-        _unpack(root / "source" / a, job.get("source_files") or {})
+        scratch.unpack(root / "source" / a, job.get("source_files") or {})
         (root / "gradebook.db").write_bytes(job["gradebook"])
-        runtime = _runtime_dir(tmp)
+        runtime = scratch.runtime_dir(tmp)
         workdir = root / "autograded" / s / a
         _kernelspec(tmp / "jupyter", limits, workdir, runtime)
         (tmp / "jupyter-config").mkdir()
@@ -212,85 +208,13 @@ def grade_one(job: dict) -> Result:
         return res
     finally:
         sandbox.release(tmp.name)  # whatever the kernel left running
-        if runtime_outside := _outside_runtime(tmp):
+        if runtime_outside := scratch.outside_runtime(tmp):
             shutil.rmtree(runtime_outside, ignore_errors=True)
         res.seconds = round(time.perf_counter() - t0, 2)
         if os.environ.get(settings.KEEP_TMP_ENV):
-            (tmp / OWNER).unlink(missing_ok=True)  # kept for a person to read: never swept
+            (tmp / scratch.OWNER).unlink(missing_ok=True)  # kept for a person to read: never swept
         else:
             shutil.rmtree(tmp, ignore_errors=True)
-
-
-TMP_PREFIX = "autograde-"  # a worker's temporary course: <tempdir>/autograde-<student>-XXXX
-OWNER = ".owner"  # in it: host, pid and start time of the worker process that made it
-
-
-def _owner(pid: int) -> str:
-    """``host pid start`` of process ``pid`` (start: its start time in clock ticks since boot)."""
-    try:
-        # the 22nd field of /proc/PID/stat, counted after the command name (which may hold spaces)
-        start = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[19]
-    except (OSError, IndexError):
-        start = "?"
-    return f"{socket.gethostname()} {pid} {start}"
-
-
-def sweep_stale(tempdir: str | None = None) -> list[Path]:
-    """Remove the temporary courses of worker processes of this machine that are gone.
-
-    A worker killed mid-job (``kill -9``, a crashed or interrupted coordinator, an out-of-memory
-    kill) cannot remove its folder, which holds a copy of a submission, nor release its
-    kernel's process cap (named after the folder), which is done here too. Only folders whose
-    ``.owner`` names this host and a process that no longer runs (or whose pid now belongs to a
-    process started later) are removed; a folder of a live worker, another host or without an
-    owner file is left alone. Returns what was removed.
-    """
-    removed = []
-    host = socket.gethostname()
-    # by default also /tmp, where a kernel's runtime folder goes when TMPDIR is deep
-    bases = [tempdir] if tempdir else sorted({tempfile.gettempdir(), "/tmp"})
-    for folder in (f for base in bases for f in Path(base).glob(f"{TMP_PREFIX}*")):
-        try:
-            who = (folder / OWNER).read_text().split()
-        except OSError:
-            continue
-        if len(who) != 3 or who[0] != host or not who[1].isdigit():
-            continue
-        if _owner(int(who[1])) == " ".join(who):
-            continue  # still running
-        sandbox.release(folder.name)  # the dead worker's kernel, if it outlived it
-        shutil.rmtree(folder, ignore_errors=True)
-        removed.append(folder)
-    return removed
-
-
-#: Longest path of a unix socket (sun_path, less its final NUL); the kernel's ipc sockets are
-#: ``<runtime>/kernel-N``.
-SOCKET_PATH_MAX = 107
-
-
-def _runtime_dir(tmp: Path) -> Path:
-    """The kernel's runtime folder (connection file, ipc sockets): ``tmp/rt``, or a short folder
-    in /tmp where that path is too long for a unix socket.
-
-    A long ``TMPDIR`` (a test's temporary folder, a deep scratch path) would otherwise fail
-    every notebook with "ZMQError: File name too long". The short folder names its owner like
-    ``tmp`` (so :func:`sweep_stale` removes it after a kill) and ``tmp`` links to it.
-    """
-    runtime = tmp / "rt"
-    if len(str(runtime / "kernel-99")) <= SOCKET_PATH_MAX:
-        runtime.mkdir()
-        return runtime
-    short = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}rt-", dir="/tmp"))
-    (short / OWNER).write_text(_owner(os.getpid()))
-    runtime.symlink_to(short)
-    return short
-
-
-def _outside_runtime(tmp: Path) -> Path | None:
-    """The short runtime folder of :func:`_runtime_dir`, if ``tmp`` used one."""
-    link = tmp / "rt"
-    return Path(os.readlink(link)) if link.is_symlink() else None
 
 
 def _reason(text: str) -> str:
@@ -304,18 +228,6 @@ def _reason(text: str) -> str:
                 and "NbGraderException" not in name):  # fmt: skip
             return line
     return lines[-1] if lines else "no output"
-
-
-def _unpack(folder: Path, data: dict[str, bytes]) -> None:
-    """Write ``relative path -> bytes`` under ``folder``, refusing paths that leave it."""
-    folder.mkdir(parents=True, exist_ok=True)
-    top = folder.resolve()
-    for rel, content in data.items():
-        path = (folder / rel).resolve()
-        if not path.is_relative_to(top):
-            raise ValueError(f"a job's file {rel!r} lies outside its folder")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
 
 
 def config_file(config: dict, overrides: dict) -> str:

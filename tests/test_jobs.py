@@ -14,7 +14,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograde import course as course_
-from autograde import pipeline, worker
+from autograde import pipeline, scratch, worker
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader autoflush
 SECRET = "SECRET-PW-4711"
@@ -139,5 +139,5 @@ def test_a_setting_that_is_not_data_is_refused_with_its_name(tmp_path):
 
 def test_a_job_file_cannot_leave_its_folder(tmp_path):
     with pytest.raises(ValueError, match="outside its folder"):
-        worker._unpack(tmp_path / "sub", {"../../etc/evil": b"x"})
+        scratch.unpack(tmp_path / "sub", {"../../etc/evil": b"x"})
     assert not (tmp_path.parent / "etc").exists()

@@ -25,7 +25,7 @@ from nbformat.notebooknode import from_dict
 from nbgrader.preprocessors import Execute
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograde import batches, cli, pipeline, submission_cache, worker
+from autograde import batches, cli, pipeline, scratch, submission_cache, worker
 from autograde.kernel import kernel_env
 from autograde.preprocessors import SafeExecute, TrustedVerdicts
 from graders import __main__ as graders_main
@@ -206,7 +206,7 @@ def test_keep_tmp_keeps_a_workers_folder(tmp_path, monkeypatch):
     monkeypatch.setenv(settings.KEEP_TMP_ENV, "1")
     assert "KeyError: 'gradebook'" in worker.grade_one(job).error
     assert list(tmp_path.glob("autograde-s-*"))
-    assert not list(tmp_path.glob(f"autograde-s-*/{worker.OWNER}"))  # never swept
+    assert not list(tmp_path.glob(f"autograde-s-*/{scratch.OWNER}"))  # never swept
     for kept in tmp_path.glob("autograde-s-*"):
         kept.rename(tmp_path / ("old-" + kept.name))
     monkeypatch.delenv(settings.KEEP_TMP_ENV)
@@ -288,21 +288,21 @@ def test_a_killed_workers_folder_is_swept_and_a_live_ones_kept(tmp_path):
     the next worker removes it, and never a folder of a live process or without an owner."""
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    gone = tmp_path / f"{worker.TMP_PREFIX}ann-x1"
+    gone = tmp_path / f"{scratch.TMP_PREFIX}ann-x1"
     (gone / "course").mkdir(parents=True)
-    (gone / worker.OWNER).write_text(f"{socket.gethostname()} {dead.pid} 1")
-    live = tmp_path / f"{worker.TMP_PREFIX}bob-x2"
+    (gone / scratch.OWNER).write_text(f"{socket.gethostname()} {dead.pid} 1")
+    live = tmp_path / f"{scratch.TMP_PREFIX}bob-x2"
     live.mkdir()
-    (live / worker.OWNER).write_text(worker._owner(os.getpid()))
-    reused = tmp_path / f"{worker.TMP_PREFIX}cid-x3"  # our pid, but an earlier process's start
+    (live / scratch.OWNER).write_text(scratch.owner(os.getpid()))
+    reused = tmp_path / f"{scratch.TMP_PREFIX}cid-x3"  # our pid, but an earlier process's start
     reused.mkdir()
-    (reused / worker.OWNER).write_text(f"{socket.gethostname()} {os.getpid()} 1")
-    other_host = tmp_path / f"{worker.TMP_PREFIX}dan-x4"
+    (reused / scratch.OWNER).write_text(f"{socket.gethostname()} {os.getpid()} 1")
+    other_host = tmp_path / f"{scratch.TMP_PREFIX}dan-x4"
     other_host.mkdir()
-    (other_host / worker.OWNER).write_text(f"elsewhere {dead.pid} 1")
-    kept = tmp_path / f"{worker.TMP_PREFIX}eve-x5"  # AUTOGRADE_KEEP_TMP: no owner file
+    (other_host / scratch.OWNER).write_text(f"elsewhere {dead.pid} 1")
+    kept = tmp_path / f"{scratch.TMP_PREFIX}eve-x5"  # AUTOGRADE_KEEP_TMP: no owner file
     kept.mkdir()
-    assert sorted(worker.sweep_stale(str(tmp_path))) == sorted([gone, reused])
+    assert sorted(scratch.sweep_stale(str(tmp_path))) == sorted([gone, reused])
     assert not gone.exists() and not reused.exists()
     assert live.is_dir() and other_host.is_dir() and kept.is_dir()
 
@@ -312,16 +312,16 @@ def test_a_deep_temporary_folder_gets_a_short_kernel_runtime(tmp_path):
     notebook with 'ZMQError: File name too long' (seen with pytest's basetemp)."""
     shallow = tmp_path / "w"
     shallow.mkdir()
-    assert worker._runtime_dir(shallow) == shallow / "rt"
-    assert worker._outside_runtime(shallow) is None
+    assert scratch.runtime_dir(shallow) == shallow / "rt"
+    assert scratch.outside_runtime(shallow) is None
     deep = tmp_path / ("d" * 60) / ("e" * 40)
     deep.mkdir(parents=True)
-    runtime = worker._runtime_dir(deep)
+    runtime = scratch.runtime_dir(deep)
     try:
-        assert len(str(runtime / "kernel-99")) <= worker.SOCKET_PATH_MAX
-        assert (deep / "rt").resolve() == runtime.resolve() == worker._outside_runtime(deep)
-        assert runtime.name.startswith(worker.TMP_PREFIX)  # swept after a kill, as its owner
-        assert (runtime / worker.OWNER).read_text() == worker._owner(os.getpid())
+        assert len(str(runtime / "kernel-99")) <= scratch.SOCKET_PATH_MAX
+        assert (deep / "rt").resolve() == runtime.resolve() == scratch.outside_runtime(deep)
+        assert runtime.name.startswith(scratch.TMP_PREFIX)  # swept after a kill, as its owner
+        assert (runtime / scratch.OWNER).read_text() == scratch.owner(os.getpid())
     finally:
         shutil.rmtree(runtime)
 
