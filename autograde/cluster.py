@@ -20,6 +20,7 @@ is used, never for the local process pool.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import uuid
 from concurrent.futures import CancelledError
@@ -212,6 +213,32 @@ def connect(
     except BaseException:
         client.close()
         raise
+
+
+#: The scheduler settings the README starts ``dask scheduler`` with (as DASK_... variables): one
+#: rerun of a job whose worker died, and a job handed to a worker only when it is free.
+SCHEDULER_CONFIG = {
+    "distributed.scheduler.allowed-failures": 1,
+    "distributed.scheduler.worker-saturation": 1.0,
+}
+
+
+def local_cluster(n_workers: int = 2, env: dict | None = None):
+    """A ``distributed.LocalCluster`` of ``n_workers`` one-thread worker processes on this
+    machine, its scheduler set up as the README's (:data:`SCHEDULER_CONFIG`), quiet and without
+    a dashboard: for tests and benchmarks (``env``: the workers' environment)."""
+    import dask  # see the module docstring
+    import distributed
+
+    with dask.config.set(SCHEDULER_CONFIG):
+        return distributed.LocalCluster(
+            n_workers=n_workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+            env={k: str(v) for k, v in (env or {}).items()},
+        )
 
 
 def grade_job(job: dict) -> dict:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import os
 import platform
 import shutil
@@ -38,6 +37,7 @@ from pathlib import Path
 
 import grade_class  # this folder's class benchmark: the class and the measuring
 
+from autograde import cluster
 from graders import backends, settings
 
 REPO = grade_class.REPO
@@ -101,14 +101,8 @@ def main(argv: list[str] | None = None) -> int:
         )
         cache = work / "cache-cluster" / assignment
         worker_env = {settings.CACHE_ENV: str(cache), settings.BACKEND_ENV: backend}
-        with distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-            env=worker_env,
-        ) as lc:
+        # the scheduler set up as the README's (one job per free worker, one rerun)
+        with cluster.local_cluster(2, worker_env) as lc:
             remote = grade(
                 courses["cluster"],
                 assignment,

@@ -32,7 +32,6 @@ distributed = pytest.importorskip(
     "(./dev setup installs it from constraints.txt)",
 )
 import cloudpickle  # noqa: E402  (distributed's dependencies, after the skip)
-import dask  # noqa: E402
 from banks import SMALL_CLASS  # noqa: E402
 from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
 from test_pipeline import SANDBOX, _env, _grade_cmd, _images, _scores  # noqa: E402
@@ -89,21 +88,9 @@ def _student(key: str) -> str:
 
 
 def _cluster(worker_env: dict):
-    """Two worker processes of one thread each, quiet, no dashboard; a scheduler as the README
-    starts it (one rerun of a job whose worker died, then the job fails; one job per thread)."""
-    config = {
-        "distributed.scheduler.allowed-failures": 1,
-        "distributed.scheduler.worker-saturation": 1.0,
-    }
-    with dask.config.set(config):
-        return distributed.LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            silence_logs=logging.ERROR,
-            env={k: str(v) for k, v in worker_env.items()},
-        )
+    """Two worker processes of one thread each; a scheduler as the README starts it (one rerun
+    of a job whose worker died, then the job fails; one job per thread)."""
+    return cluster.local_cluster(2, worker_env)
 
 
 def _run(cmd, course, env, timeout=900):
