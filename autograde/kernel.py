@@ -115,17 +115,53 @@ def main(argv: list[str] | None = None) -> int:
 
 # --- the memory limit ------------------------------------------------------------------------
 
-#: Share of the memory limit one process of the kernel may hold as heap (``RLIMIT_DATA``): a
-#: Python loop that fills the heap gets a ``MemoryError`` (and the kernel lives on, as under the
-#: old address-space limit) before the whole tree, libraries and bwrap included, reaches the
-#: limit and is killed.
+#: Share of the memory limit one process of the kernel may hold as heap (``RLIMIT_DATA``'s hard
+#: limit): a Python loop that fills the heap gets a ``MemoryError`` (and the kernel lives on)
+#: before the whole tree, libraries and bwrap included, reaches the limit and is killed.
 HEAP_SHARE = 7 / 8
+
+#: Share of the memory limit held back from the kernel until its first ``MemoryError``
+#: (``RLIMIT_DATA``'s soft limit is the heap share less this), then given back once (see
+#: :func:`memory_guard`). Without it a cell that fills the heap leaves 0-50 MB, a matter of
+#: where its last allocation fell, and the next allocation of a C library that aborts on
+#: failure (ZeroMQ) killed the kernel with SIGABRT, in the provided cell or in a hidden one:
+#: the same notebook got 10 or 0. A whole right notebook holds about 190 MB resident (300 MB
+#: of data, thread stacks included), so an eighth of the default 4096 MB runs it with room.
+RESERVE_SHARE = 1 / 8
 
 #: Kernel option (IPython's ``exec_lines``) that makes OpenBLAS allocate its work buffer before
 #: student code runs: OpenBLAS retries a failed buffer allocation forever, so the first matrix
 #: operation after a cell filled the heap (matplotlib inverts a matrix for every plot) would
 #: spin until the submission's time is up.
 WARM_BLAS = "--IPKernelApp.exec_lines=import numpy as _np; _np.linalg.inv(_np.eye(2)); del _np"
+
+
+def heap_limits(memory_mb: int) -> tuple[int, int]:
+    """``RLIMIT_DATA``'s (soft, hard) limits in bytes for a kernel under ``memory_mb``."""
+    hard = int(memory_mb * HEAP_SHARE) * 1024 * 1024
+    soft = hard - int(memory_mb * RESERVE_SHARE) * 1024 * 1024
+    return soft, hard
+
+
+def memory_guard(hard: int) -> str:
+    """Kernel option (``exec_lines``) that gives the held-back reserve on a ``MemoryError``.
+
+    IPython calls the handler for a ``MemoryError`` that ends a cell; it raises the soft heap
+    limit to ``hard`` before anything else allocates (the tuple is built beforehand), then shows
+    the traceback as usual. A student may undo it, which only costs their own notebook.
+    """
+    code = (
+        "def _autograde_memory_guard():\n"
+        "    import resource\n"
+        "    which, limits = resource.RLIMIT_DATA, (HARD, HARD)\n"
+        "    def on_memory_error(shell, etype, value, tb, tb_offset=None):\n"
+        "        resource.setrlimit(which, limits)\n"
+        "        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)\n"
+        "    get_ipython().set_custom_exc((MemoryError,), on_memory_error)\n"
+        "_autograde_memory_guard()\n"
+        "del _autograde_memory_guard\n"
+    ).replace("HARD", str(hard))
+    return f"--IPKernelApp.exec_lines={code}"
 
 
 def supervise(command: list[str], memory_mb: int, env: dict, fds: list[int] = ()) -> int:
@@ -137,17 +173,18 @@ def supervise(command: list[str], memory_mb: int, env: dict, fds: list[int] = ()
     under a :class:`graders.limits.Watchdog` that kills the kernel and everything it started
     once their resident memory together passes ``memory_mb``; then this process exits and
     jupyter sees a dead kernel. SIGTERM, SIGINT and SIGHUP sent to this process alone are
-    forwarded. Each process of the kernel also gets ``RLIMIT_DATA`` of :data:`HEAP_SHARE` of the
-    limit, which counts written (private, writable) memory only, so reserved address space
-    (``mmap`` with ``PROT_NONE``, as the CUDA driver does) costs nothing; ``command`` (an
-    IPython kernel, possibly inside bwrap) gets :data:`WARM_BLAS` appended.
+    forwarded. Each process of the kernel also gets ``RLIMIT_DATA`` (:func:`heap_limits`: a hard
+    limit of :data:`HEAP_SHARE` of the limit, a soft one :data:`RESERVE_SHARE` below it), which
+    counts private writable mappings only, so reserved address space (``mmap`` with
+    ``PROT_NONE``, as the CUDA driver does) costs nothing; ``command`` (an IPython kernel,
+    possibly inside bwrap) gets :data:`WARM_BLAS` and :func:`memory_guard` appended.
     """
     if memory_mb <= 0:
         os.execve(command[0], command, env)  # the fds (bwrap's data) are inheritable
-    heap = int(memory_mb * HEAP_SHARE) * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_DATA, (heap, heap))
+    soft, hard = heap_limits(memory_mb)
+    resource.setrlimit(resource.RLIMIT_DATA, (soft, hard))
     parent = os.getppid()
-    proc = subprocess.Popen([*command, WARM_BLAS], env=env, pass_fds=tuple(fds))
+    proc = subprocess.Popen([*command, WARM_BLAS, memory_guard(hard)], env=env, pass_fds=tuple(fds))
 
     def forward(signum, frame):
         try:

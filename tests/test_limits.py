@@ -206,6 +206,26 @@ def test_a_kernel_heap_hog_gets_a_memory_error_and_the_kernel_lives_on(kernel):
     assert _run(kc, blas, timeout=60) == ("ok", "0.5\n")
 
 
+def test_a_heap_hog_leaves_the_reserve_for_the_cells_after_it(kernel):
+    """The held-back reserve (an eighth of 1000 MB) is given back when a cell ends in
+    MemoryError, so the next cells (the provided simulation, the hidden hand-over) have room
+    whatever the hog left; without it, 0-50 MB remained and ZeroMQ's next allocation aborted
+    the kernel."""
+    from autograde import kernel as kmod
+    from autograde.demo import MEMORY_BOMB
+
+    km, kc = kernel
+    soft, hard = kmod.heap_limits(1000)
+    assert hard - soft == 125 * 2**20
+    status, out = _run(kc, MEMORY_BOMB)
+    assert status == "error" and "MemoryError" in out
+    limits = "import resource\nprint(resource.getrlimit(resource.RLIMIT_DATA))"
+    assert _run(kc, limits) == ("ok", f"({hard}, {hard})\n")
+    status, out = _run(kc, "room = bytearray(100 * 2**20)\nprint(len(hog) > 10, len(room))")
+    assert (status, out) == ("ok", f"True {100 * 2**20}\n"), out
+    assert km.is_alive()
+
+
 def test_a_kernel_whose_tree_passes_the_limit_is_killed(kernel):
     km, kc = kernel
     code, token = _tree_hog()
