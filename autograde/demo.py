@@ -24,8 +24,19 @@ GENERIC = {"empty": None, "crashing": "import os\nos._exit(1)\n"}
 # Appended after a correct answer: a submission that never finishes a cell is interrupted and its
 # hidden cells still hand the (correct) spec over.
 ENDLESS = "\nwhile True:\n    pass\n"
-# Grows until the kernel's memory limit stops it (MemoryError) or the kernel dies.
+# Grows until the kernel's memory limit stops it with a MemoryError and keeps what it took; the
+# cells after it still run (the kernel gets its held-back reserve) and hand the spec over.
 MEMORY_BOMB = "\nhog = []\nwhile True:\n    hog.append(bytearray(50_000_000))\n"
+# Starts processes until the kernel's process cap refuses one (BlockingIOError) and keeps them;
+# the hidden cells still hand the spec over.
+PROCESS_HOG = (
+    "\nimport subprocess\nprocs = [subprocess.Popen(['sleep', '600']) for _ in range(300)]\n"
+)
+# Blocks the kernel's output thread: the cell's reply comes, its outputs never do. The kernel
+# counts as no longer answering and the rest of the notebook is not run.
+OUTPUT_BLOCK = (
+    "\nimport time\nget_ipython().kernel.iopub_thread.io_loop.add_callback(time.sleep, 3600)\n"
+)
 # A wrong answer whose author forges the in-kernel verdict every way we know of.
 HOSTILE = (
     "\nimport graders, graders.notebook, numpy\n"

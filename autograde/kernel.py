@@ -135,6 +135,13 @@ RESERVE_SHARE = 1 / 8
 #: spin until the submission's time is up.
 WARM_BLAS = "--IPKernelApp.exec_lines=import numpy as _np; _np.linalg.inv(_np.eye(2)); del _np"
 
+#: Kernel option that starts pyzmq's garbage-collector thread before student code runs. pyzmq
+#: starts it on the first large zero-copy send; when that is the first send after the student
+#: filled the process cap, the thread cannot start and ``send_multipart`` stops half-way, so
+#: the next message arrives glued to the first frames and fails its signature ("Invalid
+#: Signature" in nbclient: the whole job failed for a notebook that started 300 processes).
+WARM_ZMQ = "--IPKernelApp.exec_lines=import zmq.utils.garbage as _g; _g.gc.start(); del _g"
+
 
 def heap_limits(memory_mb: int) -> tuple[int, int]:
     """``RLIMIT_DATA``'s (soft, hard) limits in bytes for a kernel under ``memory_mb``."""
@@ -177,8 +184,10 @@ def supervise(command: list[str], memory_mb: int, env: dict, fds: list[int] = ()
     limit of :data:`HEAP_SHARE` of the limit, a soft one :data:`RESERVE_SHARE` below it), which
     counts private writable mappings only, so reserved address space (``mmap`` with
     ``PROT_NONE``, as the CUDA driver does) costs nothing; ``command`` (an IPython kernel,
-    possibly inside bwrap) gets :data:`WARM_BLAS` and :func:`memory_guard` appended.
+    possibly inside bwrap) gets :data:`WARM_BLAS`, :data:`WARM_ZMQ` and :func:`memory_guard`
+    appended.
     """
+    command = [*command, WARM_ZMQ]  # the process cap applies with or without a memory limit
     if memory_mb <= 0:
         os.execve(command[0], command, env)  # the fds (bwrap's data) are inheritable
     soft, hard = heap_limits(memory_mb)

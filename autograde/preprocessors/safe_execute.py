@@ -1,17 +1,17 @@
-"""``SafeExecute``: nbgrader's ``Execute`` that survives a dead kernel, enforces a limit per
-submission as well as per cell, caps a cell's output, and records cell timeouts and
-``MemoryError``s for the class report."""
+"""``SafeExecute``: nbgrader's ``Execute`` that survives a dead or misbehaving kernel, enforces a
+limit per submission as well as per cell, caps a cell's output, and records cell timeouts,
+``MemoryError``s and the process cap for the class report."""
 
 from __future__ import annotations
 
 import json
 import time
 
-from nbclient.exceptions import DeadKernelError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from nbgrader.preprocessors import Execute
 from traitlets import Float, Integer
 
-from graders import settings
+from graders import sandbox, settings
 
 from .common import META, _error, _error_names, _meta, _stream
 
@@ -19,10 +19,13 @@ from .common import META, _error, _error_names, _meta, _stream
 class SafeExecute(Execute):
     """nbgrader's ``Execute`` that grades what ran when a submission misbehaves.
 
-    A kernel that dies (``os._exit``, a segfault, the memory limit) or a submission that runs past
-    ``submission_timeout`` no longer aborts the notebook (nbgrader #427, #1033): the remaining cells
-    are left unexecuted, marked with the reason, and the reason is recorded in the notebook's
-    metadata for :class:`TrustedVerdicts` and the report.
+    A kernel that dies (``os._exit``, a segfault, the memory limit), stops answering (its output
+    channel silent, an interrupt ignored after the cell time limit), sends a message that cannot
+    be read, or a submission that runs past ``submission_timeout`` no longer aborts the notebook
+    (nbgrader #427, #1033): the remaining cells are left unexecuted, marked with the reason, and
+    the reason is recorded in the notebook's metadata for :class:`TrustedVerdicts` and the
+    report. What the cells before handed over still counts. Whatever a student's code does to
+    its kernel is graded with its reason, never a failed job.
     """
 
     # nbgrader's Execute.timeout (30 s) replaced by the course's per-cell limit
@@ -38,6 +41,15 @@ class SafeExecute(Execute):
 
     max_output_bytes = Integer(
         settings.default("max_output_bytes"), help=settings.help_text("max_output_bytes")
+    ).tag(config=True)
+
+    # nbclient's 4 s: how long, after a cell's reply, its last output may take. A kernel under a
+    # loaded grading server can take seconds, and running out of it now ends the notebook
+    # (a kernel whose output thread is blocked), so it must not depend on the load.
+    iopub_timeout = Integer(
+        30,
+        help="seconds a cell's outputs may arrive after its reply before the kernel counts as "
+        "no longer answering (the rest of the notebook is then not run)",
     ).tag(config=True)
 
     def preprocess(self, nb, resources=None, km=None):
@@ -75,8 +87,14 @@ class SafeExecute(Execute):
         if cell.metadata.get(META, {}).get("timed_out") is not None:
             limit = cell.metadata[META]["timed_out"]
             self._events.append(f"{number} hit the cell time limit ({limit} s) and was interrupted")
-        if "MemoryError" in _error_names(cell):
+        names = _error_names(cell)
+        if "MemoryError" in names:
             self._events.append(f"{number} raised MemoryError (the kernel's memory limit)")
+        if "BlockingIOError" in names or _cannot_start_thread(cell):
+            self._events.append(
+                f"{number} could not start a process or thread (the kernel's cap of "
+                f"{sandbox.MAX_PROCESSES})"
+            )
 
     def _cell_timeout(self, cell) -> int | None:
         limit = self.timeout if self.timeout and self.timeout > 0 else None
@@ -109,9 +127,13 @@ class SafeExecute(Execute):
                 "the kernel died while running this notebook (out of memory, os._exit, "
                 "sys.exit in a thread or a crash in compiled code)"
             )
-            cell.outputs.append(_error("DeadKernelError", f"{self._incident}."))
-            cell.metadata.setdefault(META, {})["skipped"] = self._incident
-            return cell, resources
+            ename = "DeadKernelError"
+        except Exception as err:  # noqa: BLE001 - any fault of the kernel's channels
+            self._incident = kernel_fault(err)
+            ename = type(err).__name__
+        cell.outputs.append(_error(ename, f"{self._incident}."))
+        cell.metadata.setdefault(META, {})["skipped"] = self._incident
+        return cell, resources
 
     def output(self, outs, msg, display_id, cell_index):
         if self.max_output_bytes > 0:
@@ -123,3 +145,25 @@ class SafeExecute(Execute):
                     outs.append(_stream(f"... output cut at {self.max_output_bytes} bytes ...\n"))
                 return None
         return super().output(outs, msg, display_id, cell_index)
+
+
+def _cannot_start_thread(cell) -> bool:
+    return any(
+        o.get("ename") == "RuntimeError" and "can't start new thread" in o.get("evalue", "")
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "error"
+    )
+
+
+def kernel_fault(err: Exception) -> str:
+    """The incident, in words, for a kernel that stopped answering as nbclient expects."""
+    if isinstance(err, CellTimeoutError) and "IOPub" in str(err):
+        return (
+            "the kernel stopped sending this cell's output (nothing came for the time its "
+            "output may take after the cell ended)"
+        )
+    if isinstance(err, CellTimeoutError):
+        return "the kernel did not answer after the cell time limit, also not after an interrupt"
+    if isinstance(err, ValueError) and "Signature" in str(err):
+        return "the kernel sent a message that could not be read (a broken signature)"
+    return f"the kernel stopped answering as expected ({type(err).__name__}: {str(err)[:200]})"
