@@ -57,9 +57,11 @@ def _graders_dir() -> Path:
 def kernel_env(workdir: str, runtime: str, sandboxed: bool) -> dict[str, str]:
     """The kernel's whole environment: :func:`graders.sandbox.base_env` and the allow-lists above.
 
-    ``HOME`` is the submission's folder, ``TMPDIR`` and ``MPLCONFIGDIR`` the runtime folder.
+    ``HOME`` is :func:`kernel_home` (IPython's history and fontconfig's cache go there, never
+    into the submission's folder, which becomes the student's feedback), ``TMPDIR`` and
+    ``MPLCONFIGDIR`` the runtime folder.
     """
-    env = sandbox.base_env(home=workdir, tmpdir=runtime)
+    env = sandbox.base_env(home=kernel_home(runtime), tmpdir=runtime)
     env["MPLCONFIGDIR"] = runtime
     for key, value in KERNEL_DEFAULTS.items():
         env[key] = os.environ.get(key, value)
@@ -72,6 +74,11 @@ def kernel_env(workdir: str, runtime: str, sandboxed: bool) -> dict[str, str]:
     return env
 
 
+def kernel_home(runtime: str) -> str:
+    """The kernel's ``HOME``: a folder of the runtime folder (the job's, in the pipeline)."""
+    return os.path.join(runtime, "home")
+
+
 def sandbox_argv(workdir: str, runtime: str, command: list[str]) -> tuple[list[str], list[int]]:
     """The ``bwrap`` command line that runs ``command`` inside the sandbox, and the fds it reads.
 
@@ -82,7 +89,7 @@ def sandbox_argv(workdir: str, runtime: str, command: list[str]) -> tuple[list[s
     g = str(_graders_dir())
     return sandbox.bwrap_argv(
         command,
-        home=workdir,
+        home=kernel_home(runtime),
         chdir=workdir,
         ro=[g],
         rw=[runtime, workdir],
@@ -104,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     workdir = os.path.realpath(args.workdir)
     runtime = args.runtime or os.path.dirname(kargs[kargs.index("-f") + 1])
     env = kernel_env(workdir, runtime, args.sandbox)
+    os.makedirs(kernel_home(runtime), exist_ok=True)
     command = [sys.executable, "-m", "ipykernel_launcher", *kargs]
     fds: list[int] = []
     if args.sandbox:

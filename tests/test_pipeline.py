@@ -299,6 +299,20 @@ def test_endless_loop_memory_bomb_and_crash_are_scored_with_reason(graded_class)
 
 @pytest.mark.nbgrader
 @pytest.mark.slow
+def test_autograded_and_feedback_hold_the_notebooks_and_pages_only(graded_class):
+    """The kernel's home (IPython's history of every cell run, hidden cells included, and
+    fontconfig's cache) lives outside the submission's folder, which becomes the feedback."""
+    course = graded_class["course"]
+    for top in ("autograded", "feedback"):
+        files = [p.relative_to(course / top) for p in (course / top).rglob("*") if p.is_file()]
+        assert files, top
+        kept = (".ipynb", ".html", ".png")
+        odd = [str(f) for f in files if f.name != "timestamp.txt" and f.suffix not in kept]
+        assert not odd, f"{top}/ holds {odd[:5]}"
+
+
+@pytest.mark.nbgrader
+@pytest.mark.slow
 @pytest.mark.skipif(not SANDBOX, reason="bubblewrap not installed")
 def test_sandbox_hides_secrets(graded_class):
     course = graded_class["course"]
