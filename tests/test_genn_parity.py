@@ -25,12 +25,12 @@ from banks import entries, gradebook_scores, load
 import graders
 from autograde import demo
 from autograde.course import load_status
-from graders import harness, settings
+from graders import assignments, harness, settings
 from graders.assignments import get
 from graders.spec import validate
 
 REPO = Path(__file__).resolve().parent.parent
-ASSIGNMENTS = ("adaptive_threshold", "ei_balance")
+ASSIGNMENTS = tuple(assignments.names())
 GENN_BACKENDS = [
     pytest.param("genn-cpu", marks=pytest.mark.genn, id="genn-cpu"),
     pytest.param("genn", marks=pytest.mark.cuda, id="genn"),

@@ -18,6 +18,7 @@ from nbgrader.api import Gradebook
 import graders.notebook
 from autograde import batches
 from autograde.preprocessors import TrustedVerdicts
+from graders import assignments
 from graders.notebook import HiddenCall, cell_check, hidden_calls
 
 REPO = Path(__file__).resolve().parent.parent
@@ -173,7 +174,7 @@ def test_the_reader_and_both_consumers_agree_on_tricky_cells(name, trusted_trick
         assert _as_python_binds(source, monkeypatch) == expected
 
 
-@pytest.mark.parametrize("assignment", ["adaptive_threshold", "ei_balance"])
+@pytest.mark.parametrize("assignment", assignments.names())
 def test_the_consumers_agree_on_the_seed_notebooks(assignment, tmp_path, monkeypatch):
     nb = json.loads((REPO / "source" / assignment / f"{assignment}.ipynb").read_text())
     cells = {}
