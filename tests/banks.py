@@ -8,6 +8,9 @@ field}``; it is graded the way an instructor's script would, through ``python -m
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +26,92 @@ SMALL_CLASS = {
     "carol": ("wrong", ""),
     "dave": ("empty", ""),
 }
+
+
+#: Whether student kernels can be sandboxed here (else grading runs use --no-sandbox).
+SANDBOX = shutil.which("bwrap") is not None
+
+
+def grade_env(cache: Path, backend: str = "runtime") -> dict:
+    """The environment of an ``autograde grade`` run: a backend, a private result cache, and
+    this Python's ``bin`` first on ``PATH`` (nbgrader shells out to ``alembic``)."""
+    from graders import settings
+
+    env = dict(os.environ, **{settings.BACKEND_ENV: backend, settings.CACHE_ENV: str(cache)})
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    return env
+
+
+def grade_cmd(assignment: str, *extra: str) -> list[str]:
+    """``autograde grade`` with the end-to-end tests' short limits (and no sandbox without
+    bubblewrap)."""
+    cmd = [sys.executable, "-m", "autograde", "grade", assignment, "--timeout", "20"]
+    cmd += ["--submission-timeout", "120", "--memory", "3000", *extra]
+    return cmd if SANDBOX else cmd + ["--no-sandbox"]
+
+
+def hidden_cells(assignment: str) -> list[str]:
+    """The grade ids of ``assignment``'s hidden test cells (``hidden_<check>``), in order."""
+    from graders.assignments import get
+
+    return [f"hidden_{name}" for name in get(assignment).points]
+
+
+def feedback_images(page: str) -> list[str]:
+    """The checks whose plot a feedback page shows, in order."""
+    return re.findall(r'<img alt="(\w+): your traces', page)
+
+
+#: Keys of a hidden case that are plain words of any task, not leaks.
+GENERIC_KEYS = {"params", "name", "kind", "type"}
+
+
+def _numbers(value: float, unit: str) -> set[str]:
+    """Ways a value may be written: SI and, for volt/second, in mV/ms."""
+    out = {f"{value:g}"}
+    if unit in ("volt", "second"):
+        out.add(f"{value * 1e3:g}")
+    return out
+
+
+def hidden_patterns(module) -> list[tuple[str, re.Pattern]]:
+    """Regexes for the hidden cases of an assignment's ``module``: overridden parameter values,
+    input lists, case keys (the release's and the feedback's leak detectors)."""
+    visible = getattr(module, "VISIBLE", {})
+    pats = [("CASES", re.compile(r"\bCASES\b"))]
+    sep = r"\s*(?:\*\s*)?(?:[mk]?(?:V|s|Hz|volt|second))?\s*[,;]\s*"
+
+    def walk(obj, key=None):
+        if isinstance(obj, dict):
+            for k, v in obj.items():
+                if k == "params" and isinstance(v, dict):
+                    for p, pv in v.items():
+                        value, unit = pv if isinstance(pv, list | tuple) else (pv, "1")
+                        if p in visible and visible[p][0] == value:
+                            continue
+                        for num in _numbers(float(value), unit):
+                            pats.append(
+                                (f"{p}={num}", re.compile(rf"\b{p}\s*=\s*{re.escape(num)}(?!\d)"))
+                            )
+                    continue
+                if isinstance(k, str) and len(k) >= 4 and k not in GENERIC_KEYS:
+                    # identifiers like drives_mV anywhere; plain words ("inputs") only quoted
+                    word = rf"\b{re.escape(k)}\b" if "_" in k else rf"[\"']{re.escape(k)}[\"']"
+                    pats.append((f"key {k}", re.compile(word)))
+                walk(v, k)
+        elif isinstance(obj, list | tuple):
+            nums = [x for x in obj if isinstance(x, int | float) and not isinstance(x, bool)]
+            if len(nums) == len(obj) and len(nums) >= 2:
+                body = sep.join(rf"(?<![\d.]){re.escape(f'{x:g}')}(?![\d.])" for x in nums)
+                pats.append((f"{key}={list(nums)}", re.compile(body)))
+            else:
+                for v in obj:
+                    walk(v, key)
+
+    for case in getattr(module, "CASES", []):
+        walk(case)
+    unique = {what: pat for what, pat in pats}
+    return list(unique.items())
 
 
 def entries(assignment: str) -> list[Path]:

@@ -32,9 +32,16 @@ distributed = pytest.importorskip(
     "(./dev setup installs it from constraints.txt)",
 )
 import cloudpickle  # noqa: E402  (distributed's dependencies, after the skip)
-from banks import SMALL_CLASS  # noqa: E402
+from banks import (  # noqa: E402
+    SANDBOX,
+    SMALL_CLASS,
+    feedback_images,
+    grade_cmd,
+    grade_env,
+    gradebook_scores,
+    hidden_cells,
+)
 from distributed.diagnostics.plugin import SchedulerPlugin  # noqa: E402
-from test_pipeline import SANDBOX, _env, _grade_cmd, _images, _scores  # noqa: E402
 
 from autograde import cluster, demo  # noqa: E402
 from autograde.course import load_status  # noqa: E402
@@ -46,6 +53,21 @@ CLASS = SMALL_CLASS
 # In the course's gradebook URL (a SQLite file, so that the course grades as usual): a job that
 # carried the URL, or the configuration line holding it, would carry this.
 MARK = "SECRET-PW"
+
+
+def _env(cache: Path) -> dict:
+    return grade_env(cache)
+
+
+def _grade_cmd(*extra: str) -> list[str]:
+    return grade_cmd(A, *extra)
+
+
+def _scores(course: Path) -> dict[str, dict[str, float]]:
+    return gradebook_scores(course, A, hidden_cells(A))
+
+
+_images = feedback_images
 
 
 def cluster_test(fn):

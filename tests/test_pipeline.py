@@ -10,17 +10,14 @@ import csv
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-from banks import gradebook_scores
+from banks import SANDBOX, feedback_images, grade_cmd, grade_env, gradebook_scores, hidden_patterns
 from nbformat.notebooknode import NotebookNode, from_dict
-from test_release import _hidden_patterns  # the release's leak detectors
 
 from autograde import demo, feedback, pipeline, release, report, worker
 from autograde.course import STATUS_DIR, load_status
@@ -34,7 +31,6 @@ A = "adaptive_threshold"
 HIDDEN = ["hidden_reduction", "hidden_jump", "hidden_decay", "hidden_rest", "hidden_agreement"]
 POINTS = {"hidden_reduction": 2, "hidden_jump": 2, "hidden_decay": 2, "hidden_rest": 1}
 POINTS["hidden_agreement"] = 3
-SANDBOX = shutil.which("bwrap") is not None
 
 # Reads what the sandbox must hide and reports it in the answer cell's output.
 PROBE = (
@@ -59,15 +55,11 @@ CLASS = {
 
 
 def _env(cache: Path) -> dict:
-    env = dict(os.environ, **{settings.BACKEND_ENV: "runtime", settings.CACHE_ENV: str(cache)})
-    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
-    return env
+    return grade_env(cache)
 
 
 def _grade_cmd(*extra: str) -> list[str]:
-    cmd = [sys.executable, "-m", "autograde", "grade", A, "--timeout", "20"]
-    cmd += ["--submission-timeout", "120", "--memory", "3000", *extra]
-    return cmd if SANDBOX else cmd + ["--no-sandbox"]
+    return grade_cmd(A, *extra)
 
 
 def _scores(course: Path) -> dict[str, dict[str, float]]:
@@ -441,7 +433,7 @@ def _assert_nothing_hidden(page: str, assignment: str) -> None:
 
     module = importlib.import_module(f"graders.assignments.{assignment}")
     text = _text_only(page)
-    assert [what for what, pat in _hidden_patterns(module) if pat.search(text)] == []
+    assert [what for what, pat in hidden_patterns(module) if pat.search(text)] == []
     # (not "GRADERS-SPEC": a student may print that marker in their own cells)
     for bad in ("hidden_check(", "BEGIN HIDDEN TESTS", "BEGIN SOLUTION"):
         assert bad not in text
@@ -451,8 +443,7 @@ def _assert_nothing_hidden(page: str, assignment: str) -> None:
         assert find_leaks(code.splitlines(), [("block", block.splitlines())]) == []
 
 
-def _images(page: str) -> list[str]:
-    return re.findall(r'<img alt="(\w+): your traces', page)
+_images = feedback_images
 
 
 @pytest.mark.nbgrader

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from banks import hidden_patterns
 
 from autograde import release
 from autograde.release import find_leaks, region_lines, squash  # the release's leak checker
@@ -34,9 +35,6 @@ GRADED = set(importlib.import_module("graders.assignments").NAMES)
 GRADED_ASSIGNMENTS = [a for a in ASSIGNMENTS if a in GRADED]
 
 pytestmark = pytest.mark.nbgrader
-
-# Keys of hidden cases that are generic words and may appear in prose.
-GENERIC_KEYS = {"params", "name", "kind", "type"}
 
 
 def nbgrader_env() -> dict[str, str]:
@@ -187,58 +185,11 @@ def test_release_has_no_reference_code(name):
         assert find_leaks(code.splitlines(), texts) == [], f"REFERENCE[{field!r}]"
 
 
-def _numbers(value: float, unit: str) -> set[str]:
-    """Ways a value may be written: SI and, for volt/second, in mV/ms."""
-    out = {f"{value:g}"}
-    if unit in ("volt", "second"):
-        out.add(f"{value * 1e3:g}")
-    return out
-
-
-def _hidden_patterns(module) -> list[tuple[str, re.Pattern]]:
-    """Regexes for the hidden cases: overridden parameter values, input lists, case keys."""
-    visible = getattr(module, "VISIBLE", {})
-    pats = [("CASES", re.compile(r"\bCASES\b"))]
-    sep = r"\s*(?:\*\s*)?(?:[mk]?(?:V|s|Hz|volt|second))?\s*[,;]\s*"
-
-    def walk(obj, key=None):
-        if isinstance(obj, dict):
-            for k, v in obj.items():
-                if k == "params" and isinstance(v, dict):
-                    for p, pv in v.items():
-                        value, unit = pv if isinstance(pv, list | tuple) else (pv, "1")
-                        if p in visible and visible[p][0] == value:
-                            continue
-                        for num in _numbers(float(value), unit):
-                            pats.append(
-                                (f"{p}={num}", re.compile(rf"\b{p}\s*=\s*{re.escape(num)}(?!\d)"))
-                            )
-                    continue
-                if isinstance(k, str) and len(k) >= 4 and k not in GENERIC_KEYS:
-                    # identifiers like drives_mV anywhere; plain words ("inputs") only quoted
-                    word = rf"\b{re.escape(k)}\b" if "_" in k else rf"[\"']{re.escape(k)}[\"']"
-                    pats.append((f"key {k}", re.compile(word)))
-                walk(v, k)
-        elif isinstance(obj, list | tuple):
-            nums = [x for x in obj if isinstance(x, int | float) and not isinstance(x, bool)]
-            if len(nums) == len(obj) and len(nums) >= 2:
-                body = sep.join(rf"(?<![\d.]){re.escape(f'{x:g}')}(?![\d.])" for x in nums)
-                pats.append((f"{key}={list(nums)}", re.compile(body)))
-            else:
-                for v in obj:
-                    walk(v, key)
-
-    for case in getattr(module, "CASES", []):
-        walk(case)
-    unique = {what: pat for what, pat in pats}
-    return list(unique.items())
-
-
 @pytest.mark.parametrize("name", GRADED_ASSIGNMENTS)
 def test_release_has_no_hidden_cases(name):
     module = grader_module(name)
     assert module is not None and getattr(module, "CASES", None), f"no CASES for {name}"
-    patterns = _hidden_patterns(module)
+    patterns = hidden_patterns(module)
     assert len(patterns) > 1
     found = []
     for label, lines in release_texts(name):
@@ -255,7 +206,7 @@ def test_leak_detector_finds_leaks():
     assert not find_leaks(["I : volt"], [("x", ["keep `I : volt` as the input"])])
     assert not find_leaks(["'''", "# comment"], texts)
     module = grader_module("adaptive_threshold")
-    patterns = _hidden_patterns(module)
+    patterns = hidden_patterns(module)
     leaked = "vth_inc = 2*mV\ndrives = [10, 19, 25, 40, 60]*mV\ncase['drives_mV']"
     hits = {what for what, pat in patterns if pat.search(leaked)}
     assert "vth_inc=2" in hits and any(h.startswith("drives_mV=") for h in hits)
