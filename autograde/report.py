@@ -87,11 +87,12 @@ def reason(rec: dict) -> str:
 
 # "11 of 14 neurons wrong; e.g. hidden case 1, neuron 3: " -- which case a check quotes as its
 # example differs between students who made the same mistake.
-# The count and the example's place: "3 of 14 neurons of the hidden cases fail this check; in one
-# of them, " (and the older "3 of 14 neurons wrong; e.g. hidden case 4, neuron 2: ").
+# The count, the points and the example's place: "3 of 14 neurons of the hidden cases fail this
+# check: 11/14 of 2 points = 1.57; in one of them, " (and the older "3 of 14 neurons wrong; e.g.
+# hidden case 4, neuron 2: ").
 _EXAMPLE = re.compile(
     r"^(wrong: )\d+ of \d+ "
-    r"(?:[^;]* fail this check; in one of them, |[^;,:]* wrong[;,] e\.g\. [^:]*: )"
+    r"(?:[^;]* fails? this check[^;]*; in one of them, |[^;,:]* wrong[;,] e\.g\. [^:]*: )"
 )
 
 

@@ -111,6 +111,13 @@ def test_students_who_failed_alike_count_together():
     )
     want = "wrong: the reference fires # spikes, yours #. Make vth rise at each spike."
     assert report.pattern(new.format(3, 7)) == report.pattern(new.format(5, 9)) == want
+    # with the points in words: the counts and points differ, the reason is the same
+    credit = (
+        "wrong: {} of 11 firing neurons of the hidden cases {} this check: {}/11 of 2 points = "
+        "{}; in one of them, the reference fires 7 spikes, yours 3. Make vth rise at each spike."
+    )
+    one, two = credit.format(1, "fails", 10, "1.82"), credit.format(2, "fail", 9, "1.64")
+    assert report.pattern(one) == report.pattern(two) == want
 
 
 def test_page_json_and_csv(tmp_path):
