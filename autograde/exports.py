@@ -35,7 +35,7 @@ from traitlets import Bool, Dict, Integer
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.config.loader import PyFileConfigLoader
 
-from .course import write_atomic
+from .course import answer_notes, write_atomic
 from .gradebook_db import open_gradebook
 
 GRADES_CSV = "grades.csv"
@@ -185,6 +185,8 @@ def gradescope_results(status: dict, decimals: int = 2, order: dict | None = Non
     notes = [*(status.get("incidents") or {}).values()]
     for events in (status.get("events") or {}).values():
         notes += events
+    for cells in (status.get("checks") or {}).values():
+        notes += [f"Note: {n}" for n in answer_notes(cells)]  # once, not in every test
     out = {
         "score": _round(status.get("score", 0.0), decimals),
         "execution_time": status.get("seconds", 0.0),

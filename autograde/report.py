@@ -27,7 +27,7 @@ import numpy as np
 from graders.assignments import get
 
 from . import report_page
-from .course import write_atomic
+from .course import answer_notes, write_atomic
 from .feedback import _figure, to_png
 
 REPORTS_DIR = "reports"
@@ -225,6 +225,8 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
             row["notes"].append(f"{nb}: {text}")
         for nb, events in (s.get("events") or {}).items():
             row["notes"] += [f"{nb}: {e}" for e in events]
+        for nb, cells in (s.get("checks") or {}).items():
+            row["notes"] += [f"{nb}: note: {n}" for n in answer_notes(cells)]
         students.append(row)
     common = {
         check: [
