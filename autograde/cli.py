@@ -172,6 +172,36 @@ def cmd_release(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    """Write the course's grades in one LMS's import format."""
+    from . import exports
+    from .course import db_url
+
+    course = Path(args.course).resolve()
+    try:
+        path = exports.write_format(course, db_url(course), args.format)
+    except exports.ExportError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    print(path)
+    return 0
+
+
+def cmd_roster_import(args) -> int:
+    """Fill nbgrader's student table from a class list."""
+    from .course import db_url
+    from .roster import RosterError, import_roster
+
+    course = Path(args.course).resolve()
+    try:
+        added, updated = import_roster(db_url(course), args.roster)
+    except RosterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{added} students added, {updated} updated in {db_url(course)}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     """Build a sample class in a scratch course and grade it end to end."""
     import tempfile
@@ -286,6 +316,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("assignment", help="the folder under source/ to release")
     p.add_argument("--course", default=".", help="course folder (default: current folder)")
     p.set_defaults(func=cmd_release)
+
+    p = sub.add_parser(
+        "export",
+        help="write the grades for an LMS: canvas (grades-canvas.csv), moodle "
+        "(grades-moodle.csv) or plain (grades.csv)",
+    )
+    p.add_argument("--format", required=True, choices=("canvas", "moodle", "plain"))
+    p.add_argument("--course", default=".", help="course folder (default: current folder)")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("roster", help="the class list in nbgrader's student table")
+    roster = p.add_subparsers(dest="roster_command", required=True)
+    p = roster.add_parser(
+        "import",
+        help="create or update the students of a CSV class list (columns id, first_name, "
+        "last_name, email, lms_user_id; only id is required)",
+    )
+    p.add_argument("roster", help="the CSV file")
+    p.add_argument("--course", default=".", help="course folder (default: current folder)")
+    p.set_defaults(func=cmd_roster_import)
 
     p = sub.add_parser(
         "new-assignment",

@@ -210,6 +210,17 @@ def load_status(course: Path, assignment: str, student: str) -> dict | None:
         return None
 
 
+def answer_notes(cells: dict) -> list[str]:
+    """The notes on a student's answer (``notes`` of the check records of one notebook, as
+    ``TrustedVerdicts`` keeps them beside every check), each once, in order."""
+    out: list[str] = []
+    for rec in cells.values():
+        for note in rec.get("notes") or ():
+            if note not in out:
+                out.append(note)
+    return out
+
+
 def plots_path(course: Path, assignment: str, student: str) -> Path:
     """Where the worker's plots of one student are kept (instructor side, next to the status)."""
     return Path(course) / STATUS_DIR / assignment / "plots" / f"{student}.json"

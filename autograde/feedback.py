@@ -24,10 +24,13 @@ from graders.assignments import get
 from graders.feedback import feedback_observables
 from graders.harness import SimulationFailed
 
-from .course import load_status, plots_path, run_nbgrader
+from .course import answer_notes, load_status, plots_path, run_nbgrader
 
 BEGIN = "<!-- autograde-feedback:begin -->"
 END = "<!-- autograde-feedback:end -->"
+BANNER_BEGIN = "<!-- autograde-incident:begin -->"
+BANNER_END = "<!-- autograde-incident:end -->"
+META = "autograde"  # autograde.preprocessors.common.META, without importing nbgrader here
 
 
 def _figure(width: float = 9.5, height: float = 3.0, ncols: int = 1):
@@ -164,8 +167,12 @@ def score_text(points: float) -> str:
     return f"{round(float(points), 2):g}"
 
 
-def section(assignment: str, cells: dict, plots: dict) -> str:
-    """The HTML block for one notebook: per check its score, message and plot."""
+def section(assignment: str, cells: dict, plots: dict, banner: bool = False) -> str:
+    """The HTML block for one notebook: per check its score, message and plot.
+
+    With ``banner`` (the page opens with the run's incidents) a check that did not run says so
+    in a line instead of repeating the incident.
+    """
     order = list(get(assignment).points)
     recs = sorted(
         cells.values(), key=lambda r: order.index(r["check"]) if r["check"] in order else 99
@@ -176,6 +183,8 @@ def section(assignment: str, cells: dict, plots: dict) -> str:
     out.append(f"<p>{html.escape(INTRO)}</p>")
     if plots.get("note"):
         out.append(f"<p><em>{html.escape(plots['note'])}</em></p>")
+    for note in answer_notes(cells):  # about the whole answer: said once, not per check
+        out.append(f"<p class='autograde-note'><b>Note on your answer</b>: {html.escape(note)}</p>")
     for rec in recs:
         c = rec["check"]
         out.append(
@@ -183,7 +192,7 @@ def section(assignment: str, cells: dict, plots: dict) -> str:
             f"<h3>{html.escape(c)}: {score_text(rec['points'])} of {rec['max_points']:g} "
             "points</h3>"
             "<p class='autograde-label'>On the hidden tests</p>"
-            f"<div class='autograde-message'>{html.escape(rec.get('message') or '')}</div>"
+            f"<div class='autograde-message'>{html.escape(_message(rec, banner))}</div>"
         )
         plotted = (plots.get("feedback") or {}).get(c, {}).get("message")
         if plotted:
@@ -201,6 +210,95 @@ def section(assignment: str, cells: dict, plots: dict) -> str:
         out.append("</div>")
     out += ["</div>", END]
     return "\n".join(out)
+
+
+def _label(cell: dict) -> str:
+    """A code cell as the feedback page shows it: "In [3]", and whose cell it is."""
+    n = cell.get("execution_count")
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    whose = (
+        " (your answer cell)"
+        if meta.get("solution")
+        else " (a test cell)"
+        if meta.get("grade")
+        else " (a provided cell)"
+        if meta.get("locked")
+        else ""
+    )
+    return f"In [{n if n is not None else ' '}]{whose}"
+
+
+def incidents(nb: dict, incident: str | None = None) -> list[str]:
+    """What went wrong while the graded notebook ran, each once, naming the cell by the
+    number its page shows ("In [3] ran past the cell time limit ..."), not by its index.
+
+    ``nb`` is the autograded notebook (JSON), ``incident`` the run's incident as the status
+    file keeps it (else the notebook's own record).
+    """
+    incident = incident or nb.get("metadata", {}).get(META, {}).get("incident")
+    out, died, last_run = [], False, None
+    for cell in nb.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata", {}).get(META, {})
+        names = {o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"}
+        if meta.get("timed_out") is not None:
+            out.append(
+                f"{_label(cell)} ran past the cell time limit ({meta['timed_out']:g} s) and was "
+                "interrupted."
+            )
+        if "MemoryError" in names:
+            out.append(
+                f"{_label(cell)} raised MemoryError: it went past the kernel's memory limit."
+            )
+        if "DeadKernelError" in names:
+            why = (incident or "").partition("(")[2].rstrip(")")
+            out.append(
+                f"The kernel died while {_label(cell)} ran"
+                + (f" ({why})" if why else "")
+                + ", so the cells after it did not run and their tests score 0."
+            )
+            died = True
+        if not meta.get("skipped") and cell.get("execution_count") is not None:
+            last_run = cell
+    if incident and not died:
+        after = f" after {_label(last_run)}" if last_run is not None else ""
+        if "ran past the limit" in incident:
+            out.append(
+                f"The notebook stopped{after}: {incident}; the cells after it did not run and "
+                "their tests score 0."
+            )
+        else:
+            out.append(
+                f"The notebook stopped{after}: {incident}; the tests that did not run score 0."
+            )
+    return out
+
+
+def banner(lines: list[str]) -> str:
+    """One banner for the top of the feedback page ("" without incidents)."""
+    if not lines:
+        return ""
+    items = "".join(f"<li>{html.escape(t)}</li>" for t in lines)
+    return (
+        f'{BANNER_BEGIN}<div class="autograde-incident" role="alert" style="max-width:60em;'
+        "margin:1em auto;padding:0.6em 1em;border:2px solid #c62828;background:#fdecea;"
+        'font-family:sans-serif"><b>While your notebook was graded:</b>'
+        f"<ul style='margin:0.3em 0'>{items}</ul></div>{BANNER_END}"
+    )
+
+
+def insert_banner(page: str, block: str) -> str:
+    """``page`` with ``block`` right after ``<body>``, replacing an earlier banner."""
+    page = re.sub(re.escape(BANNER_BEGIN) + ".*?" + re.escape(BANNER_END), "", page, flags=re.S)
+    m = re.search(r"<body[^>]*>", page)
+    return block + page if m is None else page[: m.end()] + block + page[m.end() :]
+
+
+def _message(rec: dict, banner: bool) -> str:
+    if banner and rec.get("status") == "not_run":
+        return "This test did not run: see what happened at the top of this page."
+    return rec.get("message") or ""
 
 
 def insert(page: str, block: str) -> str:
@@ -230,7 +328,14 @@ def inject(course, assignment: str) -> list[Path]:
             plots = json.loads(plots_path(course, assignment, student).read_text()).get(nb, {})
         except (OSError, json.JSONDecodeError):
             plots = {"plots": {}, "note": "no plots were made for this submission"}
-        page.write_text(insert(page.read_text(), section(assignment, cells, plots)))
+        graded = course / "autograded" / student / assignment / f"{nb}.ipynb"
+        try:
+            notebook = json.loads(graded.read_text())
+        except (OSError, json.JSONDecodeError):
+            notebook = {}
+        said = incidents(notebook, (status.get("incidents") or {}).get(nb))
+        text = insert(page.read_text(), section(assignment, cells, plots, bool(said)))
+        page.write_text(insert_banner(text, banner(said)))
         done.append(page)
     return done
 

@@ -1,20 +1,21 @@
 """The class report: what an instructor reads first after grading an assignment.
 
 ``reports/<assignment>/summary.html`` in the course folder is plain static HTML (no script, no
-CDN): the score distribution and pass rate per check (one PNG), a table with one row per student
-(score, points per check, why each check lost points in a few words, what happened while the
-notebook ran, a link to the student's feedback page), the most common failure reasons per check
-with their counts, and the grading failures (the grader's side, not a low score) apart.
-``summary.json`` and ``summary.csv`` beside it hold the same data for scripts and spreadsheets.
-It is written at the end of every ``autograde grade`` from the status files, so it covers
-earlier runs' students too. :func:`summary` is the same in short, printed when ``autograde grade``
-ends.
+CDN, :mod:`autograde.report_page`), readable for a class of 300 at 900 px: first what needs
+attention (:func:`attention`: grading failures, the grader's side, then kernel deaths, time and
+memory limits, tampering and unanswered notebooks, each student once per kind), then the most
+common failure reasons per check with their counts, the score distribution and pass rate per
+check (one PNG), and one row per student sorted by score (points per check, why each check lost
+points in a few words and what happened while the notebook ran, folded into ``<details>``, a
+link to the student's feedback page). ``summary.json`` and ``summary.csv`` beside it hold the
+same data for scripts and spreadsheets. It is written at the end of every ``autograde grade``
+from the status files, so it covers earlier runs' students too. :func:`summary` is the same in
+short, printed when ``autograde grade`` ends.
 """
 
 from __future__ import annotations
 
 import csv
-import html
 import io
 import json
 import re
@@ -25,7 +26,8 @@ import numpy as np
 
 from graders.assignments import get
 
-from .course import write_atomic
+from . import report_page
+from .course import answer_notes, write_atomic
 from .feedback import _figure, to_png
 
 REPORTS_DIR = "reports"
@@ -85,13 +87,77 @@ def reason(rec: dict) -> str:
     return f"wrong: {message}" if message else "wrong"
 
 
+#: What needs an instructor's attention, in the order the report lists it.
+ATTENTION = (
+    "grading failure",
+    "kernel died",
+    "notebook not run",
+    "time limit",
+    "memory limit",
+    "simulation crashed",
+    "tampering",
+    "not answered",
+)
+# A check's status -> its kind of attention (other statuses are the answer's own faults).
+_STATUS_ATTENTION = {
+    "timeout": "time limit",
+    "memory": "memory limit",
+    "crashed": "simulation crashed",
+    "tampered": "tampering",
+    "not_answered": "not answered",
+}
+
+
+def attention(status: dict) -> list[tuple[str, str]]:
+    """What in one student's status needs an instructor's attention: ``(kind, detail)`` once
+    per kind, in :data:`ATTENTION`'s order, the details of a kind joined ("checks jump,
+    agreement" for a check status)."""
+    texts: dict[str, list[str]] = {}
+    checks: dict[str, list[str]] = {}
+
+    def add(into: dict, kind: str, detail: str) -> None:
+        if detail not in into.setdefault(kind, []):
+            into[kind].append(detail)
+
+    if not status.get("ok"):
+        add(texts, "grading failure", " ".join((status.get("error") or "?").split())[:300])
+    for nb, text in (status.get("incidents") or {}).items():
+        if "kernel died" in text:
+            add(texts, "kernel died", f"{nb}: {text}")
+        elif "ran past the limit" in text:
+            add(texts, "time limit", f"{nb}: {text}")
+        else:
+            add(texts, "notebook not run", f"{nb}: {text}")
+    for nb, events in (status.get("events") or {}).items():
+        for text in events:
+            if "time limit" in text:
+                add(texts, "time limit", f"{nb}: {text}")
+            elif "MemoryError" in text:
+                add(texts, "memory limit", f"{nb}: {text}")
+    for cells in (status.get("checks") or {}).values():
+        for rec in cells.values():
+            kind = _STATUS_ATTENTION.get(rec.get("status", "graded"))
+            if kind:
+                add(checks, kind, rec["check"])
+    out = []
+    for kind in ATTENTION:
+        details = list(texts.get(kind, []))
+        if checks.get(kind):
+            what = "check" if len(checks[kind]) == 1 else "checks"
+            details.append(f"{what} {', '.join(checks[kind])}")
+        if details:
+            out.append((kind, "; ".join(details)))
+    return out
+
+
 # "11 of 14 neurons wrong; e.g. hidden case 1, neuron 3: " -- which case a check quotes as its
 # example differs between students who made the same mistake.
-# The count and the example's place: "3 of 14 neurons of the hidden cases fail this check; in one
-# of them, " (and the older "3 of 14 neurons wrong; e.g. hidden case 4, neuron 2: ").
+# The count, the points and the example's place: "3 of 14 neurons of the hidden cases fail this
+# check: 11/14 of 2 points = 1.57; in one of them, " (and the older "3 of 14 neurons wrong; e.g.
+# hidden case 4, neuron 2: ").
 _EXAMPLE = re.compile(
     r"^(wrong: )\d+ of \d+ "
-    r"(?:[^;]* fail this check; in one of them, |[^;,:]* wrong[;,] e\.g\. [^:]*: )"
+    r"(?:[^;]* fails? this check[^;]*; in one of them, |[^;,:]* wrong[;,] e\.g\. [^:]*: )"
 )
 
 
@@ -125,8 +191,10 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
     students, failures = [], []
     by_check: dict[str, Counter] = {c: Counter() for c, _ in checks}
     who: dict[tuple[str, str], list[str]] = {}
+    needs: list[dict] = []
     for s in sorted(statuses, key=lambda r: r.get("student", "")):
         name = s.get("student", "?")
+        needs += [{"student": name, "kind": k, "detail": d} for k, d in attention(s)]
         if not s.get("ok"):
             failures.append({"student": name, "error": (s.get("error") or "?").strip()})
             continue
@@ -157,6 +225,8 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
             row["notes"].append(f"{nb}: {text}")
         for nb, events in (s.get("events") or {}).items():
             row["notes"] += [f"{nb}: {e}" for e in events]
+        for nb, cells in (s.get("checks") or {}).items():
+            row["notes"] += [f"{nb}: note: {n}" for n in answer_notes(cells)]
         students.append(row)
     common = {
         check: [
@@ -171,6 +241,9 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
         "students": students,
         "common_failures": common,
         "grading_failures": failures,
+        # grading failures, kernel deaths, limits, tampering, not answered: by kind, then name
+        "needs_attention": sorted(needs, key=lambda n: (ATTENTION.index(n["kind"]), n["student"])),
+        "attention_kinds": list(ATTENTION),
     }
 
 
@@ -192,14 +265,6 @@ def figure_png(statuses: list[dict], assignment: str | None = None) -> str:
     return to_png(fig)
 
 
-def _row(cells: list[str], tag: str = "td") -> str:
-    return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
-
-
-def _points(p: float, m: float) -> str:
-    return f"{p:.2f}".rstrip("0").rstrip(".") + f"/{m:g}"
-
-
 def to_csv(data: dict) -> str:
     """One row per student: score, points per check, the reasons and notes."""
     names = [c["name"] for c in data["checks"]]
@@ -215,27 +280,29 @@ def to_csv(data: dict) -> str:
     return out.getvalue()
 
 
-_STYLE = (
-    "body{font-family:sans-serif;max-width:90em;margin:2em auto;padding:0 1em}"
-    "td,th{padding:3px 8px;text-align:left;vertical-align:top;border-bottom:1px solid #ddd}"
-    "table{border-collapse:collapse}td.full{background:#e6f4ea}td.part{background:#fff4d6}"
-    "td.zero{background:#fde7e7}.why{font-size:90%;max-width:40em}"
-)
-
-
 def write(course, assignment: str, statuses: list[dict], wall_s: float | None = None) -> Path:
-    """Write ``reports/<assignment>/summary.html`` (and ``.json``, ``.csv``); return the page."""
+    """Write ``reports/<assignment>/summary.html`` (and ``.json``, ``.csv``); return the page.
+
+    The page opens with what needs attention, then the failure clusters, then the students by
+    score with their reasons folded.
+    """
     course = Path(course)
     data = class_rows(course, assignment, statuses)
     rows = data["students"]
-    backends = sorted({r["backend"] for r in rows if r["backend"]})
+    backends = Counter(r["backend"] for r in rows if r["backend"])
+    data["backend"] = backends.most_common(1)[0][0] if backends else ""
     secs = [r["seconds"] for r in rows]
     scores = [r["score"] for r in rows]
+    kinds = Counter(n["kind"] for n in data["needs_attention"])
     facts = [
         ("submissions", len(statuses)),
         ("graded", len(rows)),
+        (
+            "needs attention",
+            ", ".join(f"{kinds[k]} {k}" for k in ATTENTION if kinds[k]) or "nothing",
+        ),
         ("grading failures (the grader's side, not a low score)", len(data["grading_failures"])),
-        ("backend", ", ".join(backends) or "-"),
+        ("backend", ", ".join(sorted(backends)) or "-"),
         ("mean score", f"{np.mean(scores):.2f}" if scores else "-"),
         ("median score", f"{np.median(scores):.2f}" if scores else "-"),
         (
@@ -245,76 +312,15 @@ def write(course, assignment: str, statuses: list[dict], wall_s: float | None = 
     ]
     if wall_s is not None:
         facts.append(("wall time of the last run", f"{wall_s:.1f} s"))
-    e = html.escape
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>{e(assignment)}: class summary</title>",
-        f"<style>{_STYLE}</style></head><body>",
-        f"<h1>{e(assignment)}: class summary</h1>",
-        "<table>" + "".join(_row(list(f)) for f in facts) + "</table>",
-        f'<img alt="score distribution and pass rate per check" '
-        f'src="data:image/png;base64,{figure_png(statuses, assignment)}"/>',
-        "<h2>Pass rate per check</h2><table><tr><th>check</th><th>full marks</th></tr>",
-    ]
-    for check, (p, n) in pass_rates(statuses, assignment).items():
-        parts.append(_row([check, f"{p}/{n} ({100 * p / n:.0f}%)" if n else "-"]))
-    parts.append("</table>")
-    if data["grading_failures"]:
-        parts.append(
-            "<h2>Grading failures</h2><p>These submissions were not graded because the grader "
-            "failed, not because of their answers; fix the cause and run <code>autograde "
-            "grade</code> again (it grades only what is missing).</p>"
-            "<table><tr><th>student</th><th>why</th></tr>"
-        )
-        for f in data["grading_failures"]:
-            parts.append(_row([f["student"], f["error"].splitlines()[0][:300]]))
-        parts.append("</table>")
-    names = [c["name"] for c in data["checks"]]
-    parts.append(
-        "<h2>Students</h2><table><tr><th>student</th><th>score</th>"
-        + "".join(f"<th>{e(c)}</th>" for c in names)
-        + "<th>why points were lost</th><th>notes</th><th>seconds</th><th>backend</th></tr>"
+    text = report_page.page(
+        assignment, data, facts, figure_png(statuses, assignment), pass_rates(statuses, assignment)
     )
-    for r in rows:
-        name = e(r["student"])
-        link = f'<a href="{e(r["feedback"])}">{name}</a>' if r["feedback"] else name
-        cells = [f"<td>{link}</td>", f"<td>{_points(r['score'], r['max_score'])}</td>"]
-        for c in names:
-            rec = r["checks"].get(c)
-            if rec is None:
-                cells.append("<td>-</td>")
-                continue
-            full = rec["points"] >= rec["max_points"] - 1e-9
-            cls = "full" if full else "zero" if rec["points"] <= 0 else "part"
-            cells.append(f'<td class="{cls}">{_points(rec["points"], rec["max_points"])}</td>')
-        reasons = [(c, v["reason"]) for c, v in r["checks"].items() if v["reason"]]
-        if len(reasons) == len(r["checks"]) > 1 and len({w for _, w in reasons}) == 1:
-            why = f"<b>every check</b>: {e(reasons[0][1])}"  # not answered, kernel died, ...
-        else:
-            why = "<br>".join(f"<b>{e(c)}</b>: {e(w)}" for c, w in reasons)
-        cells.append(f'<td class="why">{why or "-"}</td>')
-        cells.append(f'<td class="why">{"<br>".join(e(n) for n in r["notes"]) or "-"}</td>')
-        cells.append(f"<td>{r['seconds']:.1f}</td><td>{e(r['backend'] or '-')}</td>")
-        parts.append("<tr>" + "".join(cells) + "</tr>")
-    parts.append("</table><h2>Most common failure reasons per check</h2>")
-    parts.append("<p>Numbers are blanked (#) so that students who failed alike count together.</p>")
-    for c in names:
-        common = data["common_failures"].get(c) or []
-        parts.append(f"<h3>{e(c)}</h3>")
-        if not common:
-            parts.append("<p>every graded student earned full marks</p>")
-            continue
-        parts.append("<table><tr><th>students</th><th>reason</th><th>who</th></tr>")
-        for item in common:
-            parts.append(_row([item["count"], item["reason"], ", ".join(item["students"][:20])]))
-        parts.append("</table>")
-    parts.append("</body></html>")
     folder = course / REPORTS_DIR / assignment
     folder.mkdir(parents=True, exist_ok=True)
     write_atomic(folder / "summary.json", json.dumps(data, indent=1, default=str))
     write_atomic(folder / "summary.csv", to_csv(data))
     out = folder / "summary.html"
-    write_atomic(out, "\n".join(parts))
+    write_atomic(out, text)
     return out
 
 
@@ -323,6 +329,10 @@ def summary(statuses: list[dict], assignment: str) -> str:
     graded = [s for s in statuses if s.get("ok")]
     failed = [s for s in statuses if not s.get("ok")]
     lines = [f"{assignment}: {len(graded)} graded, {len(failed)} grading failures"]
+    kinds = Counter(kind for s in statuses for kind, _ in attention(s))
+    if kinds:
+        needs = ", ".join(f"{kinds[k]} {k}" for k in ATTENTION if kinds[k])
+        lines.append(f"needs attention: {needs}")
     backends = sorted({s["backend"] for s in graded if s.get("backend")})
     lines.append(f"backend: {', '.join(backends) or '-'}")
     if graded:

@@ -48,11 +48,12 @@ def check(
     """
     from . import backends, harness
     from .assignments import get
-    from .spec import validate
+    from .spec import notes_for, validate
 
     a = get(assignment)
     spec, notes = validate(a, spec)
     name = backends.choose(backend)
+    notes = notes_for(notes, name)
     kwargs = {}
     if timeout is not None:
         kwargs["timeout"] = timeout

@@ -174,6 +174,22 @@ def _normalise_statements(text: str) -> str:
     return "\n".join(lines)
 
 
+#: The words that mark a note about a rewrite made for Brian2GeNN: it concerns the student only
+#: where GeNN runs the network (:func:`notes_for`).
+BRIAN2GENN_NOTE = "because Brian2GeNN only supports += on postsynaptic variables"
+
+
+def notes_for(notes: list[str], backend: str) -> list[str]:
+    """The notes that concern a student graded on ``backend``, each once: a rewrite for
+    Brian2GeNN only on a GeNN backend (C++ standalone and runtime run the strings as written)."""
+    out = []
+    for note in notes:
+        genn_only = BRIAN2GENN_NOTE in note and backend not in ("genn", "genn-cpu")
+        if not genn_only and note not in out:
+            out.append(note)
+    return out
+
+
 def _rewrite_post_minus(name: str, text: str) -> tuple[str, list[str]]:
     """``X_post -= e`` becomes ``X_post += -(e)``: Brian2GeNN only allows ``+=`` there."""
     notes, out = [], []
@@ -183,8 +199,8 @@ def _rewrite_post_minus(name: str, text: str) -> tuple[str, list[str]]:
         if m:
             new = f"{m.group(1)}{m.group(2)} += -({m.group(3)})"
             notes.append(
-                f"{name}: rewrote '{code.strip()}' as '{new.strip()}' because Brian2GeNN only "
-                "supports += on postsynaptic variables (same effect)"
+                f"{name}: rewrote '{code.strip()}' as '{new.strip()}' {BRIAN2GENN_NOTE} "
+                "(same effect)"
             )
             code = new
         out.append(code + (hash_ + comment if hash_ else ""))

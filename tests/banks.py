@@ -156,7 +156,31 @@ def assert_entry(assignment: str, path: Path, backend: str = "runtime") -> dict:
         for c in out["checks"]:
             if not c["passed"]:
                 assert c["message"] and c["points"] < c["max_points"]
+                assert_credit_adds_up(c)
     return out
+
+
+_SHARE = re.compile(
+    r"(\d+) of (\d+) [^;:]*? fails? this check: (\d+)/(\d+) of ([\d.]+) points? = ([\d.]+);"
+)
+_PLAIN = re.compile(r"([\d.]+) of ([\d.]+) points?\b")
+
+
+def assert_credit_adds_up(check: dict) -> None:
+    """A failed check's words give its points from the same counts: "1 of 11 firing neurons
+    ... fails this check: 10/11 of 2 points = 1.82" (failed, total, passed share, worth, earned)
+    or "0 of 2 points"; the numbers agree with each other and with the points it earned."""
+    msg, points, worth = check["message"], check["points"], check["max_points"]
+    share = _SHARE.search(msg)
+    if share:
+        failed, total, n, total2, said_worth, earned = share.groups()
+        assert int(total) == int(total2) and int(n) == int(total) - int(failed), msg
+        assert float(said_worth) == worth and float(earned) == round(points, 2), (msg, points)
+        assert abs(int(n) / int(total) * worth - points) < 1e-6, (msg, points)
+        return
+    plain = _PLAIN.search(msg)
+    assert plain, f"no points in the words: {msg}"
+    assert float(plain.group(1)) == round(points, 2) and float(plain.group(2)) == worth, msg
 
 
 def gradebook_scores(course: Path, assignment: str, cells) -> dict[str, dict[str, float]]:

@@ -5,8 +5,14 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import sys
+from pathlib import Path
 
 from autograde import report
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
+import class_report  # noqa: E402  (the benchmark's generated class)
 
 A = "adaptive_threshold"
 
@@ -111,6 +117,13 @@ def test_students_who_failed_alike_count_together():
     )
     want = "wrong: the reference fires # spikes, yours #. Make vth rise at each spike."
     assert report.pattern(new.format(3, 7)) == report.pattern(new.format(5, 9)) == want
+    # with the points in words: the counts and points differ, the reason is the same
+    credit = (
+        "wrong: {} of 11 firing neurons of the hidden cases {} this check: {}/11 of 2 points = "
+        "{}; in one of them, the reference fires 7 spikes, yours 3. Make vth rise at each spike."
+    )
+    one, two = credit.format(1, "fails", 10, "1.82"), credit.format(2, "fail", 9, "1.64")
+    assert report.pattern(one) == report.pattern(two) == want
 
 
 def test_page_json_and_csv(tmp_path):
@@ -172,3 +185,80 @@ def test_feedback_messages_wrap_at_spaces_and_scores_read_as_on_nbgrader_page():
         assert rule in css and css in block
     assert ".jp-OutputArea-output pre" in css  # the notebook part of the page too
     assert feedback.score_text(4.8182) == "4.82" and feedback.score_text(2.0) == "2"
+
+
+def test_needs_attention_lists_every_kind_of_trouble_once_per_student(tmp_path):
+    # the demo's heidi: her kernel died, so no check ran (today's words of SafeExecute)
+    died = "the kernel died while running this notebook (out of memory, os._exit, ...)"
+    heidi = _student(
+        "heidi2",
+        _rec("jump", 0, status="not_run", message=f"No answer was handed over: {died}."),
+        _rec("agreement", 0, 3, status="not_run", message=f"No answer: {died}."),
+        incidents={A: died},
+    )
+    data = report.class_rows(tmp_path, A, [*CLASS, heidi])
+    got = [(n["student"], n["kind"]) for n in data["needs_attention"]]
+    assert got == [
+        ("ivan", "grading failure"),
+        ("erin", "kernel died"),
+        ("heidi2", "kernel died"),
+        ("frank", "time limit"),
+        ("heidi", "memory limit"),
+        ("grace", "tampering"),
+        ("dave", "not answered"),
+    ]
+    details = {(n["student"], n["kind"]): n["detail"] for n in data["needs_attention"]}
+    assert details[("dave", "not answered")] == "checks jump, agreement"
+    assert details[("heidi", "memory limit")] == "check agreement"
+    assert details[("heidi2", "kernel died")] == f"{A}: {died}"
+    page = report.write(tmp_path, A, [*CLASS, heidi]).read_text()
+    assert "<td>needs attention</td><td>1 grading failure, 2 kernel died, 1 time limit" in page
+    assert "Needs attention: 7 of 10 students" in page
+    console = report.summary([*CLASS, heidi], A)
+    assert "needs attention: 1 grading failure, 2 kernel died, 1 time limit" in console
+
+
+def test_report_of_300_students_puts_attention_first_and_folds_reasons(tmp_path):
+    bench = class_report
+    statuses, trouble = bench.generated_class(300, seed=3)
+    page = report.write(tmp_path, bench.ASSIGNMENT, statuses)
+    text = page.read_text()
+    # the order an instructor reads: attention, clusters, then the students
+    first, clusters, students = (
+        text.index('<h2 id="attention">Needs attention'),
+        text.index("<h2>Failure clusters per check</h2>"),
+        text.index("<h2>Students, lowest score first</h2>"),
+    )
+    assert first < clusters < students
+    # every generated trouble is in the list, under its kind, and nobody else
+    kinds = {
+        "grading failure": "grading failure",
+        "kernel died": "kernel died",
+        "cell time limit": "time limit",
+        "submission time limit": "time limit",
+        "MemoryError": "memory limit",
+        "simulation memory": "memory limit",
+        "tampering": "tampering",
+        "not answered": "not answered",
+    }
+    want = sorted((name, kinds[k]) for k, names in trouble.items() for name in names)
+    data = json.loads((page.parent / "summary.json").read_text())
+    assert sorted((n["student"], n["kind"]) for n in data["needs_attention"]) == want
+    # students by score, lowest first, each row's reasons folded
+    table = text[students:]
+    order = re.findall(r"<tr><td>(?:<a [^>]*>)?(s\d{3})", table)
+    by_score = sorted(data["students"], key=lambda r: (r["score"], r["student"]))
+    assert order == [r["student"] for r in by_score]
+    rows = table.split("<tr>")[2:]
+    assert len(rows) == len(by_score)
+    for row, r in zip(rows, by_score, strict=True):
+        lost = any(v["reason"] for v in r["checks"].values()) or r["notes"]
+        assert ("<details>" in row) == bool(lost), row
+        assert "wrong:" not in row.split("<details>")[0]  # no reason outside the fold
+    # readable at 900 px: nothing wider than that, images scale, the table scrolls in its box
+    assert all(int(w) <= 900 for w in re.findall(r"width:\s*(\d+)px", text))
+    assert "img{max-width:100%" in text and '<div class="scroll"><table><tr><th>student' in text
+    # long clusters name 20 students and count the rest
+    assert re.search(r"and \d+ more</td>", text)
+    # loosely: a few hundred kB for 300 students (284 kB measured), not megabytes
+    assert page.stat().st_size < 2_000_000

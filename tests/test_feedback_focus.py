@@ -77,7 +77,8 @@ def test_a_check_returning_the_short_form_still_grades():
         (res,) = [c for c in a.grade({}, _fake_obs(a), a.cases()) if c.name == "rest"]
     finally:
         a.checks["rest"] = saved
-    assert res.fraction == 0.5 and res.message == "half" and "focus" not in res.details
+    assert res.fraction == 0.5 and "focus" not in res.details
+    assert res.message == "half (0.5 of 1 point)"  # what it earns, in the words
 
 
 def test_checks_and_plots_of_the_older_form_still_work():
@@ -248,3 +249,41 @@ def test_rule_plot_shows_each_pairing_at_its_interval(tmp_path):
     assert "allowed late mean of the net input" in texts
     assert not [t for t in texts if re.search(r", [sr]$", t)], texts  # no "Ie, s"
     _no_hidden_case_cited(verdict, plots, html)
+
+
+@pytest.mark.parametrize(
+    "pieces, points, words",
+    [
+        # the example: 11 neurons count (3 silent ones that stay silent earn nothing)
+        (
+            dict(fraction=10 / 11, failed=1, total=11, what="firing neurons"),
+            2,
+            "1 of 11 firing neurons of the hidden cases fails this check: "
+            "10/11 of 2 points = 1.82; in one of them, yours fired 7",
+        ),
+        (
+            dict(fraction=0.5, failed=2, total=4, what="cases"),
+            3,
+            "2 of 4 hidden cases fail this check: 2/4 of 3 points = 1.50; in one of them, ",
+        ),
+        (dict(fraction=0.0, failed=4, total=4, what="cases"), 1, "fail this check: 0 of 1 point;"),
+        # all or nothing: the words must not suggest a share
+        (
+            dict(fraction=0.0, failed=2, total=5, what="cases"),
+            1,
+            "2 of 5 hidden cases fail this check: it earns its points only when all pass: "
+            "0 of 1 point;",
+        ),
+        (dict(fraction=0.0, failed=0, total=0), 2, "yours fired 7 (0 of 2 points). Make vth"),
+    ],
+)
+def test_partial_credit_in_words_adds_up(pieces, points, words):
+    from banks import assert_credit_adds_up
+
+    found = _pieces(**pieces)
+    msg = found.hidden_message(points)
+    assert words in msg
+    earned = round(points * found.fraction, 6)
+    assert_credit_adds_up({"message": msg, "points": earned, "max_points": points})
+    with pytest.raises(AssertionError):  # the same words for other points do not add up
+        assert_credit_adds_up({"message": msg, "points": earned + 0.5, "max_points": points})

@@ -26,7 +26,7 @@ from nbformat.notebooknode import from_dict
 
 from autograde import demo
 from autograde.feedback_page import FeedbackExporter, tex_to_mathml
-from autograde.preprocessors import FeedbackCells
+from autograde.preprocessors import FeedbackCells, TrustedVerdicts
 from graders import settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -253,3 +253,190 @@ def test_graded_pages_need_no_network_and_show_the_students_figure(tmp_path):
         assert "0.0 / 0.0" not in page and "Out[" not in page
         png = "".join(figure[0]["data"]["image/png"]).strip()
         assert png[:200] in page, f"{student}'s figure is not on the feedback page"
+
+
+# --- incidents as one banner, notes once (issue 26 item 5) --------------------------------------
+
+DIED = (
+    "the kernel died while running this notebook (out of memory, os._exit, sys.exit in a thread "
+    "or a crash in compiled code)"
+)
+
+
+def _code(n, source="x = 1", outputs=(), **meta):
+    nbg = {k: v for k, v in meta.items() if k in ("solution", "grade", "locked", "grade_id")}
+    ours = {k: v for k, v in meta.items() if k in ("skipped", "timed_out")}
+    return {
+        "cell_type": "code",
+        "execution_count": n,
+        "source": source,
+        "outputs": list(outputs),
+        "metadata": {"nbgrader": nbg, "autograde": ours},
+    }
+
+
+def _err(ename, evalue=""):
+    return {"output_type": "error", "ename": ename, "evalue": evalue, "traceback": []}
+
+
+def _graded_notebook(*middle, incident=None):
+    """A graded notebook as the page shows it: markdown, then In [1] (parameters), In [2] (the
+    answer), the given cells, and two hidden tests (skipped when the run stopped early)."""
+    skipped = {"skipped": incident} if incident else {}
+    cells = [
+        {"cell_type": "markdown", "source": "# Task", "metadata": {}},
+        _code(1, "vr = -70*mV", locked=True),
+        _code(2, "model = '...'", solution=True),
+        *middle,
+        _code(None, "hidden_check(...)", grade=True, locked=True, **skipped),
+        _code(None, "hidden_check(...)", grade=True, locked=True, **skipped),
+    ]
+    meta = {"autograde": {"incident": incident}} if incident else {}
+    return {"cells": cells, "metadata": meta}
+
+
+def test_a_dead_kernel_is_one_banner_naming_the_cell_as_the_page_numbers_it():
+    from autograde import feedback
+
+    nb = _graded_notebook(
+        _code(3, "run(1*second)", [_err("DeadKernelError", DIED)], locked=True), incident=DIED
+    )
+    lines = feedback.incidents(nb)
+    assert lines == [
+        "The kernel died while In [3] (a provided cell) ran (out of memory, os._exit, sys.exit "
+        "in a thread or a crash in compiled code), so the cells after it did not run and their "
+        "tests score 0."
+    ]
+    page = "<html><head></head><body class='jp'><main>notebook</main></body></html>"
+    block = feedback.banner(lines)
+    once = feedback.insert_banner(page, block)
+    assert once.index("<body class='jp'>") < once.index("In [3]") < once.index("<main>")
+    assert feedback.insert_banner(once, block) == once  # made again: still one banner
+    assert "code cell" not in once
+
+
+@pytest.mark.parametrize(
+    "cells, incident, said",
+    [
+        (
+            [_code(3, "while True: pass", locked=False, solution=True, timed_out=120)],
+            None,
+            "In [3] (your answer cell) ran past the cell time limit (120 s) and was interrupted.",
+        ),
+        (
+            [_code(3, "x = [0]*10**12", [_err("MemoryError")])],
+            None,
+            "In [3] raised MemoryError: it went past the kernel's memory limit.",
+        ),
+        (
+            [_code(3, "slow()", locked=True), _code(4, "slower()", locked=True)],
+            "the notebook ran past the limit of 900 s for a whole submission",
+            "The notebook stopped after In [4] (a provided cell): the notebook ran past the limit "
+            "of 900 s for a whole submission; the cells after it did not run and their tests "
+            "score 0.",
+        ),
+        ([_code(3)], None, None),
+    ],
+)
+def test_each_incident_names_the_cell_by_its_in_number(cells, incident, said):
+    from autograde import feedback
+
+    lines = feedback.incidents(_graded_notebook(*cells, incident=incident))
+    assert lines == ([said] if said else [])
+    assert feedback.banner(lines) == ("" if said is None else feedback.banner([said]))
+
+
+def test_inject_puts_the_banner_on_top_and_checks_that_did_not_run_say_it_once(tmp_path):
+    from autograde import course as coursedir
+    from autograde import feedback
+
+    recs = {
+        f"hidden_{c}": {"check": c, "points": 0.0, "max_points": 2.0, "status": "not_run",
+                        "message": f"No answer was handed over by this cell: {DIED}."}
+        for c in ("reduction", "jump")
+    }  # fmt: skip
+    status = {"student": "heidi", "ok": True, "checks": {A: recs}, "incidents": {A: DIED}}
+    path = coursedir.status_path(tmp_path, A, "heidi")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps(status))
+    graded = tmp_path / "autograded" / "heidi" / A / f"{A}.ipynb"
+    graded.parent.mkdir(parents=True)
+    graded.write_text(
+        json.dumps(_graded_notebook(_code(3, "", [_err("DeadKernelError", DIED)]), incident=DIED))
+    )
+    page = tmp_path / "feedback" / "heidi" / A / f"{A}.html"
+    page.parent.mkdir(parents=True)
+    page.write_text("<html><body><p>nbgrader's page</p></body></html>")
+    assert feedback.inject(tmp_path, A) == [page]
+    text = page.read_text()
+    assert text.index("While your notebook was graded") < text.index("nbgrader's page")
+    assert text.count("The kernel died while In [3]") == 1
+    assert text.count(DIED) == 0  # the long incident is in the banner's own words only
+    assert text.count("This test did not run: see what happened at the top") == 2
+
+
+def test_a_note_on_the_answer_is_said_once_and_the_rewrite_only_on_genn():
+    from autograde import exports, feedback, report
+    from graders.assignments import get
+    from graders.spec import notes_for, validate
+
+    spec = json.loads((REPO / "tests/bank/ei_balance/right_canonical.json").read_text())["spec"]
+    _, notes = validate(get("ei_balance"), spec)
+    assert any("rewrote 'Ii_post -= w*mV'" in n for n in notes)
+    assert notes_for(notes, "cpp_standalone") == notes_for(notes, "runtime") == []
+    assert notes_for(notes + notes, "genn") == notes_for(notes, "genn-cpu") == notes
+    cells = {
+        f"hidden_{c}": {"check": c, "points": 1.0, "max_points": 2.0, "status": "graded",
+                        "message": f"{c} message", "notes": notes}
+        for c in ("balance", "convergence", "effect", "rule")
+    }  # fmt: skip
+    block = feedback.section("ei_balance", cells, {"plots": {}})
+    assert block.count("rewrote &#x27;Ii_post -= w*mV&#x27;") == 1
+    status = {"student": "bob", "ok": True, "score": 4.0, "checks": {"ei_balance": cells}}
+    out = exports.gradescope_results(status)["output"]
+    assert out.count("rewrote 'Ii_post -= w*mV'") == 1
+    assert all("rewrote" not in t["output"] for t in exports.gradescope_results(status)["tests"])
+    (row,) = report.class_rows("/nonexistent", "ei_balance", [status])["students"]
+    assert sum("rewrote" in n for n in row["notes"]) == 1
+    assert all("rewrote" not in v["reason"] for v in row["checks"].values())
+
+
+def test_trusted_verdicts_keep_notes_beside_the_checks_not_in_each_message(monkeypatch):
+    import graders
+    from graders.notebook import spec_line
+    from graders.results import CheckResult, Verdict
+
+    note = "on_pre: you wrote 5 where the task names the parameter 'eta'"
+    verdict = Verdict(
+        "ei_balance",
+        "genn",
+        [CheckResult("balance", 3, 0.5, "half of it"), CheckResult("rule", 2, 1.0, "right")],
+        [note],
+    )
+    monkeypatch.setattr(graders, "check", lambda *a, **k: verdict)
+    tv = TrustedVerdicts()
+    tv._expected = {f"hidden_{c}": ("ei_balance", c) for c in ("balance", "rule")}
+    tv._verdicts, tv._cells, tv._incident, tv._not_answered, tv._backend = {}, {}, None, False, None
+    for check, points in (("balance", 3), ("rule", 2)):
+        cell = from_dict(
+            {
+                "cell_type": "code",
+                "execution_count": 5,
+                "source": "",
+                "metadata": {
+                    "nbgrader": {"grade": True, "grade_id": f"hidden_{check}", "points": points}
+                },  # fmt: skip
+                "outputs": [
+                    {
+                        "output_type": "stream",
+                        "name": "stdout",
+                        "text": spec_line("ei_balance", check, {"model": "w : 1"}) + "\n",
+                    }
+                ],  # fmt: skip
+            }
+        )
+        cell, _ = tv.preprocess_cell(cell, {}, 0)
+        assert note not in json.dumps(cell.outputs)  # not under every test cell
+    recs = tv._cells
+    assert recs["hidden_balance"]["message"] == "half of it"
+    assert recs["hidden_balance"]["notes"] == recs["hidden_rule"]["notes"] == [note]

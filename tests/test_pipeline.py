@@ -457,9 +457,22 @@ def test_feedback_has_a_plot_per_check_and_no_hidden_cases(graded_class):
     page = (course / "feedback" / "grace" / A / f"{A}.html").read_text()
     assert _images(page) == [] and "handed no answer over" in page
     _assert_nothing_hidden(page, A)
-    # a kernel that died: the reason is in the feedback
+    # a kernel that died: the reason is in the feedback, once, on top, naming the cell as the
+    # page numbers it ("In [n]"), never by its index
     page = (course / "feedback" / "erin" / A / f"{A}.html").read_text()
     assert "kernel died" in page
+    top = page[: page.index("While your notebook was graded")]
+    assert "<body" in top and "autograde-feedback:begin" not in top
+    assert re.search(r"The kernel died while In \[\d+\]", page) and "code cell" not in page
+    # frank's endless loop and heidi's MemoryError: a banner each, with the cell's number
+    page = (course / "feedback" / "frank" / A / f"{A}.html").read_text()
+    assert re.search(r"In \[\d+\][^<]* ran past the cell time limit", page)
+    page = (course / "feedback" / "heidi" / A / f"{A}.html").read_text()
+    assert re.search(r"In \[\d+\][^<]* raised MemoryError", page)
+    # and the class report lists the three under what needs attention
+    data = json.loads((course / "reports" / A / "summary.json").read_text())
+    needs = {(n["student"], n["kind"]) for n in data["needs_attention"]}
+    assert {("erin", "kernel died"), ("frank", "time limit"), ("heidi", "memory limit")} <= needs
 
 
 @pytest.mark.slow

@@ -131,7 +131,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
             return cell, resources
         assignment, check = self._expected[gid]
         spec = self._handed_over(cell, assignment, check)
-        points, message, status = 0.0, "", "graded"
+        points, message, status, notes = 0.0, "", "graded", []
         if spec is None:
             reason = skipped or self._incident
             if reason:
@@ -148,8 +148,10 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 fraction = max(0.0, min(1.0, float(result.fraction)))
                 points = round(fraction * max_points, 4)
                 message, status = result.message, verdict.status
-                if verdict.notes and fraction < 1:  # e.g. a number where a parameter belongs
-                    message += "\nNote: " + "\nNote: ".join(verdict.notes)
+                # notes concern the whole answer (a number where a parameter belongs, a rewrite
+                # for Brian2GeNN): kept beside each check, said once by the page, the report
+                # and the exports (autograde.feedback.answer_notes), never in each message
+                notes = list(verdict.notes)
         if points > 0:
             cell.outputs = [
                 _stream(message.rstrip() + "\n"),
@@ -171,6 +173,8 @@ class TrustedVerdicts(NbGraderPreprocessor):
             # the student's own answer (instructor side); the feedback plots simulate it
             "spec": spec,
         }
+        if notes:
+            self._cells[gid]["notes"] = notes
         return cell, resources
 
     def _why_no_spec(self, cell) -> tuple[str, str]:

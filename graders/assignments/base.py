@@ -93,15 +93,41 @@ class Outcome:
     def _advise(self, text: str) -> str:
         return f"{text.rstrip('.')}. {self.advice}" if self.advice else text
 
-    def hidden_message(self) -> str:
-        """The grading message: how many hidden inputs failed and how, never where."""
+    def credit(self, points: float | None) -> str:
+        """The points in words that add up, from the same counts as the message: "10/11 of 2
+        points = 1.82" (the share of counted items that passed), "0 of 2 points" when none
+        passed, "it earns its points only when all pass: 0 of 1 point" for an all-or-nothing
+        check that some items passed; "" without ``points``."""
+        if points is None:
+            return ""
+        earned = round(points * max(0.0, min(1.0, self.fraction)), 2)
+        unit = "point" if points == 1 else "points"
+        plain = f"{earned:g} of {points:g} {unit}"
+        if not (self.failed and self.total):
+            return plain
+        n = self.total - self.failed
+        if abs(n / self.total - self.fraction) > 1e-9:
+            return f"it earns its points only when all pass: {plain}"
+        return f"{n}/{self.total} of {points:g} {unit} = {earned:.2f}" if n else plain
+
+    def hidden_message(self, points: float | None = None) -> str:
+        """The grading message: how many hidden inputs failed and how, never where.
+
+        With ``points`` (what the check is worth) it also says what that earns, from the same
+        counts: "1 of 11 firing neurons of the hidden cases fails this check: 10/11 of 2 points
+        = 1.82; in one of them, ...".
+        """
         if self.passed:
             return self.said
+        credit = self.credit(points)
         if not self.failed:
-            return self._advise(self.said)
+            return self._advise(f"{self.said.rstrip('.')} ({credit})" if credit else self.said)
         which = "hidden cases" if self.what == "cases" else f"{self.what} of the hidden cases"
+        verb = "fails" if self.failed == 1 else "fail"
+        credit = f": {credit}" if credit else ""
         return self._advise(
-            f"{self.failed} of {self.total} {which} fail this check; in one of them, {self.said}"
+            f"{self.failed} of {self.total} {which} {verb} this check{credit}; in one of them, "
+            f"{self.said}"
         )
 
     def feedback_message(self, hidden_passed: bool = False) -> str:
@@ -248,7 +274,8 @@ class Assignment:
         for name, points in self.points.items():
             found = self.run_check(name, spec, obs, cases)
             focus = {"focus": found.focus} if found.focus is not None else {}
-            out.append(CheckResult(name, points, found.fraction, found.hidden_message(), focus))
+            message = found.hidden_message(points)
+            out.append(CheckResult(name, points, found.fraction, message, focus))
         return out
 
     def run_check(

@@ -73,7 +73,8 @@ def _outcome(name, items, what, good, default=None):
     total = sum(1 for ok, counts, *_ in items if counts or not ok)
     frac = earned / total if total else 0.0
     show = bad[0] if bad else (items[default or 0] if items else None)
-    common = {"advice": ADVICE[name], "unseen": UNSEEN, "what": what, "total": len(items)}
+    # the count the words give is the one the fraction is made of (graders.assignments.base)
+    common = {"advice": ADVICE[name], "unseen": UNSEEN, "what": what, "total": total}
     if not bad:
         focus, place = (show[3], show[4]) if show else (None, "")
         return Outcome(1.0, good, failed=0, focus=focus, place=place, **common)
@@ -110,7 +111,7 @@ def reduction(spec, obs, cases, visible=False) -> Outcome:
         default=0,
     )
     return _outcome(
-        "reduction", items, "neurons",
+        "reduction", items, "firing neurons",
         "fewer spikes than with a fixed threshold for every drive above threshold, and none "
         "below it", telling,
     )  # fmt: skip
@@ -285,7 +286,7 @@ def agreement(spec, obs, cases, visible=False) -> Outcome:
     # with no failure, show the neuron whose spikes come closest to the tolerance
     closest = int(np.argmax(diffs)) if diffs else 0
     return _outcome(
-        "agreement", items, "neurons",
+        "agreement", items, "firing neurons",
         "spike counts and times match the reference on every case", closest,
     )  # fmt: skip
 
