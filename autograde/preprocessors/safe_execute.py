@@ -83,7 +83,9 @@ class SafeExecute(Execute):
 
     def _note_cell(self, cell, index: int) -> None:
         """Events of one executed cell that an instructor should see in the class report."""
-        number = f"code cell {index + 1}"
+        # named as the student's notebook and the feedback page show it, not by its index
+        count = cell.get("execution_count")
+        number = f"In [{count}]" if count is not None else f"cell {index + 1}"
         if cell.metadata.get(META, {}).get("timed_out") is not None:
             limit = cell.metadata[META]["timed_out"]
             self._events.append(f"{number} hit the cell time limit ({limit} s) and was interrupted")
