@@ -182,7 +182,7 @@ def memory_guard(hard: int) -> str:
 def supervise(command: list[str], memory_mb: int, env: dict, fds: list[int] = ()) -> int:
     """Run the kernel ``command`` under the memory limit; its exit status.
 
-    Without a limit (``memory_mb`` <= 0) the kernel replaces this process, as before. With one,
+    Without a limit (``memory_mb`` <= 0) the kernel replaces this process. With one,
     this process stays as a small supervisor: the kernel runs as its child, in the same process
     group (jupyter_client signals the group, so interrupts and kills reach the kernel directly),
     under a :class:`graders.limits.Watchdog` that kills the kernel and everything it started

@@ -12,11 +12,11 @@ Why here, in ``graders`` and not in ``autograde``: both packages need these valu
 and the student's kernel import ``graders`` alone), so the lower layer holds them. Why traitlets
 in ``graders``: it is nbgrader's configuration system, already loaded in every process that
 imports ``graders`` (the nbgrader server, the student's grading kernel through ipykernel) except
-the simulation process and ``python -m graders check``, where importing this module costs about
-30 ms (``python -X importtime``, best of 5 at load 9 on this 2-core machine) beside Brian's
-import, 4.7 s there. Students' own machines never import ``graders`` (the released notebooks
-do not; ``tests/test_release.py``). ``graders/sandbox.py``, which also runs as a
-script without the package (``python -I -S``), imports this module only where it reads it.
+the simulation process and ``python -m graders check``, where importing this module costs tens
+of milliseconds beside Brian's import of seconds (figures: README, "Measured here"). Students'
+own machines never import ``graders`` (the released notebooks do not; ``tests/test_release.py``).
+``graders/sandbox.py``, which also runs as a script without the package (``python -I -S``),
+imports this module only where it reads it.
 
 A course changes a value in its ``nbgrader_config.py`` on the class that uses it, e.g.
 ``c.SafeExecute.timeout = 300`` (per cell) for a plain ``nbgrader autograde``; ``autograde
@@ -127,26 +127,22 @@ class Grading(Configurable):
     def _jobs_default(self):
         return os.cpu_count() or 1
 
-    # 120 s: what `autograde grade` and `autograde demo` have always used (the pipeline tests,
-    # the class benchmark and every figure in the README ran with it). There a hidden cell only
-    # hands the spec over (the verdict is computed outside the kernel, under `check_timeout`), so
-    # a cell runs the student's own code and the task's simulations: seconds (E/I's provided run
-    # 4.8 s). In a plain `nbgrader autograde` a hidden cell also builds the network in the kernel:
-    # cold builds measured here 14.5 s (C++ standalone), 18.3 s (GeNN CPU), 20-40 s (E/I, C++),
-    # nvcc 60-140 s a model with 16 at once on an H200 (a plain run builds one at a time); a cell
-    # cut short there still keeps its verdict, since the spec is printed before the build. The
-    # demo's endless-loop student waits this long per assignment: 600 s (the course file's old
-    # value) would add 16 minutes to a demo of about 7.
+    # 120 s: a hidden cell of `autograde grade` only hands the spec over (the verdict is
+    # computed outside the kernel, under `check_timeout`), so a cell runs the student's own code
+    # and the task's simulations: seconds. In a plain `nbgrader autograde` a hidden cell also
+    # builds the network in the kernel: a cold build takes tens of seconds on C++ or GeNN's CPU
+    # backend and can take minutes of nvcc (README, "Measured here"); a cell cut short there still
+    # keeps its verdict, since the spec is printed before the build. The demo's endless-loop
+    # student waits this long per assignment, so a longer default makes the demo much longer.
     cell_timeout = Float(
         120.0,
         help="seconds one cell may run before the kernel is interrupted; 0: no limit",
     ).tag(config=True)
 
-    # 900 s: what `autograde grade` and the demo have always used, and 7.5 cells at the cell
-    # limit; a right submission takes 4-5 s of cells here (README, "Where (b) goes"), a plain run
-    # one in-kernel build more. It is a backstop for a notebook of many slow cells, each under
-    # `cell_timeout`; the old 1800 s of the course file only doubled how long one may hold a
-    # worker.
+    # 900 s: 7.5 cells at the cell limit, while a right submission's cells take seconds (README,
+    # "Where (b) goes"), a plain run one in-kernel build more. It is a backstop for a notebook of
+    # many slow cells, each under `cell_timeout`; more would only lengthen how long one notebook
+    # may hold a worker.
     submission_timeout = Float(
         900.0,
         help="seconds all cells of one notebook may run together; later cells are not run",
@@ -162,9 +158,9 @@ class Grading(Configurable):
         1_000_000, help="bytes of output one cell may produce; the rest is dropped; 0: no limit"
     ).tag(config=True)
 
-    # Two simulation limits, as before this module: `python -m graders check` and the batch
-    # builds have used 300 s, the trusted verdicts of `autograde grade` and `nbgrader autograde`
-    # 600 s (a submission's whole hidden network, on a loaded grading server).
+    # Two simulation limits: one answer's network (`python -m graders check`, the batch builds)
+    # and the trusted verdicts of `autograde grade` and `nbgrader autograde`, which build a
+    # submission's whole hidden network, possibly on a loaded grading server, so get twice as long.
     simulation_timeout = Float(300.0, help="seconds one simulation (build and run) may take").tag(
         config=True
     )
