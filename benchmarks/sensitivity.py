@@ -487,10 +487,15 @@ def print_spread(sp: dict, caught: dict) -> None:
 
 
 def _commit() -> str | None:
-    proc = subprocess.run(
-        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    """The commit measured, with "+changes" when the grader's or this script's files differ."""
+    git = ["git", "-C", str(REPO)]
+    head = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(
+        [*git, "status", "--porcelain", "--", "graders", "benchmarks/sensitivity.py"],
+        capture_output=True,
+        text=True,
     )
-    return proc.stdout.strip() or None
+    return (head.stdout.strip() + ("+changes" if dirty.stdout.strip() else "")) or None
 
 
 def _load() -> list[float]:
@@ -644,7 +649,7 @@ def main(argv: list[str] | None = None) -> int:
         a: smallest_caught([r for r in sweep if r["assignment"] == a], list(get(a).points))
         for a in args.assignment
     }
-    record["runs"] = [{k: v for k, v in r.items() if k != "obs"} for r in results]
+    record["runs"] = [_slim(r) for r in results]
     print_sweep(sweep)
     print_spread(record["spread"], record["caught"])
     print(
@@ -659,23 +664,51 @@ def main(argv: list[str] | None = None) -> int:
     )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(_clean(record), indent=1, allow_nan=False) + "\n")
+    tmp.write_text(dump(record))
     os.replace(tmp, out)
     print(f"wrote {out}")
     return status
 
 
 def _clean(x):
-    """JSON data: numpy scalars as Python numbers, infinities and NaN as None."""
+    """JSON data: numpy scalars as Python numbers (floats to 6 significant digits), infinities
+    and NaN as None."""
     if isinstance(x, dict):
         return {k: _clean(v) for k, v in x.items()}
     if isinstance(x, list | tuple):
         return [_clean(v) for v in x]
     if isinstance(x, np.generic):
         x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
+    if isinstance(x, float):
+        return float(f"{x:.6g}") if math.isfinite(x) else None
     return x
+
+
+def dump(record: dict) -> str:
+    """The record as JSON text: indented, one line per run."""
+    rec = _clean(record)
+    runs = rec.pop("runs", [])
+    head = json.dumps(rec, indent=1, allow_nan=False)
+    lines = ",\n  ".join(json.dumps(r, allow_nan=False) for r in runs)
+    return head[:-2] + f',\n "runs": [\n  {lines}\n ]\n}}\n'
+
+
+def _slim(run: dict) -> dict:
+    """A run as recorded: without observables, each measured quantity as its value alone (its
+    limit and sense are in the record's "spread"), and without the per-pairing changes of w for
+    the sweep (the right answers keep them: they are what the rule's tolerance is set against)."""
+    out = {k: v for k, v in run.items() if k != "obs"}
+    measures = {}
+    for check, qs in run.get("measures", {}).items():
+        measures[check] = {}
+        for name, q in qs.items():
+            if isinstance(q, dict) and "sense" in q:
+                q = q["value"]
+            elif name == "pairings" and run["kind"] == "sweep":
+                continue
+            measures[check][name] = q
+    out["measures"] = measures
+    return out
 
 
 if __name__ == "__main__":
