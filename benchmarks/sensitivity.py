@@ -307,7 +307,14 @@ def grade(assignment: str, spec: dict, backend: str, cache_dir: Path) -> dict:
 
     a = get(assignment)
     t0 = time.monotonic()
-    verdict = graders.check(assignment, spec, backend, cache_dir=cache_dir)
+    try:
+        verdict = graders.check(assignment, spec, backend, cache_dir=cache_dir)
+    except graders.SpecError as err:
+        problems = "; ".join(f"{q.field}: {q.message}" for q in err.problems)
+        return {"backend": backend, "status": "invalid", "problems": problems, "score": 0.0,
+                "max_score": float(sum(a.points.values())), "points": {}, "lost": list(a.points),
+                "cached": False, "seconds": round(time.monotonic() - t0, 2), "measures": {},
+                "obs": {}}  # fmt: skip
     seconds = time.monotonic() - t0
     rec = {
         "backend": verdict.backend,
@@ -544,14 +551,14 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"backend(s) not installed here: {', '.join(missing)} (see autograde backends)")
         return 2
-    for a in args.assignment:
-        unknown = set(args.parameter or ()) - set(PARAMETERS[a])
-        if len(args.assignment) == 1 and unknown:
-            print(
-                f"unknown parameter(s) for {a}: {', '.join(sorted(unknown))}; "
-                f"choose from {', '.join(PARAMETERS[a])}"
-            )
-            return 2
+    known = {q for a in args.assignment for q in PARAMETERS[a]}
+    unknown = set(args.parameter or ()) - known
+    if unknown:
+        print(
+            f"unknown parameter(s) for {', '.join(args.assignment)}: "
+            f"{', '.join(sorted(unknown))}; choose from {', '.join(sorted(known))}"
+        )
+        return 2
     sweep_backends = backends_[:1] if args.quick else backends_
     errors = sorted({s * e for e in args.errors for s in (1, -1)})
     cache = Path(args.cache_dir) if args.cache_dir else Path(tempfile.mkdtemp(prefix="sens-"))
@@ -624,7 +631,10 @@ def main(argv: list[str] | None = None) -> int:
     status = 0
     bases = {(r["assignment"], r["backend"]): r for r in results if r["kind"] == "base"}
     for r in results:
-        if r["kind"] == "sweep":
+        if r["status"] == "invalid":
+            print(f"ERROR: the grader refused {r['assignment']} {r['variant']}: {r['problems']}")
+            status = 2
+        elif r["kind"] == "sweep":
             r["changed"] = _changed(r, bases[(r["assignment"], r["backend"])])
             if not r["changed"] > 0:
                 print(

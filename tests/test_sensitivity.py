@@ -152,3 +152,16 @@ def test_two_percent_error_loses_points(assignment, parameter, catcher, error, t
     assert verdict.status == "graded" and not verdict.timing["cached"]
     assert verdict.score < verdict.max_score, [c.to_json() for c in verdict.checks]
     assert not verdict.check(catcher).passed, verdict.check(catcher).message
+
+
+def test_unknown_parameter_is_refused_with_the_choices():
+    proc = subprocess.run(
+        [sys.executable, str(REPO / "benchmarks" / "sensitivity.py"), "--parameter", "tau_m",
+         "--backend", "runtime", "--assignment", "adaptive_threshold"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "unknown parameter(s) for adaptive_threshold: tau_m" in proc.stdout
+    assert "tau_th" in proc.stdout and "eta" not in proc.stdout
