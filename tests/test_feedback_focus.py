@@ -176,7 +176,7 @@ def test_tutorial_decay_bug_is_plotted_where_vth_relaxes_with_tau(tmp_path):
     obs = feedback_observables("adaptive_threshold", spec, "runtime", cache_dir=tmp_path)
     cases = get("adaptive_threshold").feedback_cases()
     texts, title, _ = _legend_texts("adaptive_threshold", "decay", obs, cases, decay["focus"])
-    assert "relaxing with tau_th (+/- 3% of the height)" in texts
+    assert "relaxing with tau_th (+/- 1% of the height)" in texts
     assert "tau_th" in title and "yours" in texts and "reference (dashed)" in texts
     _no_hidden_case_cited(verdict, plots, html)
 
@@ -191,13 +191,13 @@ def test_sign_error_in_the_jump_is_plotted_at_the_first_wrong_spike(tmp_path):
     drive = get("adaptive_threshold").feedback_cases()[0]["drives_mV"][focus["neuron"]]
     assert f"drive I = {drive:g} mV" in jump["message"]
     assert (
-        "vth should rise by vth_inc = 5 mV (within 2%); yours rose by -5.00 mV" in jump["message"]
+        "vth should rise by vth_inc = 5 mV (within 1%); yours rose by -5.00 mV" in jump["message"]
     )
     assert "changed in the opposite direction" in verdict.check("jump").message
     obs = feedback_observables("adaptive_threshold", spec, "runtime", cache_dir=tmp_path)
     cases = get("adaptive_threshold").feedback_cases()
     texts, title, _ = _legend_texts("adaptive_threshold", "jump", obs, cases, focus)
-    assert "vth + vth_inc (+/- 2%)" in texts and "this spike" in texts
+    assert "vth + vth_inc (+/- 1%)" in texts and "this spike" in texts
     # the reduction plot marks the fixed threshold's count as the limit
     red = plots["feedback"]["reduction"]
     texts, title, _ = _legend_texts("adaptive_threshold", "reduction", obs, cases, red["focus"])
