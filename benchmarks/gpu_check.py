@@ -198,6 +198,7 @@ def _verdict(assignment: str, spec: dict, backend: str, cache: Path, limit: floa
 def _prebuild(assignment: str, specs: list[dict], backend: str, cache: Path, jobs: int) -> dict:
     """Build the bank's valid answers together, sized as the pipeline sizes them."""
     from autograde.batches import chunks, gpu_memory_mb
+    from graders import gpus
     from graders.assignments import get
     from graders.harness import simulate_batch
     from graders.spec import validate
@@ -212,12 +213,15 @@ def _prebuild(assignment: str, specs: list[dict], backend: str, cache: Path, job
     gpu = backend == "genn"
     batches = chunks(valid, jobs, gpu=gpu, gpu_memory_mb=gpu_memory_mb() if gpu else None)
     cases = a.simulated_cases()
-    with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
-        results = list(
-            pool.map(
-                lambda b: simulate_batch(assignment, b, cases, backend, cache_dir=cache), batches
-            )
+    on = gpus.found() if gpu else []  # round-robin over every GPU, as the pipeline's batches
+
+    def build(i: int) -> list[str]:
+        return simulate_batch(
+            assignment, batches[i], cases, backend, cache_dir=cache, gpu=gpus.assign(on, i)
         )
+
+    with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
+        results = list(pool.map(build, range(len(batches))))
     status: dict[str, int] = {}
     for r in results:
         for st in r:
