@@ -326,7 +326,7 @@ def step_cold(
         score = f"{v['score']:g}/{v['max_score']:g} {v['status']}"
     except (ValueError, KeyError):
         pass
-    what = f"{off} off" if off else ("nvcc via ccache" if ccache else "every lever on")
+    what = f"{off} off" if off else ("through a fresh ccache" if ccache else "every lever on")
     return {
         "step": f"cold submission (build + run), {what}"
         if backend.startswith("genn")
@@ -356,7 +356,7 @@ def step_levers(backend: str, budget: Budget, work: Path) -> list[dict]:
         first = step_cold(backend, budget, work, ccache=fresh)
         again = step_cold(backend, budget, work, ccache=fresh)
         first["step"] += " (filling it)"
-        again["step"] = again["step"].replace("via ccache", "via ccache, warm")
+        again["step"] = again["step"].replace("a fresh ccache", "it again, warm")
         rows += [first, again]
     return rows
 

@@ -159,7 +159,7 @@ def test_rehearsal_of_the_levers_step(tmp_path):
     assert [r["step"].split(", ", 1)[1] for r in ran] == [
         "every lever on",
         "make_jobs off",
-        "nvcc via ccache (filling it)",
-        "nvcc via ccache, warm",
+        "through a fresh ccache (filling it)",
+        "through it again, warm",
     ]
     assert all(r["ok"] and r["result"].startswith("10/10") for r in ran)
