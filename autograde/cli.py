@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -32,6 +33,8 @@ def cmd_backends(args) -> int:
     print(f"compiler:  {backends.compiler() or '(none found)'}")
     found = gpus.found()
     where = "CUDA_VISIBLE_DEVICES" if "CUDA_VISIBLE_DEVICES" in os.environ else "nvidia-smi -L"
+    if where == "nvidia-smi -L" and not shutil.which("nvidia-smi"):
+        where = "no nvidia-smi here"
     print(f"GPUs:      {len(found)} found ({where})")
     for g in found:
         print(f"  {g.describe()}" + (f" ({g.uuid})" if g.uuid else ""))

@@ -243,8 +243,10 @@ def test_a_second_nvcc_build_of_the_same_module_is_a_ccache_hit(tmp_path, monkey
         build.mkdir(parents=True)
         (build / "neuronUpdate.cc").write_text(source)
         root = genn_cuda.cuda_root_for_build(cp, backends.real_nvcc(nvcc), build, set())
+        # as GeNN's generated Makefile compiles a module: `$(NVCC) -dc $(NVCCFLAGS) $<`
+        flags = ["-x", "cu", "-std=c++11", "--compiler-options", "-fPIC", "-O3"]
         out = subprocess.run(
-            [str(root / "bin" / "nvcc"), "-x", "cu", "-c", "neuronUpdate.cc", "-o", "n.o"],
+            [str(root / "bin" / "nvcc"), "-dc", *flags, "neuronUpdate.cc"],
             cwd=build,
             env=env,
             capture_output=True,
@@ -252,7 +254,7 @@ def test_a_second_nvcc_build_of_the_same_module_is_a_ccache_hit(tmp_path, monkey
             timeout=300,
         )
         assert out.returncode == 0, out.stderr[-2000:]
-        assert (build / "n.o").is_file()
+        assert (build / "neuronUpdate.o").is_file()
     stats = subprocess.run(
         [ccache, "--print-stats"], env=env, capture_output=True, text=True
     ).stdout
@@ -315,3 +317,28 @@ def test_genn_cpu_builds_with_parallel_make_and_no_cuda_preferences(tmp_path):
     assert sim.meta["levers"] == {"make_jobs": genn_cuda.make_jobs()}
     model = (keep / "build" / genn_cuda.MODEL_FILE).read_text()
     assert "GENN_PREFERENCES" not in model  # the CPU backend's model definition, untouched
+
+
+@pytest.mark.cuda
+@pytest.mark.slow
+def test_a_cuda_build_takes_every_lever_and_grades(tmp_path):
+    """On a GPU: the simulation process's CUDA build with the levers on runs, and its kept
+    project shows them."""
+    from graders import harness
+    from graders.assignments.adaptive_threshold import REFERENCE
+
+    keep = tmp_path / "kept"
+    sim = harness.simulate(
+        "adaptive_threshold",
+        dict(REFERENCE, method="euler"),
+        backend="genn",
+        cache_dir=tmp_path / "cache",
+        use_cache=False,
+        keep_build=keep,
+    )
+    levers = sim.meta["levers"]
+    assert levers["manual"] == {"device": 0, "block_size": genn_cuda.BLOCK_SIZE}
+    assert levers["simple_errors"] is True and levers["make_jobs"] == genn_cuda.make_jobs()
+    model = (keep / "build" / genn_cuda.MODEL_FILE).read_text()
+    assert genn_cuda.SIMPLE_ERRORS_LINE in model and "DeviceSelect::MANUAL" in model
+    assert len(sim.observables["t"]) > 0
