@@ -111,6 +111,11 @@ def grade_assignment(
     -------
     list of dict
         The status record of every selected student (graded now or before).
+
+    Raises
+    ------
+    graders.gpus.GpuError
+        ``gpus`` names a GPU that is not here (before anything is graded).
     """
     course = Path(course).resolve()
     limits = limits or Limits()
