@@ -53,7 +53,8 @@ LEVERS = ("manual", "simple_errors", "make_jobs", "nvcc_ccache")
 #: 128-1024 threads. The same value for all nine: Brian2GeNN 1.7 fills GeNN 4.9's array of
 #: block sizes by position in an older kernel order (its ``learning_blocksize`` lands on the
 #: synapse-dynamics kernel, its ``synapse_dynamics_blocksize`` on the init kernel, ...), so only
-#: equal values mean what they say.
+#: equal values mean what they say. (Its nine values leave GeNN's two custom-update kernels at
+#: 0; Brian2GeNN makes no custom updates, so those kernels are never generated.)
 BLOCK_SIZE = 32
 BLOCK_SIZE_PREFS = (
     "neuron_blocksize",
