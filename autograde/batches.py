@@ -26,6 +26,7 @@ from pathlib import Path
 
 from graders import SpecError, settings
 from graders.assignments import get
+from graders.gpus import Gpu, assign
 from graders.harness import simulate_batch
 from graders.normalise import normalise_spec
 from graders.notebook import cell_check
@@ -236,9 +237,12 @@ def start(
     parallel: int = 1,
     timeout: float = settings.default("simulation_timeout"),
     memory_mb: int = settings.default("memory_mb"),
+    gpus: list[Gpu] | None = None,
 ) -> tuple[threading.Thread, BatchReport]:
     """Start building the class's distinct answers in the background, in batches sized by
     :func:`chunks` for ``backend`` (one per core on the CPU, few large ones on a CUDA GPU).
+    On ``genn``, batch ``i`` is built on ``gpus[i % len(gpus)]`` (:func:`graders.gpus.assign`)
+    where ``gpus`` are given.
 
     Returns once every batch holds its answers' cache locks, so that workers started afterwards
     wait for the batch instead of building the same answers alone.
@@ -247,7 +251,7 @@ def start(
     ready = threading.Event()
     lock = threading.Lock()
 
-    def one(batch, cases, locked):
+    def one(batch, cases, locked, gpu):
         status = simulate_batch(
             assignment,
             batch,
@@ -257,6 +261,7 @@ def start(
             memory_mb=memory_mb,
             cache_dir=cache_dir,
             on_locked=locked,
+            gpu=gpu,
         )
         with lock:
             for st in status:
@@ -283,7 +288,9 @@ def start(
             if not batches:
                 ready.set()
             with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
-                for f in [pool.submit(one, b, cases, locked) for b in batches]:
+                on = (gpus or []) if gpu else []
+                todo = [(b, assign(on, i)) for i, b in enumerate(batches)]
+                for f in [pool.submit(one, b, cases, locked, g) for b, g in todo]:
                     try:
                         f.result()
                     except Exception as err:  # this batch only costs time

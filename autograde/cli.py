@@ -9,11 +9,12 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import shutil
 import sys
 import time
 from pathlib import Path
 
-from graders import assignments, backends, settings
+from graders import assignments, backends, gpus, settings
 
 
 def cmd_backends(args) -> int:
@@ -30,6 +31,13 @@ def cmd_backends(args) -> int:
     tried = ", ".join(f"{where}: {root}" for where, root in backends.cuda_candidates())
     print(f"CUDA:      {cp or f'(none of these holds include/cuda.h: {tried})'}")
     print(f"compiler:  {backends.compiler() or '(none found)'}")
+    found = gpus.found()
+    where = "CUDA_VISIBLE_DEVICES" if "CUDA_VISIBLE_DEVICES" in os.environ else "nvidia-smi -L"
+    if where == "nvidia-smi -L" and not shutil.which("nvidia-smi"):
+        where = "no nvidia-smi here"
+    print(f"GPUs:      {len(found)} found ({where})")
+    for g in found:
+        print(f"  {g.describe()}" + (f" ({g.uuid})" if g.uuid else ""))
     try:
         chosen = backends.choose(args.backend)
     except backends.BackendUnavailable as err:
@@ -78,6 +86,7 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
         feedback=not args.no_feedback,
         batch=args.batch,
         scheduler=args.scheduler or None,
+        gpus=args.gpus,
     )
     if not args.no_feedback:
         feedback.generate_feedback(course, assignment)
@@ -144,7 +153,7 @@ def cmd_grade(args) -> int:
             backends.choose(args.backend)  # fail before starting a class, not per student
         t0 = time.perf_counter()
         statuses, path = _grade(course, args.assignment, args, args.student or None)
-    except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
+    except (RuntimeError, FileNotFoundError, backends.BackendUnavailable, gpus.GpuError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(report.summary(statuses, args.assignment))
@@ -230,7 +239,7 @@ def cmd_demo(args) -> int:
         )
         try:
             statuses, path = _grade(course, assignment, args)
-        except (RuntimeError, FileNotFoundError, backends.BackendUnavailable) as err:
+        except (RuntimeError, FileNotFoundError, backends.BackendUnavailable, gpus.GpuError) as err:
             print(f"error: {err}", file=sys.stderr)
             return 1
         print(report.summary(statuses, assignment))
@@ -277,6 +286,7 @@ def _grading_options(p) -> None:
     settings.add_option(p, "jobs", "--jobs", "-j")
     settings.add_option(p, "scheduler", "--scheduler")
     settings.add_option(p, "backend", "--backend")
+    settings.add_option(p, "gpus", "--gpus")
     settings.add_option(p, "cell_timeout", "--timeout")
     settings.add_option(p, "submission_timeout", "--submission-timeout")
     settings.add_option(p, "memory_mb", "--memory")

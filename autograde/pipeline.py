@@ -29,6 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from graders import backends, sandbox, settings
+from graders import gpus as gpu_list  # (`gpus` is grade_assignment's argument)
 
 from . import batches, cluster, exports, gradebook_db, submission_cache
 from .course import (
@@ -62,6 +63,7 @@ def grade_assignment(
     feedback: bool = True,
     batch: str = settings.default("batch"),
     scheduler: str | None = None,
+    gpus: str = settings.default("gpus"),
 ) -> list[dict]:
     """Grade every (or the named) submission of ``assignment`` in ``course``.
 
@@ -99,11 +101,21 @@ def grade_assignment(
         Address of a ``dask.distributed`` scheduler (``tcp://HOST:8786``): its workers grade
         the submissions (:mod:`autograde.cluster`); ``jobs`` is then unused. Without it, a
         local process pool.
+    gpus : str
+        On the ``genn`` backend, the GPUs to grade on (``"0,2"``; empty: every GPU found,
+        :func:`graders.gpus.found`): each worker of the local pool and each batch build is
+        given one, round-robin. Unused with ``scheduler`` or an ``executor`` of the caller's
+        (their workers have GPUs of their own) and on the other backends.
 
     Returns
     -------
     list of dict
         The status record of every selected student (graded now or before).
+
+    Raises
+    ------
+    graders.gpus.GpuError
+        ``gpus`` names a GPU that is not here (before anything is graded).
     """
     course = Path(course).resolve()
     limits = limits or Limits()
@@ -132,11 +144,9 @@ def grade_assignment(
         todo.append((s, fp))
     if todo:
         own = executor is None and not scheduler
-        # Not forked from this process: the batch thread holds cache locks that a forked
-        # worker would inherit (and then wait on forever).
-        ctx = multiprocessing.get_context("spawn")
+        on = _gpus(backend, gpus, progress) if own else []
         if own:
-            pool = ProcessPoolExecutor(max_workers=max(1, jobs), mp_context=ctx)
+            pool = worker_pool(jobs, on)
         else:
             pool = executor  # or, with a scheduler, its executor (below)
         bar = Progress(len(todo)) if progress else None
@@ -145,7 +155,7 @@ def grade_assignment(
         remote = fetch = None
         if not scheduler:
             fetch = _start_batches(
-                course, assignment, jobs_, backend, cache_dir, batch, limits, jobs
+                course, assignment, jobs_, backend, cache_dir, batch, limits, jobs, on
             )
         try:
             if scheduler:
@@ -224,7 +234,42 @@ def _say_remote(remote, batch: str) -> None:
     sys.stderr.write("".join(line + "\n" for line in lines))
 
 
-def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs):
+def worker_pool(jobs: int, gpus: list[gpu_list.Gpu]) -> ProcessPoolExecutor:
+    """The local pool of ``jobs`` worker processes; where ``gpus`` are given, each worker
+    takes the next as it starts (:func:`graders.gpus.take`), round-robin."""
+    # Not forked from this process: the batch thread holds cache locks that a forked worker
+    # would inherit (and then wait on forever).
+    ctx = multiprocessing.get_context("spawn")
+    return ProcessPoolExecutor(
+        max_workers=max(1, jobs),
+        mp_context=ctx,
+        initializer=gpu_list.take,
+        initargs=([g.visible for g in gpus], ctx.Value("i", 0)),
+    )
+
+
+def _gpus(backend: str | None, requested: str, say: bool) -> list[gpu_list.Gpu]:
+    """The GPUs the local workers share on ``genn`` (none on the other backends).
+
+    Raises
+    ------
+    graders.gpus.GpuError
+        ``requested`` names a GPU that is not here.
+    """
+    try:
+        name = backends.choose(backend)
+    except backends.BackendUnavailable:
+        return []  # the graders report it, per submission
+    if name != "genn":
+        return []
+    chosen = gpu_list.choose(requested, gpu_list.found())
+    if say and chosen:
+        names = ", ".join(g.describe() for g in chosen)
+        sys.stderr.write(f"GPUs: {names} (workers and batch builds take them round-robin)\n")
+    return chosen
+
+
+def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs, gpus=()):
     """Start :mod:`autograde.batches` where it is wanted; ``(thread, report)`` or ``None``."""
     if batch not in ("auto", "on", "off"):
         raise ValueError(f"batch must be 'auto', 'on' or 'off', not {batch!r}")
@@ -241,5 +286,12 @@ def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits,
     if len(fresh) < 2:
         return None
     return batches.start(
-        course, assignment, fresh, name, cache_dir, parallel=jobs, memory_mb=limits.memory_mb
+        course,
+        assignment,
+        fresh,
+        name,
+        cache_dir,
+        parallel=jobs,
+        memory_mb=limits.memory_mb,
+        gpus=list(gpus),
     )

@@ -1,32 +1,42 @@
 """Does a GPU server grade right, and how fast? ``./dev gpu-check`` answers in one table.
 
-On a machine with an NVIDIA GPU and GeNN's CUDA backend it runs, in this order (most telling
-first, so that a cut budget loses the least):
+On a machine with an NVIDIA GPU and GeNN's CUDA backend, the default run (8 minutes on a
+16-core machine, ``--budget 480``) does, in this order (most telling first, so that a cut budget
+loses the least):
 
-1. the pytest tests marked ``cuda``;
+1. one cold submission per backend, timed (``graders check --no-cache``, ccache off): ``genn``
+   with every lever of :mod:`graders.genn_cuda` on, then C++ standalone;
 2. every entry of both test banks (``tests/bank/``) graded on ``genn`` and on C++ standalone,
    each verdict (status, score, every check passed or not) compared. ``genn`` grades the bank
    the way the pipeline does: the answers built together first (:mod:`autograde.batches`'s
    GPU sizing), then each graded through ``python -m graders check``, which finds its result;
-3. one cold submission per backend, timed (``graders check --no-cache``, ccache off);
-4. the class benchmark (``benchmarks/grade_class.py``, ``-n`` per assignment, ``--jobs`` =
-   cores, no baseline, no regrade) on ``genn`` and on ``cpp_standalone``, each with batch
-   builds on and off (``--batch on/off``);
+3. the class benchmark (``benchmarks/grade_class.py``, a class of ``-n`` = 10 per assignment,
+   ``--jobs`` = cores, no baseline, no regrade) on ``genn`` with batch builds and on
+   ``cpp_standalone`` without (each backend as the pipeline grades on it by default).
 
-then prints ONE table (wall time, seconds per submission, builds, scores or verdicts equal) and
-writes the record to ``benchmarks/results/`` like the other benchmarks.
+``--budget 0`` (the full run, no time limit) adds: the pytest tests marked ``cuda`` (beside the
+banks), the cold ``genn`` submission again with each lever off in turn
+(``AUTOGRADE_GENN_LEVERS_OFF``: manual device and block sizes, simple error handling, parallel
+make) and twice through a fresh ccache (the second build's nvcc all hits), and the class on
+``genn`` without batches and on ``cpp_standalone`` with them. ``--steps`` runs the named steps
+only (e.g. ``--steps cold`` with ``--budget 0``: the levers alone).
 
-Time budget: the target is 8 minutes on a 16-core machine (``--budget 480``). Before it starts,
-every step's time is estimated from measured build costs (nvcc: 60-140 s per model with 16 at
-once on an H200 machine, issue 11; a C++ standalone build: ~13 s there) and the cores; steps
-run in the order above, each under a hard limit of the time left, and a step whose estimate no
-longer fits is skipped and named in the table (exit 1), never silently dropped. By that plan
-the whole list does not fit 8 minutes: ~1130 s at 100 s per nvcc model, ~570 s even at 10 s
-(see :func:`estimates`); ``--budget 0`` runs everything.
+Then it prints ONE table (wall time, seconds per submission, builds, scores or verdicts equal)
+and writes the record to ``benchmarks/results/`` like the other benchmarks.
+
+Time budget: before it starts, every step's time is estimated from build costs (nvcc: 60-140 s
+per model with 16 builds at once on an H200 machine, issue 11, before the levers; a C++
+standalone build: ~13 s there) and re-planned from this machine's own cold builds, which run
+first for that reason. Steps run in the order above, each under a hard limit of the time left;
+a step whose estimate no longer fits is skipped and named in the table (exit 1), never silently
+dropped. By the plan (:func:`estimates`) the default run fits 8 minutes when a cold ``genn``
+model builds in about 54 s or less; at the 100 s measured before the levers its class step
+would be cut.
 
 Without a usable ``genn`` backend (no NVIDIA GPU, no CUDA, no GeNN with its CUDA backend) it
-says why and runs nothing: exit 3. ``--rehearse`` runs the same machinery on ``genn-cpu`` (or
-``runtime`` without GeNN) against C++ standalone, with a small class, to prove the script.
+says why and runs nothing: exit 3. ``--rehearse`` runs the same machinery (the full run) on
+``genn-cpu`` (or ``runtime`` without GeNN) against C++ standalone, with a small class, to prove
+the script.
 
 Exit status: 0 every step ran and everything agreed; 1 a step failed, disagreed or was cut by the
 budget; 3 no GPU here (nothing ran).
@@ -188,6 +198,7 @@ def _verdict(assignment: str, spec: dict, backend: str, cache: Path, limit: floa
 def _prebuild(assignment: str, specs: list[dict], backend: str, cache: Path, jobs: int) -> dict:
     """Build the bank's valid answers together, sized as the pipeline sizes them."""
     from autograde.batches import chunks, gpu_memory_mb
+    from graders import gpus
     from graders.assignments import get
     from graders.harness import simulate_batch
     from graders.spec import validate
@@ -202,12 +213,15 @@ def _prebuild(assignment: str, specs: list[dict], backend: str, cache: Path, job
     gpu = backend == "genn"
     batches = chunks(valid, jobs, gpu=gpu, gpu_memory_mb=gpu_memory_mb() if gpu else None)
     cases = a.simulated_cases()
-    with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
-        results = list(
-            pool.map(
-                lambda b: simulate_batch(assignment, b, cases, backend, cache_dir=cache), batches
-            )
+    on = gpus.found() if gpu else []  # round-robin over every GPU, as the pipeline's batches
+
+    def build(i: int) -> list[str]:
+        return simulate_batch(
+            assignment, batches[i], cases, backend, cache_dir=cache, gpu=gpus.assign(on, i)
         )
+
+    with ThreadPoolExecutor(max_workers=max(1, len(batches))) as pool:
+        results = list(pool.map(build, range(len(batches))))
     status: dict[str, int] = {}
     for r in results:
         for st in r:
@@ -290,14 +304,21 @@ def step_banks(backend: str, budget: Budget, jobs: int, sample: int | None, work
     }
 
 
-def step_cold(backend: str, budget: Budget, work: Path) -> dict:
-    """One cold submission (validation, build, run, checks) on ``backend``, ccache off."""
+def step_cold(
+    backend: str, budget: Budget, work: Path, *, off: str = "", ccache: Path | None = None
+) -> dict:
+    """One cold submission (validation, build, run, checks) on ``backend``: ccache off (or
+    ``ccache``'s folder), the GeNN levers named in ``off`` left at Brian2GeNN's defaults."""
     from graders import settings
 
     spec = json.loads((BANK / "adaptive_threshold" / "right_canonical.json").read_text())["spec"]
     cmd = [sys.executable, "-m", "graders", "check", "adaptive_threshold", "-"]
     cmd += ["--backend", backend, "--no-cache"]
-    env = _env(CCACHE_DISABLE=1, **{settings.CACHE_ENV: work / "cold-cache"})
+    extra = {settings.CACHE_ENV: work / "cold-cache", settings.GENN_LEVERS_OFF_ENV: off}
+    extra.update({"CCACHE_DIR": ccache} if ccache else {"CCACHE_DISABLE": 1})
+    env = _env(**extra)
+    if ccache:
+        env.pop("CCACHE_DISABLE", None)
     rc, out, secs = run(cmd, limit=max(1.0, budget.left()), env=env, input=json.dumps(spec))
     score = None
     try:
@@ -305,8 +326,11 @@ def step_cold(backend: str, budget: Budget, work: Path) -> dict:
         score = f"{v['score']:g}/{v['max_score']:g} {v['status']}"
     except (ValueError, KeyError):
         pass
+    what = f"{off} off" if off else ("through a fresh ccache" if ccache else "every lever on")
     return {
-        "step": "cold submission (build + run)",
+        "step": f"cold submission (build + run), {what}"
+        if backend.startswith("genn")
+        else "cold submission (build + run)",
         "backend": backend,
         "wall_s": secs,
         "s_per_submission": secs,
@@ -314,7 +338,27 @@ def step_cold(backend: str, budget: Budget, work: Path) -> dict:
         "ok": rc == 0 and score is not None and score.startswith("10/10"),
         "result": score or f"exit {rc}: {out.strip()[-300:]}",
         "cut": rc is None,
+        "levers_off": off,
     }
+
+
+#: The GeNN levers (``graders.genn_cuda.LEVERS``) a backend takes, each timed off in the full run;
+#: ``nvcc_ccache`` is timed as two builds through one fresh ccache instead.
+LEVERS_OFF = {"genn": ("manual", "simple_errors", "make_jobs"), "genn-cpu": ("make_jobs",)}
+
+
+def step_levers(backend: str, budget: Budget, work: Path) -> list[dict]:
+    """The cold submission again with each lever off, and twice through a fresh ccache (on
+    ``genn`` the second build's nvcc and g++ are all hits): what each lever is worth."""
+    rows = [step_cold(backend, budget, work, off=lever) for lever in LEVERS_OFF.get(backend, ())]
+    if backend.startswith("genn"):
+        fresh = work / "lever-ccache"
+        first = step_cold(backend, budget, work, ccache=fresh)
+        again = step_cold(backend, budget, work, ccache=fresh)
+        first["step"] += " (filling it)"
+        again["step"] = again["step"].replace("a fresh ccache", "it again, warm")
+        rows += [first, again]
+    return rows
 
 
 def step_class(backend: str, batch: str, budget: Budget, n: int, jobs: int, work: Path) -> dict:
@@ -352,12 +396,20 @@ def step_class(backend: str, batch: str, budget: Budget, n: int, jobs: int, work
 
 
 def estimates(
-    backend: str, cores: int, n: int, jobs: int, bank_n: int, build_s: dict | None = None
+    backend: str,
+    cores: int,
+    n: int,
+    jobs: int,
+    bank_n: int,
+    build_s: dict | None = None,
+    full: bool = False,
 ) -> dict[str, float]:
     """Seconds each step is expected to take; the plan, not a promise.
 
     ``build_s`` is one build's time per backend: :data:`BUILD_S` at first, then what the cold
-    submissions measured on this machine (they run first for that reason).
+    submissions measured on this machine (they run first for that reason). ``full``: the
+    full run's extra work in the steps of the default one (the levers in ``cold``, the
+    ``cuda`` tests beside the banks).
     """
     from autograde.batches import gpu_batch_size
 
@@ -373,14 +425,16 @@ def estimates(
     per = len(ASSIGNMENTS)  # grade_class grades the assignments one after the other
     batched = 1.5  # a model of many answers holds more code than one answer's
     bank_waves = -(-bank_n // jobs)
+    banks = max(batched * b, bank_waves * r * batched) + bank_waves * CLI_HIT_S * 2
+    # the full run: a cold build per lever off, two more through a fresh ccache (the manual
+    # lever off compiles twice: GeNN's throwaway pass)
+    levers = LEVERS_OFF.get(backend, ())
+    lever_builds = len(levers) + ("manual" in levers) + 2 * backend.startswith("genn")
     return {
-        "cold": b + 5,
+        "cold": (b + 5) * (1 + (lever_builds if full else 0)),
         "cold-ref": r + 5,
         # pytest runs beside the banks (neither is timed for the table)
-        "pytest+banks": max(
-            PYTEST_CAP_S if backend == "genn" else 60.0,
-            max(batched * b, bank_waves * r * batched) + bank_waves * CLI_HIT_S * 2,
-        ),
+        "banks": max(PYTEST_CAP_S if backend == "genn" else 60.0, banks) if full else banks,
         f"class {backend} on": per * (waves_batched * batched * b + notebooks),
         f"class {REF} off": per * (waves_alone * r + notebooks),
         f"class {backend} off": per * (waves_alone * b + notebooks),
@@ -480,6 +534,11 @@ def _plan(title: str, est: dict[str, float]) -> None:
 # --- main -------------------------------------------------------------------------------------
 
 
+#: The steps of the default run, in order; ``--budget 0`` runs :data:`FULL_ONLY` after them.
+DEFAULT_STEPS = ("cold", "cold-ref", "banks", "class {backend} on", "class {ref} off")
+FULL_ONLY = ("class {backend} off", "class {ref} on")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="./dev gpu-check", description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -487,10 +546,20 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="no GPU needed: the same steps on genn-cpu (runtime without GeNN), small class",
     )
-    p.add_argument("-n", "--n", type=int, default=None, help="class size per assignment (20)")
+    p.add_argument("-n", "--n", type=int, default=None, help="class size per assignment (10)")
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="workers (cores)")
     p.add_argument(
-        "--budget", type=float, default=None, help="seconds for everything (480; 0: no limit)"
+        "--budget",
+        type=float,
+        default=None,
+        help="seconds for the default run (480); 0: the full run (levers, cuda tests, the "
+        "class with batches on and off on both backends) without a limit",
+    )
+    p.add_argument(
+        "--steps",
+        default=None,
+        help="comma-separated steps to run, of: cold, cold-ref, banks, class-genn-on, "
+        "class-ref-off, class-genn-off, class-ref-on (default: the run's own)",
     )
     p.add_argument(
         "--bank-sample",
@@ -503,6 +572,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--workdir", default=None, help="scratch folder (default a new temp one)")
     return p
+
+
+def _step_name(key: str, backend: str) -> str:
+    """``class genn on`` -> ``class-genn-on`` (``class-ref-off`` for C++ standalone)."""
+    return key.replace(backend, "genn").replace(REF, "ref").replace(" ", "-")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -528,40 +602,57 @@ def main(argv: list[str] | None = None) -> int:
             )
             return EXIT_NO_GPU
         backend = "genn"
-        n = args.n or 20
+        n = args.n or 10
         sample = args.bank_sample
         budget_s = args.budget if args.budget is not None else 480
+    full = not budget_s
     cores = os.cpu_count() or 1
     jobs = max(1, args.jobs)
     bank_n = sum(len(v) for v in bank_entries(sample).values())
     build_s = dict(BUILD_S)
-    est = estimates(backend, cores, n, jobs, bank_n, build_s)
+    est = estimates(backend, cores, n, jobs, bank_n, build_s, full)
     budget = Budget(budget_s or None)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="gpu-check-")).resolve()
     work.mkdir(parents=True, exist_ok=True)
     print(
         f"gpu-check{' (REHEARSAL)' if args.rehearse else ''}: {backend} against {REF}, "
         f"{cores} cores, --jobs {jobs}, class N = {n} per assignment, {bank_n} bank entries; "
-        f"budget {f'{budget_s:.0f} s' if budget_s else 'none'}; load {os.getloadavg()[0]:.2f}",
+        f"budget {f'{budget_s:.0f} s' if budget_s else 'none (the full run)'}; "
+        f"load {os.getloadavg()[0]:.2f}",
         flush=True,
     )
     _plan("plan before measuring", est)
 
+    def cold() -> list[dict]:
+        rows = [step_cold(backend, budget, work)]
+        return rows + (step_levers(backend, budget, work) if full else [])
+
     def correctness() -> list[dict]:
+        if not full:
+            return [step_banks(backend, budget, jobs, sample, work)]
         with ThreadPoolExecutor(max_workers=2) as pool:
             tests = pool.submit(step_pytest, backend, budget, "cuda")
             banks = pool.submit(step_banks, backend, budget, jobs, sample, work)
             return [tests.result(), banks.result()]
 
-    steps = [
-        ("cold", lambda: [step_cold(backend, budget, work)]),
-        ("cold-ref", lambda: [step_cold(REF, budget, work)]),
-        ("pytest+banks", correctness),
-        (f"class {backend} on", lambda: [step_class(backend, "on", budget, n, jobs, work)]),
-        (f"class {REF} off", lambda: [step_class(REF, "off", budget, n, jobs, work)]),
-        (f"class {backend} off", lambda: [step_class(backend, "off", budget, n, jobs, work)]),
-        (f"class {REF} on", lambda: [step_class(REF, "on", budget, n, jobs, work)]),
-    ]
+    run_ = {
+        "cold": cold,
+        "cold-ref": lambda: [step_cold(REF, budget, work)],
+        "banks": correctness,
+        f"class {backend} on": lambda: [step_class(backend, "on", budget, n, jobs, work)],
+        f"class {REF} off": lambda: [step_class(REF, "off", budget, n, jobs, work)],
+        f"class {backend} off": lambda: [step_class(backend, "off", budget, n, jobs, work)],
+        f"class {REF} on": lambda: [step_class(REF, "on", budget, n, jobs, work)],
+    }
+    keys = [k.format(backend=backend, ref=REF) for k in DEFAULT_STEPS + FULL_ONLY]
+    chosen = set(keys[: None if full else len(DEFAULT_STEPS)])
+    if args.steps:
+        wanted = {x.strip() for x in args.steps.split(",") if x.strip()}
+        unknown = wanted - {_step_name(k, backend) for k in keys}
+        if unknown:
+            print(f"gpu-check: unknown steps {', '.join(sorted(unknown))}", file=sys.stderr)
+            return 2
+        chosen = {k for k in keys if _step_name(k, backend) in wanted}
     record = {
         "rehearsal": args.rehearse,
         "backend": backend,
@@ -570,6 +661,8 @@ def main(argv: list[str] | None = None) -> int:
         "jobs": jobs,
         "cores": cores,
         "budget_s": budget_s,
+        "full": full,
+        "steps": sorted(chosen, key=keys.index),
         "estimates_s": {k: round(v, 1) for k, v in est.items()},
         "build_s_used": build_s,
         "load_before": list(os.getloadavg()),
@@ -581,25 +674,30 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out) if args.out else RESULTS / name
     rows = []
     t0 = time.monotonic()
-    for key, fn in steps:
+    for key in keys:
         want = est[key]
-        if not budget.fits(want):
+        why = ""
+        if key not in chosen:
+            why = "not asked for (--steps)" if args.steps else "in the full run only (--budget 0)"
+        elif not budget.fits(want):
+            why = f"estimated {want:.0f} s, {max(0, budget.left()):.0f} s left (raise --budget)"
+        if why:
             rows.append(
                 {
                     "step": key,
                     "backend": "",
                     "skipped": True,
-                    "ok": False,
+                    # a step the run never meant to take is no failure; one the budget cut is
+                    "ok": key not in chosen,
                     "wall_s": 0,
-                    "result": f"SKIPPED: estimated {want:.0f} s, {max(0, budget.left()):.0f} s "
-                    "left (raise --budget)",
+                    "result": f"SKIPPED: {why}",
                 }
             )
-            print(f"  {key}: skipped (budget)", flush=True)
+            print(f"  {key}: skipped ({why})", flush=True)
             _finish(rows, t0, budget_s, record, out)
             continue
         print(f"  {key} (estimated {want:.0f} s) ...", end=" ", flush=True)
-        got = fn()
+        got = run_[key]()
         rows += got
         _finish(rows, t0, budget_s, record, out)  # a run cut from outside keeps what it did
         print(
@@ -610,9 +708,8 @@ def main(argv: list[str] | None = None) -> int:
             # measured here: plan the rest with it (less the CLI's start-up and checks)
             name = backend if key == "cold" else REF
             build_s[name] = max(1.0, got[0]["wall_s"] - 5)
-            if key == "cold-ref":
-                est = estimates(backend, cores, n, jobs, bank_n, build_s)
-                _plan("plan with this machine's cold builds", est)
+            est = estimates(backend, cores, n, jobs, bank_n, build_s, full)
+            _plan("plan with this machine's cold builds", est)
     total, text, ok = _finish(rows, t0, budget_s, record, out)
     print()
     print(text)

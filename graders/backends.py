@@ -17,7 +17,7 @@ import sysconfig
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import settings
+from . import genn_cuda, settings
 
 BACKENDS = ("genn", "genn-cpu", "cpp_standalone", "runtime")
 
@@ -238,24 +238,25 @@ def choose(requested: str | None = None) -> str:
     return requested
 
 
-def activate(backend: str, directory: str | os.PathLike) -> None:
+def activate(backend: str, directory: str | os.PathLike) -> dict:
     """Select ``backend`` for the Brian2 session in *this* process (a fresh simulation process).
 
-    Every backend gets Brian2GeNN's schedule so that traces agree across backends.
+    Every backend gets Brian2GeNN's schedule so that traces agree across backends. Returns the
+    GeNN levers applied (:func:`graders.genn_cuda.apply`; empty for the other backends).
     """
     import brian2
 
     brian2.prefs.core.network.default_schedule = list(GENN_SCHEDULE)
     if backend == "runtime":
         brian2.prefs.codegen.target = "numpy"
-        return
+        return {}
     if backend == "cpp_standalone":
         # Brian's default is an unbounded `make -j`: with parallel graders that is dozens of
         # compilers at once. Bound it by AUTOGRADE_MAKE_JOBS (default: the cores there are).
         jobs = os.environ.get(settings.MAKE_JOBS_ENV) or str(os.cpu_count() or 1)
         brian2.prefs.devices.cpp_standalone.extra_make_args_unix = [f"-j{jobs}"]
         brian2.set_device("cpp_standalone", directory=str(directory))
-        return
+        return {}
     if backend in ("genn", "genn-cpu"):
         import brian2genn  # noqa: F401  (registers the 'genn' device)
 
@@ -263,10 +264,18 @@ def activate(backend: str, directory: str | os.PathLike) -> None:
         if gp is None:
             raise BackendUnavailable(GENN_INSTALL_HELP)
         brian2.prefs.devices.genn.path = str(gp)
-        if backend == "genn":
-            cp = cuda_path()
-            if cp is not None:
-                brian2.prefs.devices.genn.cuda_backend.cuda_path = str(cp)
-        brian2.set_device("genn", directory=str(directory), use_GPU=(backend == "genn"))
-        return
+        gpu = backend == "genn"
+        cp = cuda_path() if gpu else None
+        nvcc = cuda_nvcc(cp) if cp is not None else None
+        brian2.set_device("genn", directory=str(directory), use_GPU=gpu)
+        # one nvcc build per model: manual device and block sizes, simple error handling,
+        # parallel make, ccache in front of nvcc (graders.genn_cuda)
+        return genn_cuda.apply(
+            brian2.prefs,
+            brian2.get_device(),
+            gpu=gpu,
+            build_dir=Path(directory),
+            cuda_root=cp,
+            nvcc=real_nvcc(nvcc) if nvcc is not None else None,
+        )
     raise BackendUnavailable(f"unknown backend {backend!r}")

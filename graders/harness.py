@@ -2,9 +2,10 @@
 
 This module is the runner: :func:`simulate` (one answer) and :func:`simulate_batch` (many
 answers in one build) hand a :class:`graders.job.Job` to a fresh Python process, sandboxed
-(:func:`simulator_sandbox`) and limited (:mod:`graders.limits`), and store what it measured in the
-result cache (:mod:`graders.cache`, keyed on the spec as :mod:`graders.normalise` makes it
-canonical); every build and hit is counted (:mod:`graders.counters`).
+(:mod:`graders.simenv`, which also gives it ccache) and limited (:mod:`graders.limits`), and
+store what it measured in the result cache (:mod:`graders.cache`, keyed on the spec as
+:mod:`graders.normalise` makes it canonical); every build and hit is counted
+(:mod:`graders.counters`).
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ import numpy as np
 
 from . import cache, limits, sandbox, settings
 from .assignments import get
-from .backends import compiler, cuda_path, genn_path
 from .cache import cache_key, default_cache_dir
 from .counters import record_event
+from .gpus import Gpu, visible_env
 from .job import Job
 from .results import Problem, SpecError
+from .simenv import compiler_env, simulator_sandbox
 
 DEFAULT_TIMEOUT_S = settings.default("simulation_timeout")
 DEFAULT_MEMORY_MB = settings.default("memory_mb")
@@ -53,20 +55,6 @@ class Simulation:
     cached: bool
     seconds: float
     meta: dict = field(default_factory=dict)
-
-
-def compiler_env(cache_dir: Path) -> dict:
-    """Compile through ccache where it is installed: the reference groups, monitors and main
-    loop generate the same C++ for every submission, so most of a build is a cache hit."""
-    if os.environ.get("CXX") or not shutil.which("ccache"):
-        return {}
-    env = {"CXX": "ccache g++", "CC": "ccache gcc"}
-    if not os.environ.get("CCACHE_DIR"):
-        env["CCACHE_DIR"] = str(cache_dir / "ccache")
-    # build folders differ per job; hash paths relative to it so identical code still hits
-    env["CCACHE_BASEDIR"] = tempfile.gettempdir()
-    env["CCACHE_NOHASHDIR"] = "1"
-    return env
 
 
 def simulate(
@@ -140,6 +128,7 @@ def simulate_batch(
     memory_mb: int | None = DEFAULT_MEMORY_MB,
     cache_dir: str | os.PathLike | None = None,
     on_locked=None,
+    gpu: Gpu | None = None,
 ) -> list[str]:
     """Fill the cache for many answers with one build that holds all their networks.
 
@@ -160,6 +149,9 @@ def simulate_batch(
         Limit for one answer; the batch may take ``timeout * (1 + len(batch) / 4)``.
     on_locked : callable, optional
         Called (without arguments) once the locks are held, before the build starts.
+    gpu : graders.gpus.Gpu, optional
+        The GPU the build is given (the simulation process sees it alone); default: what
+        this process sees.
 
     Returns
     -------
@@ -199,7 +191,7 @@ def simulate_batch(
         job = Job(assignment, backend, cases, specs=[specs[todo[k]] for k in keys])
         limit = timeout * (1 + len(keys) / 4)
         try:
-            outcome = _build_batch(job, cdir, keys, timeout=limit, memory_mb=memory_mb)
+            outcome = _build_batch(job, cdir, keys, timeout=limit, memory_mb=memory_mb, gpu=gpu)
         except (SimulationFailed, SpecError):
             outcome = ["failed"] * len(keys)
         for key, result in zip(keys, outcome, strict=True):
@@ -210,12 +202,16 @@ def simulate_batch(
             os.close(fd)
 
 
-def _build_batch(job: Job, cdir: Path, keys: list[str], *, timeout, memory_mb) -> list[str]:
+def _build_batch(
+    job: Job, cdir: Path, keys: list[str], *, timeout, memory_mb, gpu=None
+) -> list[str]:
     """Build the batch ``job`` and store each answer it built under its key (same order);
     per answer "built" or "left" (see :func:`simulate_batch`)."""
     jobdir = Path(tempfile.mkdtemp(prefix=f"graders-{job.assignment}-batch-"))
     try:
-        meta = _run_simulator(jobdir, job, cdir, timeout, memory_mb, event="batch_build")
+        meta = _run_simulator(
+            jobdir, job, cdir, timeout, memory_mb, event="batch_build", env=visible_env(gpu)
+        )
         out = []
         for i, key in enumerate(keys):
             if i not in meta["built"]:
@@ -226,6 +222,7 @@ def _build_batch(job: Job, cdir: Path, keys: list[str], *, timeout, memory_mb) -
                 "build_and_run_s": meta["build_and_run_s"],
                 "seconds": meta["seconds"],
                 "batch": len(job.specs),
+                "levers": meta.get("levers", {}),
             }
             cache.store(cdir, cache.entry_dir(cdir, key), jobdir / f"obs_{i}.npz", entry_meta)
             out.append("built")
@@ -260,78 +257,10 @@ def _build(
         shutil.rmtree(jobdir, ignore_errors=True)
 
 
-#: The simulation process's environment in the sandbox, beyond :func:`graders.sandbox.base_env`: the
-#: toolchain's settings, where set (never the server's other variables).
-SIMULATOR_INHERITED = (
-    "PYTHONUNBUFFERED",
-    "OMP_NUM_THREADS",
-    "PYTHONPATH",
-    settings.MAKE_JOBS_ENV,
-    "CC",
-    "CXX",
-    "CFLAGS",
-    "CXXFLAGS",
-    "CPPFLAGS",
-    "LDFLAGS",
-    "CPATH",
-    "LIBRARY_PATH",
-    "LD_LIBRARY_PATH",
-    "CCACHE_DIR",
-    "CCACHE_BASEDIR",
-    "CCACHE_NOHASHDIR",
-    "CCACHE_DISABLE",
-    "CCACHE_MAXSIZE",
-    "CUDA_VISIBLE_DEVICES",
-)
-
-
-def simulator_sandbox(
-    command: list[str], jobdir: Path, env: dict, backend: str
-) -> tuple[list[str], list[int], dict]:
-    """``command`` inside the sandbox (:mod:`graders.sandbox`), its fds and its environment.
-
-    The simulation process builds and runs code derived from a student's strings, so it gets
-    no network, no home, nothing of the course but the ``graders`` package, and writes only in
-    its job folder (and ccache's store, when ccache is used); GeNN and CUDA are read-only, and
-    the GPU's device nodes are there only for the CUDA backend.
-    """
-    new = sandbox.base_env(home=str(jobdir), tmpdir=str(jobdir))
-    new.update({k: env[k] for k in SIMULATOR_INHERITED if k in env})
-    ro = [str(Path(__file__).resolve().parent)]  # graders: the simulation process's own code
-    rw, devices, path = [str(jobdir)], [], []
-    if env.get("CCACHE_DIR") and not env.get("CCACHE_DISABLE"):
-        rw.append(str(cache.ensure_dir(Path(env["CCACHE_DIR"]))))
-    cxx = compiler()
-    if cxx and not cxx.startswith(("/usr/", "/bin/")):  # a compiler installed elsewhere
-        ro.append(str(Path(cxx).resolve().parent.parent))
-        path.append(str(Path(cxx).parent))
-    if backend.startswith("genn"):
-        # genn-buildmodel.sh counts the cores with lscpu, which reads them there
-        ro.append("/sys/devices/system/cpu")
-        gp = genn_path()
-        if gp is not None:
-            ro.append(str(gp.resolve()))
-            new["GENN_PATH"] = str(gp.resolve())
-            path.append(str(gp.resolve() / "bin"))
-    if backend == "genn":
-        cp = cuda_path()
-        if cp is not None:
-            ro.append(str(cp.resolve()))
-            new["CUDA_PATH"] = str(cp.resolve())
-            path.append(str(cp.resolve() / "bin"))
-        devices = sorted(str(p) for p in Path("/dev").glob("nvidia*"))
-        ro += ["/sys"] if os.path.isdir("/sys") else []  # the CUDA driver reads it
-    new["PATH"] = os.pathsep.join([*path, new["PATH"]])
-    ro = [p for p in dict.fromkeys(ro) if os.path.exists(p)]
-    argv, fds = sandbox.bwrap_argv(
-        command, home=str(jobdir), chdir=str(jobdir), ro=ro, rw=rw, devices=devices
-    )
-    return argv, fds, new
-
-
-def _run_simulator(jobdir, job: Job, cdir, timeout, memory_mb, event="build") -> dict:
+def _run_simulator(jobdir, job: Job, cdir, timeout, memory_mb, event="build", env=None) -> dict:
     """Run ``python -m graders.simulator`` on ``job`` within limits (:func:`graders.limits.run`),
-    sandboxed where wanted (:func:`simulator_sandbox`); its ``meta.json``.
+    sandboxed where wanted (:func:`simulator_sandbox`); its ``meta.json``. ``env`` adds to
+    the process's environment (a GPU of its own, :func:`graders.gpus.visible_env`).
 
     Raises
     ------
@@ -340,8 +269,10 @@ def _run_simulator(jobdir, job: Job, cdir, timeout, memory_mb, event="build") ->
     """
     t0 = time.perf_counter()
     job.write(jobdir)
+    extra = env or {}
     env = dict(os.environ, PYTHONUNBUFFERED="1", OMP_NUM_THREADS="1")
     env.update(compiler_env(cdir))
+    env.update(extra)
     command = [sys.executable, "-m", "graders.simulator", str(jobdir)]
     fds: list[int] = []
     cap = f"simulator-{Path(jobdir).name}"

@@ -39,8 +39,13 @@ CACHE_ENV = "AUTOGRADE_CACHE"
 #: Where every process appends one JSON line per build or cache hit (for the benchmark, which
 #: counts across worker processes); unset: nothing is written.
 STATS_ENV = "AUTOGRADE_STATS_FILE"
-#: ``make -j`` of a C++ standalone build (default: the cores there are).
+#: ``make -j`` of a C++ standalone build (default: the cores there are) and of a GeNN build
+#: (the same, at most GeNN's five modules: ``graders.genn_cuda.make_jobs``).
 MAKE_JOBS_ENV = "AUTOGRADE_MAKE_JOBS"
+#: For measurements: GeNN levers left at Brian2GeNN's defaults, comma-separated among
+#: ``manual``, ``simple_errors``, ``make_jobs``, ``nvcc_ccache`` (``graders.genn_cuda``);
+#: unset: all on. ``./dev gpu-check --budget 0`` times a build with each one off.
+GENN_LEVERS_OFF_ENV = "AUTOGRADE_GENN_LEVERS_OFF"
 #: Selects the simulation process's sandbox: "1" required (an error where bwrap is missing), "0"
 #: off, unset or "auto": on where bwrap is installed. ``autograde grade`` sets it from
 #: --no-sandbox.
@@ -60,6 +65,7 @@ ENV = (
     CACHE_ENV,
     STATS_ENV,
     MAKE_JOBS_ENV,
+    GENN_LEVERS_OFF_ENV,
     SANDBOX_ENV,
     TRUSTED_ENV,
     NO_SUBMISSION_CACHE_ENV,
@@ -121,6 +127,15 @@ class Grading(Configurable):
         "",
         help="address of a dask.distributed scheduler (tcp://HOST:8786) whose workers grade the "
         "submissions instead of --jobs local processes; empty: this machine's process pool",
+    ).tag(config=True)
+
+    # Empty: every GPU found, so that a server with several grades on all of them
+    # (graders.gpus); only the `genn` backend uses a GPU.
+    gpus = Unicode(
+        "",
+        help="GPUs to grade on, by nvidia-smi's index (0,2); each worker and each batch build "
+        "is given one, round-robin, and its simulations see that GPU alone; empty: every GPU "
+        "found (CUDA_VISIBLE_DEVICES where set, else nvidia-smi -L); used on the genn backend",
     ).tag(config=True)
 
     @default("jobs")

@@ -63,7 +63,7 @@ def main(argv: list[str]) -> int:
                     problems=[p.to_json() for p in problems],
                 )
         t0 = time.perf_counter()
-        backends.activate(job.backend, jobdir / "build")
+        levers = backends.activate(job.backend, jobdir / "build")
         built = a.build(spec, cases)
         net = brian2.Network(built.objects)
         net.run(built.duration, namespace={})
@@ -71,7 +71,7 @@ def main(argv: list[str]) -> int:
         obs = {k: np.asarray(v, dtype=float) for k, v in built.collect().items()}
         np.savez(jobdir / "obs.npz", **obs)
         (jobdir / "meta.json").write_text(
-            json.dumps({"build_and_run_s": t1 - t0, "backend": job.backend})
+            json.dumps({"build_and_run_s": t1 - t0, "backend": job.backend, "levers": levers})
         )
         return 0
     except MemoryError:
@@ -94,7 +94,7 @@ def _batch(jobdir: Path, job: Job, a, brian2, backends, dry_run) -> int:
         if problems:
             left[i] = "; ".join(str(p) for p in problems)
     t0 = time.perf_counter()
-    backends.activate(job.backend, jobdir / "build")
+    levers = backends.activate(job.backend, jobdir / "build")
     objects, built = [], {}
     for i, spec in enumerate(job.specs):
         if i in left:
@@ -119,6 +119,7 @@ def _batch(jobdir: Path, job: Job, a, brian2, backends, dry_run) -> int:
             {
                 "build_and_run_s": t1 - t0,
                 "backend": job.backend,
+                "levers": levers,
                 "built": sorted(built),
                 "left": {str(i): why for i, why in left.items()},
             }

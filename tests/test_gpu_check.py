@@ -89,3 +89,77 @@ def test_the_plan_counts_nvcc_once_per_shared_model():
     assert est["class genn on"] == pytest.approx(2 * (1.5 * b + 2 * 7.0 + 20.0))
     slow = gpu_check.estimates("genn", 16, 20, 16, 34, {"genn": 2 * b, "cpp_standalone": 13.0})
     assert slow["class genn off"] > est["class genn off"]
+
+
+def test_the_default_run_leaves_the_rest_to_the_full_run(tmp_path):
+    out = tmp_path / "record.json"
+    proc = subprocess.run(
+        [*SCRIPT, "--rehearse", "--budget", "1", "--out", str(out), "--workdir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    rec = json.loads(out.read_text())
+    assert not rec["full"] and proc.returncode == 1
+    backend = rec["backend"]
+    assert rec["steps"] == [
+        "cold",
+        "cold-ref",
+        "banks",
+        f"class {backend} on",
+        "class cpp_standalone off",
+    ]
+    later = [r for r in rec["rows"] if "full run only" in r["result"]]
+    assert [r["step"] for r in later] == [f"class {backend} off", "class cpp_standalone on"]
+    assert all(r["ok"] for r in later)  # not meant to run: no failure; the budget's cuts are
+    assert all(not r["ok"] for r in rec["rows"] if "raise --budget" in r["result"])
+
+
+def test_the_default_run_fits_8_minutes_when_a_model_builds_in_54_s():
+    """The README's figure: the plan of the default run on 16 cores against its budget."""
+    bank_n = sum(map(len, gpu_check.bank_entries(None).values()))
+    default = ("cold", "cold-ref", "banks", "class genn on", "class cpp_standalone off")
+
+    def total(genn_s):
+        build = dict(gpu_check.BUILD_S, genn=genn_s)
+        est = gpu_check.estimates("genn", 16, 10, 16, bank_n, build)
+        return sum(est[k] for k in default)
+
+    assert total(54.0) <= 480 < total(60.0)
+    assert total(gpu_check.BUILD_S["genn"]) > 480  # at the 100 s before the levers: cut
+    full = gpu_check.estimates("genn", 16, 10, 16, bank_n, full=True)
+    # the full run times the cold build with 3 levers off (manual off compiles twice) and
+    # twice through ccache, besides its own
+    assert full["cold"] == pytest.approx((gpu_check.BUILD_S["genn"] + 5) * 7)
+
+
+def test_unknown_steps_are_refused(tmp_path):
+    proc = subprocess.run(
+        [*SCRIPT, "--rehearse", "--steps", "cold,warp", "--out", str(tmp_path / "r.json")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "unknown steps warp" in proc.stderr
+
+
+@pytest.mark.genn
+@pytest.mark.slow
+def test_rehearsal_of_the_levers_step(tmp_path):
+    """The full run's cold step on genn-cpu: the build with every lever on, with parallel make
+    off, and twice through a fresh ccache; every one grades the right answer 10/10."""
+    out = tmp_path / "record.json"
+    cmd = [*SCRIPT, "--rehearse", "--steps", "cold", "--budget", "0", "--out", str(out)]
+    proc = subprocess.run(
+        [*cmd, "--workdir", str(tmp_path)], capture_output=True, text=True, timeout=1200
+    )
+    rec = json.loads(out.read_text())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ran = [r for r in rec["rows"] if not r.get("skipped")]
+    assert [r["step"].split(", ", 1)[1] for r in ran] == [
+        "every lever on",
+        "make_jobs off",
+        "through a fresh ccache (filling it)",
+        "through it again, warm",
+    ]
+    assert all(r["ok"] and r["result"].startswith("10/10") for r in ran)

@@ -5,7 +5,7 @@ Nothing is written into this checkout: every test works in a temporary copy of t
 files (``git ls-files``, or the tree without build folders where there is no git), which comes
 first on ``PYTHONPATH`` for every process started (the nbgrader server, the student kernels in
 their sandbox and the simulation workers in theirs all inherit ``PYTHONPATH``: see
-``autograde.kernel.KERNEL_INHERITED`` and ``graders.harness.SIMULATOR_INHERITED``). The generated
+``autograde.kernel.KERNEL_INHERITED`` and ``graders.simenv.SIMULATOR_INHERITED``). The generated
 assignment exists only in that copy, so a right answer graded to full marks shows that the
 simulation workers imported the copy; a student's answer cell that prints ``graders.__file__``
 shows which copy the sandboxed kernel imported.

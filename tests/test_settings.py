@@ -29,7 +29,7 @@ from autograde import batches, cli, pipeline, scratch, submission_cache, worker
 from autograde.kernel import kernel_env
 from autograde.preprocessors import SafeExecute, TrustedVerdicts
 from graders import __main__ as graders_main
-from graders import backends, harness, notebook, sandbox, settings
+from graders import backends, harness, notebook, sandbox, settings, simenv
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -38,6 +38,7 @@ GRADING_OPTIONS = {
     "--jobs": "jobs",
     "--scheduler": "scheduler",
     "--backend": "backend",
+    "--gpus": "gpus",
     "--timeout": "cell_timeout",
     "--submission-timeout": "submission_timeout",
     "--memory": "memory_mb",
@@ -195,7 +196,7 @@ def test_the_constants_are_what_the_code_reads(tmp_path, monkeypatch, capsys):
     job = {"assignment": "a", "student": "s", "limits": {}, "submission": {}}
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
     assert submission_cache.key(job) is None
-    assert settings.MAKE_JOBS_ENV in harness.SIMULATOR_INHERITED  # reaches the sandboxed simulation
+    assert settings.MAKE_JOBS_ENV in simenv.SIMULATOR_INHERITED  # reaches the sandboxed simulation
 
 
 def test_keep_tmp_keeps_a_workers_folder(tmp_path, monkeypatch):
