@@ -46,6 +46,10 @@ from .store import Refused, Store, Submission
 
 log = logging.getLogger("autograde.service")
 
+#: An upload up to this many times the cap is read (and dropped) before it is refused, so that
+#: the client gets the 413 and its sentence rather than a connection closed mid-upload.
+DRAIN = 4
+
 #: nbgrader's timestamp format (``Exchange.timestamp_format``), in UTC.
 TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f %Z"
 
@@ -237,13 +241,17 @@ async def submit(request: Request):
         "large outputs (Kernel > Restart & Clear Output), save, and submit again",
     )
     length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > cap:
-        raise too_big
-    body = bytearray()
+    if length.isdigit() and int(length) > DRAIN * cap:
+        raise too_big  # not worth reading: the client may see the connection closed instead
+    body, size = bytearray(), 0
     async for chunk in request.stream():
-        body += chunk
-        if len(body) > cap:
+        size += len(chunk)
+        if size <= cap:
+            body += chunk
+        elif size > DRAIN * cap:
             raise too_big
+    if size > cap:  # read to the end (and dropped), so that the client reads the answer
+        raise too_big
     files = intake.parse_body(bytes(body))
     others = [x for x in svc.assignments() if x != a]
     data = await run_in_threadpool(intake.check_files, svc.course, a, files, others)
@@ -306,9 +314,9 @@ async def instructor_submissions(request: Request):
     svc = _svc(request)
     await svc.who(request, tokens.INSTRUCTOR)
     subs = await run_in_threadpool(svc.store.list)
-    rows = [
-        dict(svc.view(s), error=s.error, attempts=s.attempts, gradings=s.gradings) for s in subs
-    ]
+    # and what students are not shown: the grader's errors, retries, times
+    extra = ("error", "attempts", "gradings", "received_at", "graded_at", "replaced_by")
+    rows = [dict(svc.view(s), **{k: getattr(s, k) for k in extra}) for s in subs]
     return JSONResponse({"submissions": rows})
 
 

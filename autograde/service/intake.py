@@ -38,6 +38,16 @@ def _ids(nb) -> dict[str, dict]:
     return out
 
 
+def _unchanged(released_nb, got: dict[str, dict]) -> int:
+    """How many locked cells of ``released_nb`` are in ``got`` (grade_id -> cell) unchanged."""
+    n = 0
+    for gid, cell in _ids(released_nb).items():
+        stored = cell.metadata.nbgrader.get("checksum")
+        if is_locked(cell) and stored and gid in got and compute_checksum(got[gid]) == stored:
+            n += 1
+    return n
+
+
 def check_name(name: str) -> None:
     if "/" in name or "\\" in name or ".." in name or "\0" in name:
         raise Refused(
@@ -109,26 +119,32 @@ def check_files(
             )
         nb = _notebook(name, text)
         want, got = _ids(mine[name]), _ids(nb)
-        if not set(want) & set(got):
-            belongs = [
-                a
-                for a in others
-                if any(set(_ids(r)) & set(got) for r in released(course, a).values())
-            ]
-            hint = f" it looks like {belongs[0]}'s;" if belongs else ""
+        ours = _unchanged(mine[name], got)
+        # Assignments share cell ids (intro, parameters, answer): the locked cells' contents
+        # tell whose notebook it is.
+        theirs = {a: max((_unchanged(r, got) for r in released(course, a).values()), default=0)
+                  for a in others}  # fmt: skip
+        best = max(theirs, key=theirs.get, default=None)
+        if best is not None and theirs[best] > ours:
             raise Refused(
                 422,
-                f"{name} is not {assignment}'s notebook (none of its graded cells are in it);"
-                f"{hint} submit the notebook you fetched for {assignment}",
+                f"{name} is not {assignment}'s notebook: it looks like {best}'s. Submit the "
+                f"notebook you fetched for {assignment}",
+            )
+        if not set(want) & set(got):
+            raise Refused(
+                422,
+                f"{name} is not {assignment}'s notebook (none of its graded cells are in it): "
+                f"submit the notebook you fetched for {assignment}",
             )
         for gid, cell in want.items():
             if not is_locked(cell):
                 continue
-            theirs = got.get(gid)
-            if theirs is None:
+            sent = got.get(gid)
+            if sent is None:
                 continue  # a deleted locked cell is put back when grading (add_missing_cells)
             stored = cell.metadata.nbgrader.get("checksum")
-            if stored and compute_checksum(theirs) != stored:
+            if stored and compute_checksum(sent) != stored:
                 raise Refused(
                     422,
                     f"{name}: the cell {gid!r} is locked and was changed. Fetch a fresh copy "
