@@ -11,6 +11,10 @@ command line and in JupyterLab's Assignments tab) use these classes once the stu
     c.AutogradeExchange.url = "https://grading.example.edu"
     c.AutogradeExchange.token_file = "~/.autograde-token"
 
+and the instructor's (with the instructor's token) ``release_assignment``, ``collect`` and
+``release_feedback`` (``ExchangeReleaseAssignment``, ``ExchangeCollect``,
+``ExchangeReleaseFeedback``).
+
 No shared filesystem: everything goes over HTTP(S) to the service (:mod:`autograde.service.app`),
 with the student's token; the service decides who the student is (from the token, never from
 ``--student`` or the login name) and when a submission arrived. A refusal (a wrong notebook,
@@ -24,12 +28,14 @@ from __future__ import annotations
 import base64
 import json
 import os
+import shutil
 import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path, PurePosixPath
 
 from nbgrader.exchange import abc
+from nbgrader.utils import parse_utc
 from traitlets import Bool, Float, Unicode
 
 from graders.settings import SERVICE_URL_ENV, TOKEN_ENV
@@ -255,3 +261,65 @@ class ExchangeList(AutogradeExchange, abc.ExchangeList):
 
     def remove_files(self):
         self.fail("the grading service keeps every submission; nothing is removed")
+
+
+class ExchangeReleaseAssignment(AutogradeExchange, abc.ExchangeReleaseAssignment):
+    """The instructor's ``nbgrader release_assignment A``: ``release/A/`` to the service, which
+    students then fetch (``--force`` replaces a release)."""
+
+    def copy_files(self):
+        a = self.need_assignment()
+        src = Path(self.coursedir.format_path(self.coursedir.release_directory, ".", a))
+        if not src.is_dir():
+            self.fail(f"no {src}: run `autograde release {a}` (or nbgrader generate_assignment)")
+        files = {
+            p.relative_to(src).as_posix(): base64.b64encode(p.read_bytes()).decode()
+            for p in sorted(src.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(src).parts)
+        }
+        body = {"files": files, "force": bool(self.force)}
+        answer = self.call("POST", f"/api/instructor/assignments/{_quote(a)}/release", body)
+        self.log.info("Released as: %s %s (%s)", self.coursedir.course_id, a, answer["message"])
+
+
+class ExchangeCollect(AutogradeExchange, abc.ExchangeCollect):
+    """The instructor's ``nbgrader collect A``: each student's latest submission into
+    ``submitted/<student>/A/`` with the service's timestamp (``--update`` replaces older)."""
+
+    def copy_files(self):
+        a = self.need_assignment()
+        if self.before_duedate:
+            self.log.warning("--before-duedate is not supported here: collecting the latest")
+        subs = self.call("GET", f"/api/instructor/assignments/{_quote(a)}/collect")
+        if not subs["submissions"]:
+            self.log.warning("No submissions of '%s' to collect", a)
+        for sub in subs["submissions"]:
+            student = sub["student"]
+            dest = Path(self.coursedir.format_path(self.coursedir.submitted_directory, student, a))
+            if dest.is_dir():
+                old = self.coursedir.get_existing_timestamp(str(dest))  # nbgrader's parser
+                if not self.update or (old is not None and old >= parse_utc(sub["timestamp"])):
+                    self.log.info("Submission already exists, use --update to update: %s %s",
+                                  student, a)  # fmt: skip
+                    continue
+            tmp = dest.with_name(f".{dest.name}.new")
+            tmp.mkdir(parents=True, exist_ok=True)
+            for name, b64 in sub["files"].items():
+                if PurePosixPath(name).name != name:
+                    self.fail(f"the service sent a file with a path ({name!r})")
+                (tmp / name).write_bytes(base64.b64decode(b64))
+            (tmp / "timestamp.txt").write_text(sub["timestamp"])
+            if dest.exists():
+                shutil.rmtree(dest)
+            tmp.rename(dest)
+            self.log.info("Collecting submission: %s %s (%s)", student, a, sub["message"])
+
+
+class ExchangeReleaseFeedback(AutogradeExchange, abc.ExchangeReleaseFeedback):
+    """The instructor's ``nbgrader release_feedback A``: nothing to do, said so."""
+
+    def copy_files(self):
+        self.log.info(
+            "the grading service hands each submission's feedback to its student as soon as it "
+            "is graded: nothing to release"
+        )

@@ -346,6 +346,50 @@ def test_nbgrader_submit_shows_the_services_sentence(served):
     assert "the cell 'parameters' is locked and was changed. Fetch a fresh copy" in got.stderr
 
 
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_the_instructor_releases_and_collects_with_nbgraders_cli(served):
+    server, course, environ = served["server"], served["course"], served["env"]
+    folder = served["base"] / "instructor"
+    (folder / "release" / "tutorial").mkdir(parents=True)
+    nb = json.loads((REPO / "release" / "tutorial" / "tutorial.ipynb").read_text())
+    nb["metadata"]["released_by"] = "the instructor's nbgrader"
+    (folder / "release" / "tutorial" / "tutorial.ipynb").write_text(json.dumps(nb))
+    token = course / "autograde_service" / "instructor.token"
+    (folder / "nbgrader_config.py").write_text(
+        "c = get_config()  # noqa: F821\n"
+        'c.CourseDirectory.course_id = "brian2genn-course"\n'
+        'c.ExchangeFactory.release_assignment = "autograde.exchange.ExchangeReleaseAssignment"\n'
+        'c.ExchangeFactory.collect = "autograde.exchange.ExchangeCollect"\n'
+        'c.ExchangeFactory.release_feedback = "autograde.exchange.ExchangeReleaseFeedback"\n'
+        f"c.AutogradeExchange.url = {server.url!r}\n"
+        f"c.AutogradeExchange.token_file = {str(token)!r}\n"
+    )
+    got = nbgrader(folder, "release_assignment", "tutorial", environ=environ)
+    assert got.returncode != 0 and "already released: release it again with --force" in got.stderr
+    got = nbgrader(folder, "release_assignment", "tutorial", "--force", environ=environ)
+    assert got.returncode == 0, got.stderr
+    served_nb = json.loads((course / "release" / "tutorial" / "tutorial.ipynb").read_text())
+    assert served_nb["metadata"]["released_by"] == "the instructor's nbgrader"
+    # a student's token cannot release
+    status, answer_ = server.call(
+        "POST", "/api/instructor/assignments/tutorial/release", served["tokens"]["bob"],
+        {"files": {"x.ipynb": ""}, "force": True},
+    )  # fmt: skip
+    assert status == 403
+
+    got = nbgrader(folder, "collect", A, environ=environ)
+    assert got.returncode == 0, got.stderr
+    rows = {r["student"]: r for r in server.submissions() if r["state"] == "graded"}
+    for name in CLASS:
+        here = folder / "submitted" / name / A
+        assert (here / "timestamp.txt").read_text() == rows[name]["timestamp"]
+        kept = course / "autograde_service" / "inbox" / rows[name]["id"] / f"{A}.ipynb"
+        assert (here / f"{A}.ipynb").read_bytes() == kept.read_bytes()
+    got = nbgrader(folder, "release_feedback", A, environ=environ)
+    assert got.returncode == 0 and "nothing to release" in got.stderr
+
+
 @pytest.mark.slow
 def test_status_page_needs_no_token_and_names_nobody(served):
     with urllib.request.urlopen(f"{served['server'].url}/status") as r:

@@ -14,8 +14,10 @@ with its HTTP status):
 ``GET /api/submissions[?assignment=a]``    the caller's own submissions, oldest first
 ``GET /api/submissions/{id}``              one of them (404 for anyone else's)
 ``GET /api/submissions/{id}/feedback``     its feedback pages, once graded (409 before)
-``GET /api/instructor/submissions``        every submission (instructor token)
 =========================================  =========================================================
+
+and for the instructor's token (:mod:`autograde.service.instructor`): every submission, releasing
+an assignment and collecting the latest submissions.
 
 Tokens (:mod:`autograde.service.tokens`) come as ``Authorization: Bearer <token>``. Blocking
 work (SQLite, fsync, notebook checks) runs in Starlette's thread pool; grading runs in
@@ -28,6 +30,7 @@ import base64
 import contextlib
 import datetime
 import logging
+import threading
 import time
 from pathlib import Path
 
@@ -37,9 +40,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route
 
+from graders import settings
+
 from .. import gradebook_db
 from ..course import db_url
-from . import intake, tokens
+from . import instructor, intake, tokens
 from .grading import NOT_GRADED, Grader
 from .policy import ServicePolicy
 from .store import Refused, Store, Submission
@@ -61,6 +66,7 @@ class Service:
         self.course, self.store, self.policy, self.grader = Path(course), store, policy, grader
         self.attempts = tokens.FailedAttempts(policy.failed_logins_per_minute)
         self._due: dict[str, tuple[float, datetime.datetime | None]] = {}
+        self._due_lock = threading.Lock()
 
     # --- assignments ----------------------------------------------------------------------
 
@@ -88,18 +94,21 @@ class Service:
 
     def duedate(self, a: str) -> datetime.datetime | None:
         """nbgrader's due date of ``a`` (UTC, naive, as the gradebook keeps it), cached 30 s."""
-        now = time.monotonic()
-        cached = self._due.get(a)
-        if cached and now - cached[0] < 30:
-            return cached[1]
         from nbgrader.api import MissingEntry  # loaded with the gradebook, already imported
 
-        due = None
-        with gradebook_db.open_gradebook(db_url(self.course)) as gb:
-            with contextlib.suppress(MissingEntry):
-                due = gb.find_assignment(a).duedate
-        self._due[a] = (now, due)
-        return due
+        # one reader at a time: nbgrader's Gradebook() adds the course's row where it is
+        # missing, and two doing so at once collide (IntegrityError)
+        with self._due_lock:
+            now = time.monotonic()
+            cached = self._due.get(a)
+            if cached and now - cached[0] < 30:
+                return cached[1]
+            due = None
+            with gradebook_db.open_gradebook(db_url(self.course)) as gb:
+                with contextlib.suppress(MissingEntry):
+                    due = gb.find_assignment(a).duedate
+            self._due[a] = (now, due)
+            return due
 
     def check_open(self, a: str) -> None:
         self.known(a)
@@ -144,7 +153,7 @@ class Service:
             raise Refused(
                 401,
                 "unknown or revoked token: use the token file your instructor gave you "
-                "(c.AutogradeExchange.token_file, or the AUTOGRADE_TOKEN variable); ask them "
+                f"(c.AutogradeExchange.token_file, or the {settings.TOKEN_ENV} variable); ask them "
                 "for a new one if it was revoked",
             )
         if role is not None and ident[0] != role:
@@ -310,16 +319,6 @@ async def submission_feedback(request: Request):
     return JSONResponse(dict(view, files=pages))
 
 
-async def instructor_submissions(request: Request):
-    svc = _svc(request)
-    await svc.who(request, tokens.INSTRUCTOR)
-    subs = await run_in_threadpool(svc.store.list)
-    # and what students are not shown: the grader's errors, retries, times
-    extra = ("error", "attempts", "gradings", "received_at", "graded_at", "replaced_by")
-    rows = [dict(svc.view(s), **{k: getattr(s, k) for k in extra}) for s in subs]
-    return JSONResponse({"submissions": rows})
-
-
 async def refused(request: Request, err: Refused):
     headers = {"Retry-After": str(err.extra["retry_after"])} if "retry_after" in err.extra else {}
     return JSONResponse({"error": err.message}, status_code=err.status, headers=headers)
@@ -333,7 +332,7 @@ ROUTES = [
     Route("/api/submissions", my_submissions),
     Route("/api/submissions/{id}", one_submission),
     Route("/api/submissions/{id}/feedback", submission_feedback),
-    Route("/api/instructor/submissions", instructor_submissions),
+    *instructor.ROUTES,
 ]
 
 

@@ -135,6 +135,17 @@ def cmd_serve(args) -> int:
         )
         return 2
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from .. import gradebook_db
+    from ..course import db_url
+
+    try:
+        # nbgrader's Gradebook() adds the course's row on first use: once here, before
+        # requests and graders open it side by side
+        with gradebook_db.open_gradebook(db_url(course)):
+            pass
+    except gradebook_db.GradebookUnreachable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     store = Store(course)
     back = store.recover()
     policy = policy_.load(course)
@@ -148,11 +159,9 @@ def cmd_serve(args) -> int:
         max_output_bytes=args.max_output,
         sandbox=not args.no_sandbox,
     )
-    released = sorted(p.parent.name for p in (course / "release").glob("*/*.ipynb"))
     grader = Grader(
         course,
         store,
-        assignments=sorted(set(released)),
         jobs=args.jobs,
         scheduler=args.scheduler or None,
         limits=limits,

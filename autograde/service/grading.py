@@ -53,7 +53,6 @@ class Grader:
         course: Path,
         store: Store,
         *,
-        assignments: list[str],
         jobs: int = 1,
         scheduler: str | None = None,
         limits: Limits | None = None,
@@ -63,7 +62,6 @@ class Grader:
         hold: bool = False,
     ):
         self.course, self.store = Path(course), store
-        self.assignments = assignments
         self.jobs, self.scheduler, self.hold = max(1, jobs), scheduler, hold
         self.limits = limits or Limits()
         self.common = {
@@ -80,7 +78,7 @@ class Grader:
         self._pool = self._remote = None
         self._pool_lock = threading.Lock()
         self._dirty: set[str] = set()
-        self._ready = threading.Event()
+        self._ready: set[str] = set()  # assignments whose cells the gradebook has
 
     # --- life -----------------------------------------------------------------------------
 
@@ -118,20 +116,14 @@ class Grader:
 
     # --- the loop -------------------------------------------------------------------------
 
-    def _prepare(self) -> None:
-        """Record the open assignments' cells in the gradebook once (nbgrader's generate)."""
-        with self.lock:
-            if self._ready.is_set():
-                return
-            for a in self.assignments:
-                ensure_assignment(self.course, a)
-            self._ready.set()
+    def _prepare(self, assignment: str) -> None:
+        """Record ``assignment``'s cells in the gradebook once (nbgrader's generate_assignment,
+        as ``autograde grade`` does); an assignment released while the service runs too."""
+        if assignment not in self._ready:
+            ensure_assignment(self.course, assignment)
+            self._ready.add(assignment)
 
     def _loop(self) -> None:
-        try:
-            self._prepare()
-        except Exception:  # noqa: BLE001 -- logged; the thread keeps serving the queue
-            log.exception("could not record the assignments in the gradebook")
         while not self._stop.is_set():
             try:
                 sub = self.store.claim()
@@ -193,6 +185,7 @@ class Grader:
     def _run(self, sub: Submission) -> Result:
         a, s = sub.assignment, sub.student
         with self.lock:
+            self._prepare(a)
             folder = self.course / "submitted" / s / a
             if folder.exists():
                 shutil.rmtree(folder)
