@@ -50,6 +50,8 @@ def check_id(student: str) -> str:
 
 def issue(store: Store, role: str, name: str) -> str:
     """A new token for ``(role, name)``; any earlier one stops working. Returns it (plain)."""
+    if role == STUDENT:
+        check_id(name)  # it becomes a folder name
     token = f"{role}.{name}.{secrets.token_hex(32)}"
     with store.transaction() as con:
         con.execute(
