@@ -64,16 +64,15 @@ def _port() -> int:
 
 
 def _usage(proc: psutil.Process) -> dict:
-    """CPU seconds and resident MB of ``proc`` alone and with its descendants."""
+    """CPU seconds of ``proc`` and resident MB of it alone and with its live descendants."""
     tree = [proc, *proc.children(recursive=True)]
-    out = {"cpu_s": 0.0, "rss_mb": 0.0, "tree_cpu_s": 0.0, "tree_rss_mb": 0.0}
+    out = {"cpu_s": 0.0, "rss_mb": 0.0, "tree_rss_mb": 0.0}
     for k, p in enumerate(tree):
         try:
             t, m = p.cpu_times(), p.memory_info().rss / 1e6
         except psutil.Error:
             continue
         cpu = t.user + t.system
-        out["tree_cpu_s"] += cpu
         out["tree_rss_mb"] += m
         if k == 0:
             out["cpu_s"], out["rss_mb"] = cpu, m
@@ -197,7 +196,6 @@ def run_n(n: int, backend: str, jobs: int, base: Path) -> dict:
             "cpu_percent": 100 * (b1["cpu_s"] - b0["cpu_s"]) / wall,
             "peak_rss_mb": peak["rss_mb"],
             "tree_peak_rss_mb": peak["tree_rss_mb"],
-            "tree_cpu_s": b1["tree_cpu_s"] - b0["tree_cpu_s"],
         },
         "students": rows,
     }

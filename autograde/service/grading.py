@@ -93,6 +93,10 @@ class Grader:
             log.info(self._remote.describe())
         elif self.limits.sandbox:
             sandbox.check()  # no bwrap: refuse to start rather than fail every submission
+        # the released assignments' cells into the gradebook now, not in the first submission's
+        # time (nbgrader generate_assignment: seconds)
+        released = sorted({p.parent.name for p in (self.course / "release").glob("*/*.ipynb")})
+        threading.Thread(target=self._warm, args=(released,), name="prepare", daemon=True).start()
         for k in range(self.jobs):
             t = threading.Thread(target=self._loop, name=f"grader-{k}", daemon=True)
             t.start()
@@ -122,6 +126,15 @@ class Grader:
         if assignment not in self._ready:
             ensure_assignment(self.course, assignment)
             self._ready.add(assignment)
+
+    def _warm(self, assignments: list[str]) -> None:
+        for a in assignments:
+            if (self.course / "source" / a).is_dir():
+                try:
+                    with self.lock:
+                        self._prepare(a)
+                except Exception:  # noqa: BLE001 -- the first submission tries again, and says
+                    log.exception("could not record %s in the gradebook", a)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
