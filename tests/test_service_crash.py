@@ -119,3 +119,32 @@ def test_kill_9_loses_no_acknowledged_submission_and_grades_each_once(tmp_path):
         assert len(server.submissions()) == len(rows)
     finally:
         server.stop()
+
+
+@pytest.mark.distributed
+@pytest.mark.nbgrader
+@pytest.mark.slow
+def test_the_service_grades_on_a_dask_cluster_with_scheduler(tmp_path):
+    from autograde import cluster
+
+    course, tokens, _ = make_course(tmp_path / "course", "", ["ada", "bo"])
+    environ = env(Path(os.environ[settings.CACHE_ENV]))
+    workers = {k: environ[k] for k in (settings.BACKEND_ENV, settings.CACHE_ENV, "PATH")}
+    with cluster.local_cluster(2, workers) as dask_cluster:
+        server = Server(course, environ, tmp_path / "serve.log")
+        try:
+            server.start("--scheduler", dask_cluster.scheduler_address)
+            for name, kind in (("ada", "right"), ("bo", "wrong")):
+                status, body = server.call(
+                    "POST", f"/api/assignments/{A}/submissions", tokens[name],
+                    {"files": {f"{A}.ipynb": answer(kind)}},
+                )  # fmt: skip
+                assert status == 202, body
+            rows = server.wait_until(
+                lambda rows: all(r["state"] in ("graded", "failed") for r in rows), 900, "grading"
+            )
+        finally:
+            server.stop()
+    scores = {r["student"]: r["score"] for r in rows}
+    assert scores["ada"] == 10 and scores["bo"] < 3, rows
+    assert all(r["feedback"] for r in rows)

@@ -341,11 +341,12 @@ def create_app(service: Service) -> Starlette:
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        service.grader.start()
+        # in a thread: connecting to a dask scheduler runs an event loop of its own
+        await run_in_threadpool(service.grader.start)
         try:
             yield
         finally:
-            service.grader.stop()
+            await run_in_threadpool(service.grader.stop)
 
     app = Starlette(routes=ROUTES, exception_handlers={Refused: refused}, lifespan=lifespan)
     app.state.service = service
