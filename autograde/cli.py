@@ -16,6 +16,8 @@ from pathlib import Path
 
 from graders import assignments, backends, gpus, settings
 
+from .service import commands as service_commands
+
 
 def cmd_backends(args) -> int:
     """Print every backend, where it was found, and the one that would be picked."""
@@ -368,6 +370,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _grading_options(p)
     p.set_defaults(func=cmd_demo)
+
+    service_commands.add_parsers(sub)  # serve, students
     return parser
 
 

@@ -308,8 +308,8 @@ def insert(page: str, block: str) -> str:
     return page + block if at < 0 else page[:at] + block + "\n" + page[at:]
 
 
-def inject(course, assignment: str) -> list[Path]:
-    """Write the plots into nbgrader's feedback HTML of every graded student.
+def inject(course, assignment: str, students: list[str] | None = None) -> list[Path]:
+    """Write the plots into nbgrader's feedback HTML of every graded student (or of ``students``).
 
     Returns
     -------
@@ -320,6 +320,8 @@ def inject(course, assignment: str) -> list[Path]:
     done = []
     for page in sorted((course / "feedback").glob(f"*/{assignment}/*.html")):
         student, nb = page.parent.parent.name, page.stem
+        if students is not None and student not in students:
+            continue
         status = load_status(course, assignment, student) or {}
         cells = (status.get("checks") or {}).get(nb)
         if not status.get("ok") or not cells:
@@ -340,11 +342,12 @@ def inject(course, assignment: str) -> list[Path]:
     return done
 
 
-def generate_feedback(course, assignment: str) -> Path:
+def generate_feedback(course, assignment: str, student: str | None = None) -> Path:
     """Per-student feedback HTML: nbgrader's, plus each check's message and plot.
 
     The check messages are also the hidden cells' outputs; the plots come from
-    :func:`autograde.feedback.inject`.
+    :func:`autograde.feedback.inject`. With ``student``, only that student's page is made (the
+    grading service, one submission at a time; other students' pages are left alone).
     """
     course = Path(course).resolve()
     # The chain and exporter of graders.settings (whatever the course's configuration says)
@@ -356,7 +359,8 @@ def generate_feedback(course, assignment: str) -> Path:
         "--force",
         f"--GenerateFeedback.preprocessors={pps!r}",
         f"--GenerateFeedback.exporter_class={settings.FEEDBACK_EXPORTER}",
+        *([f"--student={student}"] if student else []),
         check=False,
     )
-    inject(course, assignment)  # the per-check messages and plots
+    inject(course, assignment, None if student is None else [student])  # messages and plots
     return course / "feedback"

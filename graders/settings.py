@@ -58,6 +58,12 @@ TRUSTED_ENV = "AUTOGRADE_TRUSTED_GRADING"
 NO_SUBMISSION_CACHE_ENV = "AUTOGRADE_NO_SUBMISSION_CACHE"
 #: Set (to anything) to keep each submission's temporary course folder (debugging).
 KEEP_TMP_ENV = "AUTOGRADE_KEEP_TMP"
+#: The grading service's address for nbgrader's exchange (``autograde.exchange``) where
+#: ``c.AutogradeExchange.url`` is empty, e.g. https://grading.example.edu.
+SERVICE_URL_ENV = "AUTOGRADE_SERVICE_URL"
+#: A student's (or the instructor's) token for the grading service where the configuration
+#: names none (``c.AutogradeExchange.token`` / ``token_file``).
+TOKEN_ENV = "AUTOGRADE_TOKEN"
 
 #: Every variable above.
 ENV = (
@@ -70,6 +76,8 @@ ENV = (
     TRUSTED_ENV,
     NO_SUBMISSION_CACHE_ENV,
     KEEP_TMP_ENV,
+    SERVICE_URL_ENV,
+    TOKEN_ENV,
 )
 
 # --- the nbgrader preprocessor chain -----------------------------------------------------------

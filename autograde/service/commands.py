@@ -1,0 +1,180 @@
+"""``autograde serve`` and ``autograde students``: the service's commands.
+
+Imports inside functions: each command loads only what it runs (Starlette, uvicorn and the
+grading pipeline for ``serve``), so that ``autograde --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+
+from graders import settings
+
+#: Where ``autograde students`` writes the token files to hand out, inside the course.
+HANDOUT = "handout"
+
+
+def add_parsers(sub) -> None:
+    """Add ``serve`` and ``students`` to the ``autograde`` command's subparsers ``sub``."""
+    p = sub.add_parser(
+        "serve", help="run the grading service: students submit, it grades, they fetch feedback"
+    )
+    p.add_argument("--course", required=True, help="the course folder the service owns")
+    # loopback by default: put a TLS reverse proxy in front to reach it from elsewhere
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8800, help="port to listen on (default 8800)")
+    settings.add_option(p, "jobs", "--jobs", "-j")
+    settings.add_option(p, "scheduler", "--scheduler")
+    settings.add_option(p, "backend", "--backend")
+    settings.add_option(p, "cell_timeout", "--timeout")
+    settings.add_option(p, "submission_timeout", "--submission-timeout")
+    settings.add_option(p, "memory_mb", "--memory")
+    settings.add_option(p, "max_output_bytes", "--max-output")
+    settings.add_option(p, "cache_dir", "--cache")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="run student kernels without bubblewrap (trusted submissions only)",
+    )
+    p.add_argument(
+        "--hold",
+        action="store_true",
+        help="receive and keep submissions but grade none (the grading machine is down, say); "
+        "a later start without --hold grades them, oldest first",
+    )
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("students", help="give students (and the instructor) their tokens")
+    p.add_argument("--course", default=".", help="course folder (default: current folder)")
+    p.add_argument(
+        "--out",
+        default=None,
+        help=f"folder for the token files to hand out (default: autograde_service/{HANDOUT}/ "
+        "in the course)",
+    )
+    ss = p.add_subparsers(dest="action", required=True)
+    q = ss.add_parser("import", help="a token for each student of a roster CSV")
+    q.add_argument("roster", help="CSV with an 'id' (or 'student_id') column, else ids first")
+    q = ss.add_parser("add", help="a token for one student (a new one revokes the old)")
+    q.add_argument("id", help="the student's id")
+    q = ss.add_parser("revoke", help="revoke a student's token")
+    q.add_argument("id", help="the student's id")
+    ss.add_parser("instructor", help="a new instructor token (the old one stops working)")
+    p.set_defaults(func=cmd_students)
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def cmd_students(args) -> int:
+    """Make, print once and write the tokens of students (or the instructor's)."""
+    from .store import Store
+    from .tokens import (
+        INSTRUCTOR,
+        STUDENT,
+        TokenError,
+        check_id,
+        issue,
+        read_roster,
+        revoke,
+        write_token_file,
+    )
+
+    course = Path(args.course).resolve()
+    if not (course / "nbgrader_config.py").is_file():
+        print(f"error: {course} is not a course folder (no nbgrader_config.py)", file=sys.stderr)
+        return 2
+    store = Store(course)
+    out = Path(args.out) if args.out else store.root / HANDOUT
+    try:
+        if args.action == "revoke":
+            if not revoke(store, STUDENT, check_id(args.id)):
+                print(f"error: {args.id} has no token to revoke", file=sys.stderr)
+                return 1
+            _say(f"revoked the token of {args.id}")
+            return 0
+        if args.action == "instructor":
+            token = issue(store, INSTRUCTOR, "instructor")
+            _say(f"instructor {token}")
+            _say(f"written to {write_token_file(store.root, 'instructor', token)}")
+            return 0
+        ids = read_roster(Path(args.roster)) if args.action == "import" else [check_id(args.id)]
+    except (TokenError, OSError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    for student in ids:
+        token = issue(store, STUDENT, student)
+        _say(f"{student} {token}  ({write_token_file(out, student, token)})")
+    _say(
+        f"\n{len(ids)} token{'s' if len(ids) != 1 else ''} (shown once, stored hashed); hand each "
+        f"student their file from {out}"
+    )
+    return 0
+
+
+def cmd_serve(args) -> int:
+    """Run the service until it is stopped (Ctrl-C, SIGTERM)."""
+    import uvicorn  # the server, only for this command
+
+    from ..worker import Limits
+    from . import policy as policy_
+    from . import tokens
+    from .app import Service, create_app
+    from .grading import Grader
+    from .store import Store
+
+    course = Path(args.course).resolve()
+    if not (course / "nbgrader_config.py").is_file() or not (course / "source").is_dir():
+        print(
+            f"error: {course} is not a course folder (nbgrader_config.py and source/); pass "
+            "--course with the folder that holds them",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    from .. import gradebook_db
+    from ..course import db_url
+
+    try:
+        # nbgrader's Gradebook() adds the course's row on first use: once here, before
+        # requests and graders open it side by side
+        with gradebook_db.open_gradebook(db_url(course)):
+            pass
+    except gradebook_db.GradebookUnreachable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    store = Store(course)
+    back = store.recover()
+    policy = policy_.load(course)
+    if not (store.root / "instructor.token").is_file():
+        token = tokens.issue(store, tokens.INSTRUCTOR, "instructor")
+        tokens.write_token_file(store.root, "instructor", token)
+    limits = Limits(
+        cell_timeout=args.timeout,
+        submission_timeout=args.submission_timeout,
+        memory_mb=args.memory,
+        max_output_bytes=args.max_output,
+        sandbox=not args.no_sandbox,
+    )
+    grader = Grader(
+        course,
+        store,
+        jobs=args.jobs,
+        scheduler=args.scheduler or None,
+        limits=limits,
+        backend=args.backend or None,
+        cache_dir=args.cache or None,
+        hold=args.hold,
+    )
+    service = Service(course, store, policy, grader)
+    n = store.counts()
+    _say(
+        f"autograde serve: {course} on http://{args.host}:{args.port}; {n['queued']} waiting "
+        f"({back} put back from an interrupted run); instructor token in "
+        f"{store.root / 'instructor.token'}"
+    )
+    uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="info")
+    return 0

@@ -1,0 +1,319 @@
+"""The service's own tables: the durable queue, the submissions' history and the tokens.
+
+SQLite in ``<course>/autograde_service/service.db``, beside the gradebook and never inside
+nbgrader's schema (nbgrader's migrations own that one). A submission is acknowledged only after
+its bytes are on disk (written, ``fsync``'d, renamed into place, the folder ``fsync``'d) and its
+row is committed (WAL with ``synchronous=FULL``: a commit is on disk when it returns), so a kill
+at any moment loses nothing that was acknowledged; bytes without a row were never acknowledged
+and are swept at the next start.
+
+States of a submission: ``queued`` (waiting for a worker), ``grading``, ``graded``, ``failed``
+(the grader's side failed twice; the student is told "not graded yet, the instructor was told")
+and ``replaced`` (a newer submission of the same student to the same assignment arrived while it
+waited). At start, ``grading`` rows go back to ``queued``: their result was never committed, so
+they are graded (once) again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+#: The service's folder inside the course.
+FOLDER = "autograde_service"
+
+#: Seconds in the window of the resubmission limit.
+HOUR = 3600.0
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS submission (
+    id TEXT PRIMARY KEY,
+    student TEXT NOT NULL,
+    assignment TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    timestamp TEXT NOT NULL,
+    files TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    gradings INTEGER NOT NULL DEFAULT 0,
+    score REAL,
+    max_score REAL,
+    error TEXT NOT NULL DEFAULT '',
+    started_at REAL,
+    graded_at REAL,
+    replaced_by TEXT
+);
+CREATE INDEX IF NOT EXISTS submission_state ON submission (state);
+CREATE INDEX IF NOT EXISTS submission_owner ON submission (student, assignment);
+CREATE TABLE IF NOT EXISTS token (
+    role TEXT NOT NULL,
+    name TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    created REAL NOT NULL,
+    revoked REAL,
+    PRIMARY KEY (role, name)
+);
+"""
+
+STATES = ("queued", "grading", "graded", "failed", "replaced")
+
+
+@dataclass
+class Submission:
+    """One row of the ``submission`` table."""
+
+    id: str
+    student: str
+    assignment: str
+    received_at: float
+    timestamp: str
+    files: list
+    state: str
+    attempts: int = 0
+    gradings: int = 0
+    score: float | None = None
+    max_score: float | None = None
+    error: str = ""
+    started_at: float | None = None
+    graded_at: float | None = None
+    replaced_by: str | None = None
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> Submission:
+        d = dict(row)
+        d["files"] = json.loads(d["files"])
+        return cls(**d)
+
+
+class Refused(Exception):
+    """A request the service turns down: an HTTP status and a sentence saying what to do."""
+
+    def __init__(self, status: int, message: str, **extra):
+        super().__init__(message)
+        self.status, self.message, self.extra = status, message, extra
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class Store:
+    """The service's database and its folders under ``<course>/autograde_service``."""
+
+    def __init__(self, course: Path):
+        self.root = Path(course) / FOLDER
+        self.inbox = self.root / "inbox"
+        self.feedback = self.root / "feedback"
+        for d in (self.root, self.inbox, self.feedback):
+            d.mkdir(parents=True, exist_ok=True)
+        self.path = self.root / "service.db"
+        with self._connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(_SCHEMA)
+
+    @contextmanager
+    def _connect(self):
+        con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        con.execute("PRAGMA synchronous=FULL")
+        try:
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def transaction(self):
+        """A write transaction (``BEGIN IMMEDIATE``), committed on leaving, else rolled back."""
+        with self._connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                yield con
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+    # --- at start -----------------------------------------------------------------------------
+
+    def recover(self) -> int:
+        """Put back what a killed service was grading; sweep bytes that were never acknowledged.
+
+        Returns the number of submissions put back in the queue.
+        """
+        with self.transaction() as con:
+            n = con.execute("UPDATE submission SET state='queued' WHERE state='grading'").rowcount
+            known = {r[0] for r in con.execute("SELECT id FROM submission")}
+        for entry in self.inbox.iterdir():
+            if entry.name not in known:  # a half-received upload: never acknowledged
+                shutil.rmtree(entry, ignore_errors=True)
+        return n
+
+    # --- receiving ----------------------------------------------------------------------------
+
+    def recent(self, con, student: str, assignment: str, now: float) -> list[float]:
+        """Arrival times of the submissions within the last hour that count against the limit.
+
+        Those graded or being graded; a queued one is about to be replaced, a failed one was
+        the grader's fault, a replaced one was never graded.
+        """
+        rows = con.execute(
+            "SELECT received_at FROM submission WHERE student=? AND assignment=? AND "
+            "state IN ('grading', 'graded') AND received_at > ? ORDER BY received_at",
+            (student, assignment, now - HOUR),
+        )
+        return [r[0] for r in rows]
+
+    def check_limit(self, con, student: str, assignment: str, limit: int, now: float) -> None:
+        """Raise :class:`Refused` (429) where one more submission would pass ``limit``/hour."""
+        times = self.recent(con, student, assignment, now)
+        if limit > 0 and len(times) >= limit:
+            nxt = times[len(times) - limit] + HOUR
+            when = time.strftime("%H:%M:%S UTC", time.gmtime(nxt))
+            raise Refused(
+                429,
+                f"you have had {len(times)} submissions of {assignment} graded in the last hour, "
+                f"the most this course allows ({limit} an hour); your next submission is allowed "
+                f"at {when} (in {int(nxt - now) // 60 + 1} minutes). Until then, use the "
+                "notebook's own self-checks",
+                retry_after=int(nxt - now) + 1,
+            )
+
+    def accept(
+        self, student: str, assignment: str, files: dict[str, bytes], timestamp: str, limit: int
+    ) -> tuple[Submission, int]:
+        """Store a submission durably; return it and how many are waiting before it.
+
+        The bytes go to ``inbox/<id>/`` and reach the disk before the row is committed; the
+        row's commit is the acknowledgement. A queued submission of the same student to the same
+        assignment is replaced. Raises :class:`Refused` (and keeps nothing) over the limit.
+        """
+        now = time.time()
+        with self._connect() as con:  # refuse early, before writing anything
+            self.check_limit(con, student, assignment, limit, now)
+        sid = uuid.uuid4().hex
+        tmp = self.inbox / f".{sid}.tmp"
+        tmp.mkdir()
+        try:
+            for name, data in files.items():
+                with open(tmp / name, "wb") as f:
+                    f.write(data)
+                    f.flush()
+                    os.fsync(f.fileno())
+            _fsync_dir(tmp)
+            os.replace(tmp, self.inbox / sid)
+            _fsync_dir(self.inbox)
+            with self.transaction() as con:
+                self.check_limit(con, student, assignment, limit, now)  # a racing request
+                con.execute(
+                    "UPDATE submission SET state='replaced', replaced_by=? WHERE student=? AND "
+                    "assignment=? AND state='queued'",
+                    (sid, student, assignment),
+                )
+                con.execute(
+                    "INSERT INTO submission (id, student, assignment, received_at, timestamp, "
+                    "files, state) VALUES (?, ?, ?, ?, ?, ?, 'queued')",
+                    (sid, student, assignment, now, timestamp, json.dumps(sorted(files))),
+                )
+                ahead = con.execute(
+                    "SELECT COUNT(*) FROM submission WHERE state='queued' AND rowid < "
+                    "(SELECT rowid FROM submission WHERE id=?)",
+                    (sid,),
+                ).fetchone()[0]
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.rmtree(self.inbox / sid, ignore_errors=True)
+            raise
+        return self.get(sid), ahead
+
+    def files_of(self, sub: Submission) -> dict[str, bytes]:
+        """The stored files of ``sub``."""
+        return {name: (self.inbox / sub.id / name).read_bytes() for name in sub.files}
+
+    # --- grading ------------------------------------------------------------------------------
+
+    def claim(self) -> Submission | None:
+        """The oldest queued submission, now ``grading``; none of the same student and
+        assignment is graded at the same time (their results would race in the gradebook)."""
+        with self.transaction() as con:
+            row = con.execute(
+                "SELECT * FROM submission s WHERE state='queued' AND NOT EXISTS (SELECT 1 FROM "
+                "submission g WHERE g.state='grading' AND g.student=s.student AND "
+                "g.assignment=s.assignment) ORDER BY rowid LIMIT 1"
+            ).fetchone()
+            if row is None:
+                return None
+            con.execute(
+                "UPDATE submission SET state='grading', started_at=? WHERE id=?",
+                (time.time(), row["id"]),
+            )
+        return self.get(row["id"])
+
+    def graded(self, sid: str, score: float, max_score: float) -> None:
+        with self.transaction() as con:
+            con.execute(
+                "UPDATE submission SET state='graded', score=?, max_score=?, graded_at=?, "
+                "gradings=gradings+1, error='' WHERE id=?",
+                (score, max_score, time.time(), sid),
+            )
+
+    def grader_failed(self, sid: str, error: str, retries: int = 1) -> bool:
+        """Record a failure of the grader's side: back in the queue while ``retries`` remain
+        (True), else ``failed`` (False)."""
+        with self.transaction() as con:
+            (attempts,) = con.execute(
+                "SELECT attempts FROM submission WHERE id=?", (sid,)
+            ).fetchone()
+            again = attempts < retries
+            con.execute(
+                "UPDATE submission SET state=?, attempts=attempts+1, error=? WHERE id=?",
+                ("queued" if again else "failed", error, sid),
+            )
+        return again
+
+    # --- reading ------------------------------------------------------------------------------
+
+    def get(self, sid: str) -> Submission | None:
+        with self._connect() as con:
+            row = con.execute("SELECT * FROM submission WHERE id=?", (sid,)).fetchone()
+        return Submission.from_row(row) if row else None
+
+    def list(self, student: str | None = None, assignment: str | None = None) -> list[Submission]:
+        """Submissions in order of arrival, of ``student`` and ``assignment`` where given."""
+        where, args = [], []
+        for col, val in (("student", student), ("assignment", assignment)):
+            if val is not None:
+                where.append(f"{col}=?")
+                args.append(val)
+        sql = "SELECT * FROM submission" + (" WHERE " + " AND ".join(where) if where else "")
+        with self._connect() as con:
+            rows = con.execute(sql + " ORDER BY rowid", args).fetchall()
+        return [Submission.from_row(r) for r in rows]
+
+    def counts(self) -> dict[str, int]:
+        """Submissions per state."""
+        with self._connect() as con:
+            rows = con.execute("SELECT state, COUNT(*) FROM submission GROUP BY state")
+            got = dict(rows.fetchall())
+        return {s: got.get(s, 0) for s in STATES}
+
+    def waiting_before(self, sid: str) -> int:
+        with self._connect() as con:
+            return con.execute(
+                "SELECT COUNT(*) FROM submission WHERE state='queued' AND rowid < "
+                "(SELECT rowid FROM submission WHERE id=?)",
+                (sid,),
+            ).fetchone()[0]
+
+    def feedback_dir(self, sid: str) -> Path:
+        return self.feedback / sid
