@@ -227,6 +227,10 @@ class Assignment:
     # Sample answer cells for the demo class: kind ("right", "partly", "wrong") -> Python source
     # that defines the spec's fields, as a student would type it into the answer cell.
     answers: dict[str, str] = field(default_factory=dict)
+    # What an answer can get wrong (:class:`graders.faults.Fault`, from the package's
+    # ``faults.py``): a failing check's message ends with the advice of the faults the answer's
+    # strings show, and with none where none is found. Empty: each check's own advice.
+    faults: tuple = ()
 
     # --- to override -------------------------------------------------------------------------
     def validation_objects(self, spec: dict, namespace: dict, upto: str) -> list:
@@ -271,8 +275,9 @@ class Assignment:
             The hidden cases (:meth:`cases`).
         """
         out = []
+        faults = self.diagnose(spec)
         for name, points in self.points.items():
-            found = self.run_check(name, spec, obs, cases)
+            found = self.advised(name, self.run_check(name, spec, obs, cases), faults)
             focus = {"focus": found.focus} if found.focus is not None else {}
             message = found.hidden_message(points)
             out.append(CheckResult(name, points, found.fraction, message, focus))
@@ -286,6 +291,28 @@ class Assignment:
         kw = {"visible": True} if visible and "visible" in inspect.signature(fn).parameters else {}
         return outcome_of(fn(spec, obs, cases, **kw))
 
+    def diagnose(self, spec: dict) -> dict[str, str] | None:
+        """The faults the strings of ``spec`` show (:func:`graders.faults.diagnose`: name ->
+        advice); None for an assignment without :attr:`faults`. A spec without its required
+        fields (never graded: validation refuses it) shows none."""
+        if not self.faults:
+            return None
+        if any(f.required and not isinstance(spec.get(f.name), str) for f in self.fields):
+            return {}
+        from ..faults import diagnose
+
+        return diagnose(self, spec)
+
+    def advised(self, name: str, found: Outcome, faults: dict[str, str] | None) -> Outcome:
+        """``found`` with the advice of the ``faults`` that explain check ``name`` (none: no
+        advice, the message says what was measured); unchanged without a diagnosis."""
+        if faults is None:
+            return found
+        from ..faults import advice_for
+
+        found.advice = advice_for(self, faults, name)
+        return found
+
     def feedback(
         self, name: str, spec: dict, obs: dict, cases: list[dict], hidden_passed: bool = False
     ) -> CheckResult:
@@ -296,6 +323,7 @@ class Assignment:
         ``details`` hold ``focus`` (where to draw) and ``passed`` (on the feedback cases).
         """
         found = self.run_check(name, spec, obs, cases, visible=True)
+        found = self.advised(name, found, self.diagnose(spec))
         return CheckResult(
             name,
             self.points.get(name, 0.0),
