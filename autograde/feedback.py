@@ -24,7 +24,14 @@ from graders.assignments import get
 from graders.feedback import feedback_observables
 from graders.harness import SimulationFailed
 
-from .course import answer_notes, load_status, plots_path, run_nbgrader
+from .course import (
+    answer_notes,
+    load_status,
+    plots_path,
+    run_nbgrader,
+    shown_message,
+    shows_hidden_numbers,
+)
 
 BEGIN = "<!-- autograde-feedback:begin -->"
 END = "<!-- autograde-feedback:end -->"
@@ -222,8 +229,13 @@ def name_contents(page: str, cells: dict) -> str:
     return _CONTENTS_ENTRY.sub(entry, page)
 
 
-def section(assignment: str, cells: dict, plots: dict, banner: bool = False) -> str:
+def section(
+    assignment: str, cells: dict, plots: dict, banner: bool = False, numbers: bool = True
+) -> str:
     """The HTML block for one notebook: per check its score, message and plot.
+
+    Without ``numbers`` (before the due date, :func:`autograde.course.shows_hidden_numbers`)
+    the messages say in words what they measured on the hidden cases.
 
     With ``banner`` (the page opens with the run's incidents) a check that did not run says so
     in a line instead of repeating the incident.
@@ -246,7 +258,7 @@ def section(assignment: str, cells: dict, plots: dict, banner: bool = False) -> 
             f'<div class="autograde-check" id="autograde-{html.escape(c)}">'
             f"<h3>{html.escape(c)}: {points_text(rec['points'], rec['max_points'])}</h3>"
             "<p class='autograde-label'>On the hidden tests</p>"
-            f"<div class='autograde-message'>{html.escape(_message(rec, banner))}</div>"
+            f"<div class='autograde-message'>{html.escape(_message(rec, banner, numbers))}</div>"
         )
         plotted = (plots.get("feedback") or {}).get(c, {}).get("message")
         if plotted:
@@ -346,10 +358,10 @@ def insert_banner(page: str, block: str) -> str:
     return block + page if m is None else page[: m.end()] + block + page[m.end() :]
 
 
-def _message(rec: dict, banner: bool) -> str:
+def _message(rec: dict, banner: bool, numbers: bool = True) -> str:
     if banner and rec.get("status") == "not_run":
         return "This test did not run: see what happened at the top of this page."
-    return rec.get("message") or ""
+    return shown_message(rec, numbers)
 
 
 def insert(page: str, block: str) -> str:
@@ -359,10 +371,14 @@ def insert(page: str, block: str) -> str:
     return page + block if at < 0 else page[:at] + block + "\n" + page[at:]
 
 
-def page_with_checks(page: str, assignment: str, cells: dict, plots: dict, said: list) -> str:
-    """nbgrader's feedback ``page`` with the checks' messages and plots (:func:`section`), the
-    incidents' banner (``said``, :func:`incidents`) and the contents named by check."""
-    text = insert(name_contents(page, cells), section(assignment, cells, plots, bool(said)))
+def page_with_checks(
+    page: str, assignment: str, cells: dict, plots: dict, said: list, numbers: bool = True
+) -> str:
+    """nbgrader's feedback ``page`` with the checks' messages and plots (:func:`section`;
+    ``numbers``: with the hidden cases' numbers), the incidents' banner (``said``,
+    :func:`incidents`) and the contents named by check."""
+    block = section(assignment, cells, plots, bool(said), numbers)
+    text = insert(name_contents(page, cells), block)
     return insert_banner(text, banner(said))
 
 
@@ -376,6 +392,7 @@ def inject(course, assignment: str) -> list[Path]:
     """
     course = Path(course)
     done = []
+    numbers = shows_hidden_numbers(course, assignment)  # the policy and the due date, now
     for page in sorted((course / "feedback").glob(f"*/{assignment}/*.html")):
         student, nb = page.parent.parent.name, page.stem
         status = load_status(course, assignment, student) or {}
@@ -392,7 +409,8 @@ def inject(course, assignment: str) -> list[Path]:
         except (OSError, json.JSONDecodeError):
             notebook = {}
         said = incidents(notebook, (status.get("incidents") or {}).get(nb))
-        page.write_text(page_with_checks(page.read_text(), assignment, cells, plots, said))
+        text = page_with_checks(page.read_text(), assignment, cells, plots, said, numbers)
+        page.write_text(text)
         done.append(page)
     return done
 

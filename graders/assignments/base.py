@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,7 @@ class Outcome:
             return f"it earns its points only when all pass: {plain}"
         return f"{n}/{self.total} of {points:g} {unit} = {earned:.2f}" if n else plain
 
-    def hidden_message(self, points: float | None = None) -> str:
+    def hidden_message(self, points: float | None = None, numbers: bool = True) -> str:
         """The grading message: how many hidden inputs failed and how, never where.
 
         With ``points`` (what the check is worth) it also says what that earns, from the same
@@ -119,6 +120,8 @@ class Outcome:
         """
         if self.passed:
             return self.said
+        if not numbers:
+            return self._in_words(points)
         credit = self.credit(points)
         if not self.failed:
             return self._advise(f"{self.said.rstrip('.')} ({credit})" if credit else self.said)
@@ -128,6 +131,32 @@ class Outcome:
         return self._advise(
             f"{self.failed} of {self.total} {which} {verb} this check{credit}; in one of them, "
             f"{self.said}"
+        )
+
+    def _in_words(self, points: float | None) -> str:
+        """The grading message without a number measured on the hidden cases (no counts of
+        their neurons, no reference rate, no limit computed on them): what failed in words and
+        the points, which the student sees anyway (``numbers=False`` of
+        :meth:`hidden_message`)."""
+        earned = ""
+        if points is not None:
+            unit = "point" if points == 1 else "points"
+            got = round(points * max(0.0, min(1.0, self.fraction)), 2)
+            earned = f" ({got:g} of {points:g} {unit})"
+        said = "" if re.search(r"\d", self.said) else self.said.rstrip(".")
+        if self.failed:
+            which = "hidden cases" if self.what == "cases" else f"{self.what} of the hidden cases"
+            text = f"Some {which} fail this check{earned}"
+            text += f"; in one of them, {said}" if said else ""
+        else:
+            text = (
+                f"{said[:1].upper()}{said[1:]}{earned}"
+                if said
+                else f"This check fails on the hidden cases{earned}"
+            )
+        return self._advise(
+            f"{text}. The hidden cases' numbers are shown after the due date; the case plotted "
+            "below measures the same check with the task's parameters"
         )
 
     def feedback_message(self, hidden_passed: bool = False) -> str:
@@ -280,7 +309,11 @@ class Assignment:
             found = self.advised(name, self.run_check(name, spec, obs, cases), faults)
             focus = {"focus": found.focus} if found.focus is not None else {}
             message = found.hidden_message(points)
-            out.append(CheckResult(name, points, found.fraction, message, focus))
+            # the same without the hidden cases' numbers, for feedback before the due date
+            # (graders.settings.Feedback.hidden_numbers)
+            words = found.hidden_message(points, numbers=False)
+            details = {**focus, **({"words": words} if words != message else {})}
+            out.append(CheckResult(name, points, found.fraction, message, details))
         return out
 
     def run_check(
