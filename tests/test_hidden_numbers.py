@@ -76,6 +76,11 @@ def test_the_words_give_no_hidden_number_and_keep_the_points_and_advice():
     assert "in one of them, at each spike vth should rise by vth_inc" in o.hidden_message(
         2, numbers=False
     )
+    assert (
+        _outcome(fraction=0.0, failed=11)
+        .hidden_message(2, False)
+        .startswith("All firing neurons of the hidden cases fail this check (0 of 2 points)")
+    )
     assert _outcome(fraction=1.0, failed=0, said="all 11 fine").hidden_message(2, False) == (
         "all 11 fine"
     )  # a pass gives no hidden number to act on and stays as it is

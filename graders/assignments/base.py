@@ -146,7 +146,8 @@ class Outcome:
         said = "" if re.search(r"\d", self.said) else self.said.rstrip(".")
         if self.failed:
             which = "hidden cases" if self.what == "cases" else f"{self.what} of the hidden cases"
-            text = f"Some {which} fail this check{earned}"
+            some = "All" if self.total and self.failed >= self.total else "Some"
+            text = f"{some} {which} fail this check{earned}"
             text += f"; in one of them, {said}" if said else ""
         else:
             text = (
