@@ -192,6 +192,9 @@ WRAP_CSS = (
     # the messages are prose: the page's font, not a terminal's
     ".autograde-message {font-family: inherit; font-size: 1em; line-height: 1.45;"
     " background: #f7f7f7; padding: 0.6em; border: 1px solid #ddd}"
+    # a hidden test's output is its message, prose: the page's font (FeedbackCells tags it)
+    ".celltag_autograde-verdict .output_area pre, .celltag_autograde-verdict .jp-OutputArea pre"
+    " {font-family: inherit; font-size: 1em; line-height: 1.45}"
     # every image within the page's width, the student's own figures too
     "img {max-width: 100%; height: auto}"
     ".autograde-label {margin: 0.6em 0 0.2em; font-weight: bold; font-size: 0.9em}"

@@ -183,3 +183,58 @@ def test_graded_messages_in_words_carry_no_hidden_number(name, entry):
         assert _digits(words, got) == [], f"{c.name}: {words}"
         assert re.search(r"\d", c.message.replace(got, "")), "words without a reason"
     assert with_numbers, "no message of a wrong answer had hidden numbers to hide"
+
+
+#: A count of the hidden cases' items: "1 of 11 firing neurons of the hidden cases".
+COUNT = re.compile(r"\b\d+ of \d+ [a-z ]*hidden cases")
+
+
+def _student_sees(course: Path, a: str, student: str) -> dict[str, str]:
+    cells = json.loads((course / "autograded" / student / a / f"{a}.ipynb").read_text())["cells"]
+    outputs = [
+        json.dumps(c.get("outputs", []))
+        for c in cells
+        if c["metadata"].get("nbgrader", {}).get("grade_id", "").startswith("hidden_")
+    ]
+    results = course / "exports" / "gradescope" / a / student / "results.json"
+    return {
+        "page": (course / "feedback" / student / a / f"{a}.html").read_text(),
+        "results.json": results.read_text(),
+        "cell outputs": "\n".join(outputs),
+    }
+
+
+@pytest.mark.slow
+@pytest.mark.nbgrader
+def test_a_graded_class_gets_hidden_numbers_only_after_the_due_date(tmp_path):
+    """bob (the tutorial's decay bug) graded before the due date, then again after it."""
+    import subprocess
+
+    from banks import grade_cmd, grade_env
+    from nbgrader.api import Gradebook
+
+    from autograde import course as course_mod
+    from autograde import demo
+
+    a, repo = "adaptive_threshold", Path(__file__).resolve().parent.parent
+    course = demo.make_course(tmp_path / "course", repo, a, {"bob": ("partly", "")})
+    env = grade_env(tmp_path / "cache")
+
+    def grade(due: dt.datetime, *extra: str) -> dict[str, str]:
+        with Gradebook(course_mod.db_url(course)) as gb:
+            gb.update_or_create_assignment(a, duedate=due)
+        done = subprocess.run(
+            grade_cmd(a, *extra), cwd=course, env=env, capture_output=True, text=True, timeout=1200
+        )
+        assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
+        return _student_sees(course, a, "bob")
+
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    before = grade(now + dt.timedelta(days=7))
+    for where, text in before.items():
+        assert not COUNT.search(text), f"{where} before the due date: {COUNT.search(text)[0]}"
+        assert "shown after the due date" in text, where
+    assert '"visibility": "after_due_date"' in before["results.json"]
+    after = grade(now - dt.timedelta(days=1), "--force")
+    for where, text in after.items():
+        assert COUNT.search(text), f"{where} after the due date has no hidden count"

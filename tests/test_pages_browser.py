@@ -40,6 +40,7 @@ def _bob_spec() -> dict:
 def _exporter():
     """nbgrader's feedback template and exporter, as ``generate_feedback`` configures them."""
     import nbgrader.converters as conv
+    from nbgrader.preprocessors import ClearHiddenTests
     from traitlets.config import Config
 
     from autograde.feedback_page import FeedbackExporter
@@ -53,6 +54,7 @@ def _exporter():
     c.HTMLExporter.extra_template_paths = [str(css)]
     exporter = FeedbackExporter(config=c)
     exporter.register_preprocessor(FeedbackCells(), enabled=True)
+    exporter.register_preprocessor(ClearHiddenTests(), enabled=True)
     return exporter
 
 
@@ -82,6 +84,9 @@ def bob(tmp_path_factory):
         if info.get("grade") and not info.get("solution"):
             rec = cells.get(info["grade_id"])
             info["score"] = rec["points"] if rec else info["points"]
+            if rec:  # the hidden cell's output: its message, as TrustedVerdicts leaves it
+                out = nbformat.v4.new_output("stream", name="stdout", text=rec["message"] + "\n")
+                cell.outputs = [out]
     total = sum(r["points"] for r in cells.values())
     resources = {"nbgrader": {"notebook": A, "score": total, "max_score": 10.0, "late_penalty": 0}}
     page, _ = _exporter().from_notebook_node(nb, resources=resources)
@@ -143,6 +148,9 @@ def test_the_feedback_page_fits_the_window(bob, browser, width, tmp_path):
     if width == 1280:  # shown at their display size, drawn at twice it
         assert all(abs(i["width"] * feedback.SCALE - i["natural"]) <= 2 for i in plots)
     assert facts["fonts"] and all(f == facts["body_font"] for f in facts["fonts"])
+    # the hidden cells' messages too: prose, not code
+    assert len(facts["verdict_fonts"]) == len(get(A).points)
+    assert all(f == facts["body_font"] for f in facts["verdict_fonts"]), facts["verdict_fonts"]
     assert shot.stat().st_size > 10_000
 
 
