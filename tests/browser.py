@@ -77,7 +77,8 @@ def layout(browser, page_file: Path, width: int, screenshot: Path | None = None)
         facts["body_font"] = page.evaluate("() => getComputedStyle(document.body).fontFamily")
         # what the hidden tests' cells print (their messages), as FeedbackCells tags them
         facts["verdict_fonts"] = page.evaluate(
-            "() => Array.from(document.querySelectorAll('.celltag_autograde-verdict .output_area pre'))"
+            "() => Array.from(document.querySelectorAll("
+            "'.celltag_autograde-verdict .output_area pre'))"
             ".map(e => getComputedStyle(e).fontFamily)"
         )
         if screenshot is not None:
