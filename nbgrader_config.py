@@ -35,6 +35,8 @@ c.ClearHiddenTests.end_test_delimeter = "END HIDDEN TESTS"
 #     c.SafeExecute.timeout = 300              # seconds per cell
 #     c.SafeExecute.submission_timeout = 1800  # seconds per notebook
 #     c.TrustedVerdicts.backend = "genn-cpu"   # force a backend ("": AUTOGRADE_BACKEND or the best)
+#     c.Feedback.hidden_numbers = "always"     # hidden cases' numbers before the due date too
+#                                              # (default "after_due_date"; or "never")
 from graders import settings  # noqa: E402
 
 # nbgrader's own Execute (e.g. `nbgrader validate`) gets the same per-cell limit

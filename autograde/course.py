@@ -221,6 +221,50 @@ def answer_notes(cells: dict) -> list[str]:
     return out
 
 
+def hidden_numbers_policy(course: Path) -> str:
+    """The course's ``c.Feedback.hidden_numbers`` (:class:`graders.settings.Feedback`)."""
+    from traitlets.config import Config
+
+    from graders import settings
+
+    path = Path(course) / "nbgrader_config.py"
+    config = Config()
+    if path.is_file():
+        config = PyFileConfigLoader(path.name, path=str(path.parent)).load_config()
+    return settings.Feedback(config=config).hidden_numbers
+
+
+def due_date(course: Path, assignment: str):
+    """The assignment's due date in nbgrader's gradebook (naive UTC), or None."""
+    from nbgrader.api import Gradebook, MissingEntry
+
+    try:
+        with Gradebook(db_url(Path(course))) as gb:
+            return gb.find_assignment(assignment).duedate
+    except MissingEntry:
+        return None
+
+
+def shows_hidden_numbers(course: Path, assignment: str, now=None) -> bool:
+    """Whether the students' feedback of ``assignment`` may give the hidden cases' numbers now:
+    the course's policy and the assignment's due date (:func:`graders.settings.
+    shows_hidden_numbers`)."""
+    from graders import settings
+
+    policy = hidden_numbers_policy(course)
+    if policy != "after_due_date":
+        return settings.shows_hidden_numbers(policy, None)
+    return settings.shows_hidden_numbers(policy, due_date(course, assignment), now)
+
+
+def shown_message(rec: dict, numbers: bool) -> str:
+    """A check record's message as a student may read it: with the hidden cases' numbers
+    (``message``) or in words (``words``, where the message has such numbers)."""
+    if numbers or not rec.get("words"):
+        return rec.get("message") or ""
+    return rec["words"]
+
+
 def plots_path(course: Path, assignment: str, student: str) -> Path:
     """Where the worker's plots of one student are kept (instructor side, next to the status)."""
     return Path(course) / STATUS_DIR / assignment / "plots" / f"{student}.json"

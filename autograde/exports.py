@@ -35,7 +35,13 @@ from traitlets import Bool, Dict, Integer
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.config.loader import PyFileConfigLoader
 
-from .course import answer_notes, write_atomic
+from .course import (
+    answer_notes,
+    hidden_numbers_policy,
+    shown_message,
+    shows_hidden_numbers,
+    write_atomic,
+)
 from .gradebook_db import open_gradebook
 
 GRADES_CSV = "grades.csv"
@@ -157,9 +163,21 @@ def check_order(course, assignment: str) -> dict[str, int]:
     return order
 
 
-def gradescope_results(status: dict, decimals: int = 2, order: dict | None = None) -> dict:
+def gradescope_results(
+    status: dict,
+    decimals: int = 2,
+    order: dict | None = None,
+    numbers: bool = True,
+    policy: str = "always",
+) -> dict:
     """One graded submission as Gradescope's ``results.json``, tests in the notebook's order
-    (``order``: cell id -> position, :func:`check_order`) and numbered from 1."""
+    (``order``: cell id -> position, :func:`check_order`) and numbered from 1.
+
+    ``numbers``: whether the outputs may give the hidden cases' numbers now (else the words of
+    each record's ``words``); ``policy`` (``c.Feedback.hidden_numbers``) gives the tests whose
+    message has such numbers Gradescope's matching ``visibility`` ("after_due_date"); the
+    others, and all under "always" or "never", are "visible".
+    """
     items = [
         (cell, rec)
         for cells in (status.get("checks") or {}).values()
@@ -177,9 +195,13 @@ def gradescope_results(status: dict, decimals: int = 2, order: dict | None = Non
                 "score": _round(points, decimals),
                 "max_score": worth,
                 "status": "passed" if points >= worth - 1e-9 else "failed",
-                "output": rec.get("message", ""),
+                "output": shown_message(rec, numbers),
                 "output_format": "text",
-                "visibility": "visible",
+                "visibility": (
+                    "after_due_date"
+                    if rec.get("words") and policy == "after_due_date"
+                    else "visible"
+                ),
             }
         )
     notes = [*(status.get("incidents") or {}).values()]
@@ -284,13 +306,17 @@ def write(course, db_url: str, assignment: str | None = None, statuses=()) -> li
         written.append(course / GRADES_CSV)
         if opts.gradescope and assignment:
             order = check_order(course, assignment)
+            policy = hidden_numbers_policy(course)
+            numbers = shows_hidden_numbers(course, assignment)
             for st in statuses:
                 if not st or not st.get("ok"):
                     continue
                 path = course / EXPORTS_DIR / "gradescope" / assignment / st["student"]
                 write_atomic(
                     path / "results.json",
-                    json.dumps(gradescope_results(st, opts.decimals, order), indent=1),
+                    json.dumps(
+                        gradescope_results(st, opts.decimals, order, numbers, policy), indent=1
+                    ),
                 )
                 written.append(path / "results.json")
     except Exception as err:  # noqa: BLE001 -- any failure of the export is reported the same way

@@ -24,7 +24,14 @@ from graders.assignments import get
 from graders.feedback import feedback_observables
 from graders.harness import SimulationFailed
 
-from .course import answer_notes, load_status, plots_path, run_nbgrader
+from .course import (
+    answer_notes,
+    load_status,
+    plots_path,
+    run_nbgrader,
+    shown_message,
+    shows_hidden_numbers,
+)
 
 BEGIN = "<!-- autograde-feedback:begin -->"
 END = "<!-- autograde-feedback:end -->"
@@ -33,7 +40,14 @@ BANNER_END = "<!-- autograde-incident:end -->"
 META = "autograde"  # autograde.preprocessors.common.META, without importing nbgrader here
 
 
-def _figure(width: float = 9.5, height: float = 3.0, ncols: int = 1):
+#: Figures are laid out at this many pixels per inch, the size a page shows them at (a 9.5 in
+#: plot is 600 px wide there), and saved at ``SCALE`` times it, so that they stay sharp on a
+#: high-density screen: text of 9.5 pt is 10.6 px as displayed.
+DISPLAY_DPI = 80
+SCALE = 2
+
+
+def _figure(width: float = 7.5, height: float = 3.8, ncols: int = 1):
     # matplotlib here and in to_png, not at the top: Agg must be chosen before pyplot loads, and
     # a worker that makes no plots (--no-feedback) skips its 0.5-0.8 s import.
     import matplotlib
@@ -41,18 +55,37 @@ def _figure(width: float = 9.5, height: float = 3.0, ncols: int = 1):
     matplotlib.use("Agg")  # no display on a server; must precede pyplot
     import matplotlib.pyplot as plt  # (see above)
 
-    return plt.subplots(1, ncols, figsize=(width, height), dpi=80)
+    return plt.subplots(1, ncols, figsize=(width, height), dpi=DISPLAY_DPI)
 
 
 def to_png(fig) -> str:
-    """A figure as base64 PNG text (and closes it)."""
+    """A figure as base64 PNG text at ``SCALE`` times its display size (and closes it)."""
     import matplotlib.pyplot as plt  # see _figure: only the processes that draw load it
 
     buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png")
+    fig.savefig(buf, format="png", dpi=DISPLAY_DPI * SCALE)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def png_size(png: str) -> tuple[int, int]:
+    """Width and height in pixels of a base64 PNG (from its IHDR chunk)."""
+    head = base64.b64decode(png[:44])
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+
+
+def img(png: str, alt: str) -> str:
+    """An ``<img>`` of a PNG made by :func:`to_png`: shown at its display size
+    (``1/SCALE`` of its pixels) and never wider than the page (``max-width:100%``)."""
+    if not png:
+        return ""
+    w, h = png_size(png)
+    return (
+        f'<img alt="{html.escape(alt)}" class="autograde-plot" width="{w // SCALE}" '
+        f'height="{h // SCALE}" style="max-width:100%;height:auto" '
+        f'src="data:image/png;base64,{png}"/>'
+    )
 
 
 def plot_check(
@@ -156,8 +189,14 @@ INTRO = (
 WRAP_CSS = (
     ".jp-OutputArea-output pre, .output_area pre, .autograde-message "
     "{white-space: pre-wrap; word-break: normal; overflow-wrap: break-word; overflow-x: visible}"
-    ".autograde-message {font-family: monospace; background: #f7f7f7; padding: 0.6em;"
-    " border: 1px solid #ddd}"
+    # the messages are prose: the page's font, not a terminal's
+    ".autograde-message {font-family: inherit; font-size: 1em; line-height: 1.45;"
+    " background: #f7f7f7; padding: 0.6em; border: 1px solid #ddd}"
+    # a hidden test's output is its message, prose: the page's font (FeedbackCells tags it)
+    ".celltag_autograde-verdict .output_area pre, .celltag_autograde-verdict .jp-OutputArea pre"
+    " {font-family: inherit; font-size: 1em; line-height: 1.45}"
+    # every image within the page's width, the student's own figures too
+    "img {max-width: 100%; height: auto}"
     ".autograde-label {margin: 0.6em 0 0.2em; font-weight: bold; font-size: 0.9em}"
 )
 
@@ -167,8 +206,39 @@ def score_text(points: float) -> str:
     return f"{round(float(points), 2):g}"
 
 
-def section(assignment: str, cells: dict, plots: dict, banner: bool = False) -> str:
+def points_text(points: float, max_points: float) -> str:
+    """ "1.82 of 2 points", "0 of 1 point": the plural as the maximum needs it."""
+    unit = "point" if float(max_points) == 1 else "points"
+    return f"{score_text(points)} of {float(max_points):g} {unit}"
+
+
+# nbgrader's feedback template lists every graded cell as "Test cell (Score: 1.82 / 2.0)"
+_CONTENTS_ENTRY = re.compile(
+    r'<li><a href="#(?P<id>[^"]+)">Test cell</a> \(Score: (?P<got>[-\d.]+) / (?P<max>[\d.]+)\)'
+)
+
+
+def name_contents(page: str, cells: dict) -> str:
+    """``page`` with the table of contents' entries of the hidden test cells named by their
+    check ("decay: 0 of 2 points") instead of nbgrader's "Test cell (Score: 0.0 / 2.0)"."""
+
+    def entry(m: re.Match) -> str:
+        rec = cells.get(m.group("id"))
+        if not rec or not rec.get("check"):
+            return m.group(0)
+        text = points_text(float(m.group("got")), float(m.group("max")))
+        return f'<li><a href="#{m.group("id")}">{html.escape(rec["check"])}</a>: {text}'
+
+    return _CONTENTS_ENTRY.sub(entry, page)
+
+
+def section(
+    assignment: str, cells: dict, plots: dict, banner: bool = False, numbers: bool = True
+) -> str:
     """The HTML block for one notebook: per check its score, message and plot.
+
+    Without ``numbers`` (before the due date, :func:`autograde.course.shows_hidden_numbers`)
+    the messages say in words what they measured on the hidden cases.
 
     With ``banner`` (the page opens with the run's incidents) a check that did not run says so
     in a line instead of repeating the incident.
@@ -189,10 +259,9 @@ def section(assignment: str, cells: dict, plots: dict, banner: bool = False) -> 
         c = rec["check"]
         out.append(
             f'<div class="autograde-check" id="autograde-{html.escape(c)}">'
-            f"<h3>{html.escape(c)}: {score_text(rec['points'])} of {rec['max_points']:g} "
-            "points</h3>"
+            f"<h3>{html.escape(c)}: {points_text(rec['points'], rec['max_points'])}</h3>"
             "<p class='autograde-label'>On the hidden tests</p>"
-            f"<div class='autograde-message'>{html.escape(_message(rec, banner))}</div>"
+            f"<div class='autograde-message'>{html.escape(_message(rec, banner, numbers))}</div>"
         )
         plotted = (plots.get("feedback") or {}).get(c, {}).get("message")
         if plotted:
@@ -203,10 +272,7 @@ def section(assignment: str, cells: dict, plots: dict, banner: bool = False) -> 
             )
         png = plots.get("plots", {}).get(c)
         if png:
-            out.append(
-                f'<img alt="{html.escape(c)}: your traces and the reference" '
-                f'src="data:image/png;base64,{png}"/>'
-            )
+            out.append(img(png, f"{c}: your traces and the reference"))
         out.append("</div>")
     out += ["</div>", END]
     return "\n".join(out)
@@ -295,10 +361,10 @@ def insert_banner(page: str, block: str) -> str:
     return block + page if m is None else page[: m.end()] + block + page[m.end() :]
 
 
-def _message(rec: dict, banner: bool) -> str:
+def _message(rec: dict, banner: bool, numbers: bool = True) -> str:
     if banner and rec.get("status") == "not_run":
         return "This test did not run: see what happened at the top of this page."
-    return rec.get("message") or ""
+    return shown_message(rec, numbers)
 
 
 def insert(page: str, block: str) -> str:
@@ -306,6 +372,17 @@ def insert(page: str, block: str) -> str:
     page = re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), "", page, flags=re.S)
     at = page.rfind("</body>")
     return page + block if at < 0 else page[:at] + block + "\n" + page[at:]
+
+
+def page_with_checks(
+    page: str, assignment: str, cells: dict, plots: dict, said: list, numbers: bool = True
+) -> str:
+    """nbgrader's feedback ``page`` with the checks' messages and plots (:func:`section`;
+    ``numbers``: with the hidden cases' numbers), the incidents' banner (``said``,
+    :func:`incidents`) and the contents named by check."""
+    block = section(assignment, cells, plots, bool(said), numbers)
+    text = insert(name_contents(page, cells), block)
+    return insert_banner(text, banner(said))
 
 
 def inject(course, assignment: str, students: list[str] | None = None) -> list[Path]:
@@ -318,6 +395,7 @@ def inject(course, assignment: str, students: list[str] | None = None) -> list[P
     """
     course = Path(course)
     done = []
+    numbers = shows_hidden_numbers(course, assignment)  # the policy and the due date, now
     for page in sorted((course / "feedback").glob(f"*/{assignment}/*.html")):
         student, nb = page.parent.parent.name, page.stem
         if students is not None and student not in students:
@@ -336,8 +414,8 @@ def inject(course, assignment: str, students: list[str] | None = None) -> list[P
         except (OSError, json.JSONDecodeError):
             notebook = {}
         said = incidents(notebook, (status.get("incidents") or {}).get(nb))
-        text = insert(page.read_text(), section(assignment, cells, plots, bool(said)))
-        page.write_text(insert_banner(text, banner(said)))
+        text = page_with_checks(page.read_text(), assignment, cells, plots, said, numbers)
+        page.write_text(text)
         done.append(page)
     return done
 

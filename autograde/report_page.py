@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import html
 
+from .feedback import img
+
 
 def _row(cells: list[str], tag: str = "td") -> str:
     return "<tr>" + "".join(f"<{tag}>{html.escape(str(c))}</{tag}>" for c in cells) + "</tr>"
@@ -151,8 +153,8 @@ def page(assignment: str, data: dict, facts: list, figure: str, rates: dict) -> 
         "<table>" + "".join(_row(list(f)) for f in facts) + "</table>",
         *_attention_html(data, links),
         *_clusters_html(data, names),
-        '<h2>Scores and pass rates</h2><img alt="score distribution and pass rate per check" '
-        f'src="data:image/png;base64,{figure}"/>',
+        "<h2>Scores and pass rates</h2>"
+        + img(figure, "score distribution and pass rate per check"),
         "<table><tr><th>check</th><th>full marks</th></tr>",
     ]
     for check, (p, n) in rates.items():

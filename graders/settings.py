@@ -211,6 +211,50 @@ class Grading(Configurable):
     )
 
 
+#: When the feedback gives numbers measured on the hidden cases (the reference's rates, limits
+#: computed on them, how many of their neurons or spikes failed), as Gradescope's test
+#: visibility: the values of :attr:`Feedback.hidden_numbers`.
+HIDDEN_NUMBERS = ("after_due_date", "always", "never")
+
+
+class Feedback(Configurable):
+    """What the students' feedback shows (``c.Feedback.hidden_numbers`` in the course's
+    ``nbgrader_config.py``)."""
+
+    # after_due_date by default: the hidden cases' reference behaviour is a target a student
+    # could tune against while the assignment is open; afterwards it explains the grade.
+    hidden_numbers = CaselessStrEnum(
+        list(HIDDEN_NUMBERS),
+        "after_due_date",
+        help="when messages give numbers measured on the hidden cases (reference rates, limits "
+        "computed on them, counts of their neurons and spikes): after_due_date (nbgrader's "
+        "due date of the assignment; before it the message says it in words, and the case "
+        "plotted on the page gives the task's own numbers), always, or never",
+    ).tag(config=True)
+
+
+def shows_hidden_numbers(policy: str, duedate, now=None) -> bool:
+    """Whether feedback may give hidden-case numbers under ``policy`` (one of
+    :data:`HIDDEN_NUMBERS`) for an assignment due at ``duedate`` (a naive UTC datetime, as
+    nbgrader's gradebook stores it; None: no due date, so "after_due_date" never arrives) at
+    ``now`` (default: the current UTC time)."""
+    import datetime as dt
+
+    policy = (policy or "after_due_date").lower()
+    if policy not in HIDDEN_NUMBERS:
+        raise ValueError(
+            f"hidden_numbers must be one of {', '.join(HIDDEN_NUMBERS)}, not {policy!r}"
+        )
+    if policy != "after_due_date":
+        return policy == "always"
+    if duedate is None:
+        return False
+    now = now or dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    if getattr(duedate, "tzinfo", None) is not None:
+        duedate = duedate.astimezone(dt.UTC).replace(tzinfo=None)
+    return now >= duedate
+
+
 def default(name: str):
     """The default value of setting ``name``."""
     return getattr(Grading(), name)

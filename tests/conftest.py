@@ -60,6 +60,11 @@ def pytest_terminal_summary(terminalreporter):
             else f"{_cuda_reason()}. They need GeNN's CUDA backend on an NVIDIA GPU"
         )
         terminalreporter.write_line(f"{count} tests did not run: {why}.")
+    if _BROWSER_SKIPPED:
+        terminalreporter.write_sep("!", "browser tests SKIPPED", yellow=True, bold=True)
+        terminalreporter.write_line(
+            f"The pages were not opened in a browser: {_BROWSER_SKIPPED[0]}"
+        )
     pg = [r for r in terminalreporter.stats.get("skipped", []) if r.nodeid in _PG_SELECTED]
     if pg:
         terminalreporter.write_sep("!", "PostgreSQL tests SKIPPED", yellow=True, bold=True)
@@ -84,3 +89,26 @@ def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv(settings.CACHE_ENV, str(cache))
     yield cache
     shutil.rmtree(cache, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """A headless Chromium (Playwright, the system's binary: tests/browser.py); the test is
+    skipped, with the reason in the summary, where Playwright or Chromium is missing."""
+    import browser as b  # tests/, like banks
+
+    why = b.missing()
+    if why:
+        _BROWSER_SKIPPED.append(why)
+        pytest.skip(f"browser test: {why}")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=b.chromium_path(), args=["--no-sandbox"])
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+_BROWSER_SKIPPED: list[str] = []

@@ -167,7 +167,7 @@ def test_tutorial_decay_bug_is_plotted_where_vth_relaxes_with_tau(tmp_path):
         "constant tau_th; yours relaxes much faster than that"
     )
     assert "tau_th = 200 ms" in decay["message"]
-    assert decay["message"].endswith("with time constant tau_th (not tau) in its equation.")
+    assert decay["message"].endswith("relaxes with tau, not with tau_th: divide by tau_th instead.")
     assert verdict.check("decay").message.startswith("3 of 3 neurons of the hidden cases fail")
     assert "yours relaxes much faster than that (its time constant is" in html
     assert "On the case plotted below" in html and "On the hidden tests" in html
@@ -214,7 +214,8 @@ def test_answer_without_adaptation_fails_on_the_plotted_case(tmp_path):
     red = plots["feedback"]["reduction"]
     assert not red["passed"] and red["focus"] == {"case": 0, "neuron": 1}
     assert "drive I = 25 mV" in red["message"] and "must fire fewer" in red["message"]
-    assert red["message"].endswith("fires less than with a fixed threshold.")
+    # the advice is the diagnosis of the strings: no line of reset raises vth
+    assert "Your reset leaves vth unchanged" in red["message"]
     _no_hidden_case_cited(verdict, plots, html)
 
 

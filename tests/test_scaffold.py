@@ -102,16 +102,23 @@ def test_registry_finds_a_package_dropped_in(tmp_path):
         "answers.py",
         "cases.py",
         "checks.py",
+        "faults.py",
         "network.py",
         "plots.py",
         f"{NAME}.ipynb",
     }
     code = (
         "import json, graders.assignments as A\n"
+        "from graders.faults import diagnose\n"
         f"a = A.get({NAME!r})\n"
+        "faults = {}\n"
+        "for kind, src in a.answers.items():\n"
+        "    ns = {}\n"
+        "    exec(src, {}, ns)\n"
+        "    faults[kind] = sorted(diagnose(a, ns))\n"
         "print(json.dumps({'names': A.names(), 'NAMES': list(A.NAMES), 'file': A.__file__,"
         " 'title': a.title, 'points': a.points, 'checks': sorted(a.checks),"
-        " 'answers': sorted(a.answers), 'available': A.available()}))"
+        " 'answers': sorted(a.answers), 'available': A.available(), 'faults': faults}))"
     )
     proc = run(repo, "-c", code, timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -122,6 +129,8 @@ def test_registry_finds_a_package_dropped_in(tmp_path):
     assert got["title"] == "A toy"
     assert got["points"] == {"rate": scaffold.POINTS} and got["checks"] == ["rate"]
     assert got["answers"] == ["partly", "right", "wrong"]
+    # the generated faults diagnose the generated answers: each wrong one by its fault
+    assert got["faults"] == {"right": [], "partly": ["tau_hard_coded"], "wrong": ["no_leak"]}
     assert_checkout_untouched()
 
 

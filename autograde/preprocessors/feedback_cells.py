@@ -6,7 +6,9 @@ notebook and the gradebook are not touched).
   "Test cell (Score: 0.0 / 0.0)" and give it a score heading.
 - A hidden-test cell keeps its message but not its ``execute_result``: that output is how
   :class:`~autograde.preprocessors.TrustedVerdicts` hands partial credit to nbgrader
-  (``Out[7]: 1.8182``), a bare number with four decimals beside the page's "1.82".
+  (``Out[7]: 1.8182``), a bare number with four decimals beside the page's "1.82"; and it is
+  tagged :data:`VERDICT_TAG`, which the template writes as the class ``celltag_<tag>``, so that
+  its message (prose) is set in the page's font, not as code (``autograde.feedback.WRAP_CSS``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ from traitlets import Bool
 from graders.notebook import cell_check
 
 from .common import META
+
+#: The tag of a hidden-test cell on the page (class ``celltag_autograde-verdict``).
+VERDICT_TAG = "autograde-verdict"
 
 
 class FeedbackCells(NbGraderPreprocessor):
@@ -48,4 +53,6 @@ class FeedbackCells(NbGraderPreprocessor):
             info.get("grade_id") in self._hidden or cell_check(cell.source or "") is not None
         ):
             cell.outputs = [o for o in cell.outputs if o.get("output_type") != "execute_result"]
+            tags = list(cell.metadata.get("tags") or [])
+            cell.metadata["tags"] = [*tags, VERDICT_TAG] if VERDICT_TAG not in tags else tags
         return cell, resources

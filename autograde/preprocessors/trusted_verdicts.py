@@ -60,6 +60,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         self._verdicts = {}
+        self._duedate = None  # the assignment's, from the gradebook (_trusted_checks)
         self._expected = self._trusted_checks(resources)
         self._incident = nb.metadata.get(META, {}).get("incident")
         self._not_answered = any(
@@ -70,6 +71,10 @@ class TrustedVerdicts(NbGraderPreprocessor):
         )
         self._cells = {}
         self._backend = None
+        # c.Feedback.hidden_numbers of the course's configuration, and the due date: whether
+        # the cell's output may give the hidden cases' numbers (graders.settings)
+        policy = settings.Feedback(config=self.config).hidden_numbers
+        self._numbers = settings.shows_hidden_numbers(policy, self._duedate)
         nb, resources = super().preprocess(nb, resources)
         meta = _meta(nb)
         meta["cells"] = self._cells
@@ -87,12 +92,17 @@ class TrustedVerdicts(NbGraderPreprocessor):
                     call = cell_check(cell.source or "")
                     if call is not None:
                         out[cell.name] = (call.assignment, call.check)
+                self._duedate = gb.find_assignment(info["assignment"]).duedate
         except (KeyError, MissingEntry) as err:
             self.log.warning("no trusted source cells: %s", err)
         for gid, spec in self.checks.items():
             a, _, c = spec.partition(":")
             out[gid] = (a, c)
         return out
+
+    #: Whether cell outputs may give the hidden cases' numbers (set per notebook by preprocess
+    #: from c.Feedback.hidden_numbers and the due date; without it, they may not).
+    _numbers = False
 
     def _verdict(self, assignment: str, spec: dict):
         key = json.dumps([assignment, spec], sort_keys=True, default=str)
@@ -131,7 +141,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
             return cell, resources
         assignment, check = self._expected[gid]
         spec = self._handed_over(cell, assignment, check)
-        points, message, status, notes = 0.0, "", "graded", []
+        points, message, status, notes, words = 0.0, "", "graded", [], None
         if spec is None:
             reason = skipped or self._incident
             if reason:
@@ -148,13 +158,16 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 fraction = max(0.0, min(1.0, float(result.fraction)))
                 points = round(fraction * max_points, 4)
                 message, status = result.message, verdict.status
+                words = result.details.get("words")
                 # notes concern the whole answer (a number where a parameter belongs, a rewrite
                 # for Brian2GeNN): kept beside each check, said once by the page, the report
                 # and the exports (autograde.feedback.answer_notes), never in each message
                 notes = list(verdict.notes)
+        # the status keeps both; the student's cell shows what the policy allows now
+        shown = message if self._numbers or not words else words
         if points > 0:
             cell.outputs = [
-                _stream(message.rstrip() + "\n"),
+                _stream(shown.rstrip() + "\n"),
                 NotebookNode(
                     output_type="execute_result",
                     execution_count=cell.get("execution_count"),
@@ -163,7 +176,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 ),
             ]
         else:
-            cell.outputs = [_error("AssertionError", message)]
+            cell.outputs = [_error("AssertionError", shown)]
         self._cells[gid] = {
             "check": check,
             "points": points,
@@ -173,6 +186,8 @@ class TrustedVerdicts(NbGraderPreprocessor):
             # the student's own answer (instructor side); the feedback plots simulate it
             "spec": spec,
         }
+        if words:  # the message without the hidden cases' numbers (graders.settings.Feedback)
+            self._cells[gid]["words"] = words
         if notes:
             self._cells[gid]["notes"] = notes
         return cell, resources

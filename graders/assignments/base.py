@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -110,7 +111,7 @@ class Outcome:
             return f"it earns its points only when all pass: {plain}"
         return f"{n}/{self.total} of {points:g} {unit} = {earned:.2f}" if n else plain
 
-    def hidden_message(self, points: float | None = None) -> str:
+    def hidden_message(self, points: float | None = None, numbers: bool = True) -> str:
         """The grading message: how many hidden inputs failed and how, never where.
 
         With ``points`` (what the check is worth) it also says what that earns, from the same
@@ -119,6 +120,8 @@ class Outcome:
         """
         if self.passed:
             return self.said
+        if not numbers:
+            return self._in_words(points)
         credit = self.credit(points)
         if not self.failed:
             return self._advise(f"{self.said.rstrip('.')} ({credit})" if credit else self.said)
@@ -128,6 +131,33 @@ class Outcome:
         return self._advise(
             f"{self.failed} of {self.total} {which} {verb} this check{credit}; in one of them, "
             f"{self.said}"
+        )
+
+    def _in_words(self, points: float | None) -> str:
+        """The grading message without a number measured on the hidden cases (no counts of
+        their neurons, no reference rate, no limit computed on them): what failed in words and
+        the points, which the student sees anyway (``numbers=False`` of
+        :meth:`hidden_message`)."""
+        earned = ""
+        if points is not None:
+            unit = "point" if points == 1 else "points"
+            got = round(points * max(0.0, min(1.0, self.fraction)), 2)
+            earned = f" ({got:g} of {points:g} {unit})"
+        said = "" if re.search(r"\d", self.said) else self.said.rstrip(".")
+        if self.failed:
+            which = "hidden cases" if self.what == "cases" else f"{self.what} of the hidden cases"
+            some = "All" if self.total and self.failed >= self.total else "Some"
+            text = f"{some} {which} fail this check{earned}"
+            text += f"; in one of them, {said}" if said else ""
+        else:
+            text = (
+                f"{said[:1].upper()}{said[1:]}{earned}"
+                if said
+                else f"This check fails on the hidden cases{earned}"
+            )
+        return self._advise(
+            f"{text}. The hidden cases' numbers are shown after the due date; the case plotted "
+            "below measures the same check with the task's parameters"
         )
 
     def feedback_message(self, hidden_passed: bool = False) -> str:
@@ -227,6 +257,10 @@ class Assignment:
     # Sample answer cells for the demo class: kind ("right", "partly", "wrong") -> Python source
     # that defines the spec's fields, as a student would type it into the answer cell.
     answers: dict[str, str] = field(default_factory=dict)
+    # What an answer can get wrong (:class:`graders.faults.Fault`, from the package's
+    # ``faults.py``): a failing check's message ends with the advice of the faults the answer's
+    # strings show, and with none where none is found. Empty: each check's own advice.
+    faults: tuple = ()
 
     # --- to override -------------------------------------------------------------------------
     def validation_objects(self, spec: dict, namespace: dict, upto: str) -> list:
@@ -271,11 +305,16 @@ class Assignment:
             The hidden cases (:meth:`cases`).
         """
         out = []
+        faults = self.diagnose(spec)
         for name, points in self.points.items():
-            found = self.run_check(name, spec, obs, cases)
+            found = self.advised(name, self.run_check(name, spec, obs, cases), faults)
             focus = {"focus": found.focus} if found.focus is not None else {}
             message = found.hidden_message(points)
-            out.append(CheckResult(name, points, found.fraction, message, focus))
+            # the same without the hidden cases' numbers, for feedback before the due date
+            # (graders.settings.Feedback.hidden_numbers)
+            words = found.hidden_message(points, numbers=False)
+            details = {**focus, **({"words": words} if words != message else {})}
+            out.append(CheckResult(name, points, found.fraction, message, details))
         return out
 
     def run_check(
@@ -285,6 +324,28 @@ class Assignment:
         fn = self.checks[name]
         kw = {"visible": True} if visible and "visible" in inspect.signature(fn).parameters else {}
         return outcome_of(fn(spec, obs, cases, **kw))
+
+    def diagnose(self, spec: dict) -> dict[str, str] | None:
+        """The faults the strings of ``spec`` show (:func:`graders.faults.diagnose`: name ->
+        advice); None for an assignment without :attr:`faults`. A spec without its required
+        fields (never graded: validation refuses it) shows none."""
+        if not self.faults:
+            return None
+        if any(f.required and not isinstance(spec.get(f.name), str) for f in self.fields):
+            return {}
+        from ..faults import diagnose
+
+        return diagnose(self, spec)
+
+    def advised(self, name: str, found: Outcome, faults: dict[str, str] | None) -> Outcome:
+        """``found`` with the advice of the ``faults`` that explain check ``name`` (none: no
+        advice, the message says what was measured); unchanged without a diagnosis."""
+        if faults is None:
+            return found
+        from ..faults import advice_for
+
+        found.advice = advice_for(self, faults, name)
+        return found
 
     def feedback(
         self, name: str, spec: dict, obs: dict, cases: list[dict], hidden_passed: bool = False
@@ -296,6 +357,7 @@ class Assignment:
         ``details`` hold ``focus`` (where to draw) and ``passed`` (on the feedback cases).
         """
         found = self.run_check(name, spec, obs, cases, visible=True)
+        found = self.advised(name, found, self.diagnose(spec))
         return CheckResult(
             name,
             self.points.get(name, 0.0),

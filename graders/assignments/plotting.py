@@ -17,6 +17,9 @@ REFERENCE = {"color": "k", "lw": 1.0, "ls": "--", "label": "reference (dashed)"}
 CONTROL = {"color": "0.6", "lw": 1.0, "label": "without plasticity"}
 #: The tolerance band or limit a check applied (fill_between, axhspan, axvspan, axhline).
 LIMIT = {"color": "C1", "alpha": 0.3, "lw": 0}
+#: Legend text in points: 10.6 px on the page, which shows a plot at 80 px per inch
+#: (autograde.feedback.DISPLAY_DPI); ticks and titles keep Matplotlib's 10 and 12 pt.
+LEGEND_PT = 9.5
 
 
 def mark(ax, x: float, y: float | None, text: str) -> None:
@@ -34,5 +37,16 @@ def smooth(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def legend(ax, **kw) -> None:
-    """The legend beside the axes (right), where it hides no trace or band."""
-    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, **kw)
+    """The legend under the axes, in columns, where it hides no trace or band and leaves the
+    plot the page's width (beside the axes it took a third of it, and a phone shrinks the
+    whole image to fit)."""
+    n = len(ax.get_legend_handles_labels()[1])
+    ax.legend(
+        fontsize=LEGEND_PT,
+        loc="upper center",
+        bbox_to_anchor=(0.5, -0.3),
+        ncol=min(3, max(1, n)),
+        frameon=False,
+        borderaxespad=0,
+        **kw,
+    )

@@ -4,9 +4,9 @@
 to ``vth0`` with ``tau_th`` and rises by ``vth_inc`` at every spike.
 
 The package: ``cases`` (parameters, hidden and feedback cases), ``network`` (the network built
-around a spec, with the reference answer), ``checks``, ``plots`` (feedback, drawn on a Matplotlib
-``Axes``) and ``answers`` (sample answer cells for the demo class); this module registers the
-assignment.
+around a spec, with the reference answer), ``checks``, ``faults`` (what an answer's strings get
+wrong, with the advice), ``plots`` (feedback, drawn on a Matplotlib ``Axes``) and ``answers``
+(sample answer cells for the demo class); this module registers the assignment.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from ..base import Field, register
 from .answers import ANSWERS
 from .cases import CASES, FEEDBACK_CASES, VISIBLE
 from .checks import CHECKS
+from .faults import FAULTS
 from .network import REFERENCE, AdaptiveThreshold
 from .plots import draw
 
@@ -57,5 +58,6 @@ ASSIGNMENT = AdaptiveThreshold(
     checks=CHECKS,
     plot=draw,
     answers=ANSWERS,
+    faults=FAULTS,
 )
 register(ASSIGNMENT)

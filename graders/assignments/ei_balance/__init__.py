@@ -7,8 +7,9 @@ rule itself (pairing protocols) and whether the rest of the network is left unto
 
 The package: ``cases`` (parameters, hidden and feedback cases, their input spikes, the pairing
 protocols), ``network`` (the network built around a spec, with the reference answer),
-``checks``, ``plots`` (feedback, drawn on a Matplotlib ``Axes``) and ``answers`` (sample answer
-cells for the demo class); this module registers the assignment.
+``checks``, ``faults`` (what an answer's strings get wrong, with the advice), ``plots``
+(feedback, drawn on a Matplotlib ``Axes``) and ``answers`` (sample answer cells for the demo
+class); this module registers the assignment.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ..base import Field, register
 from .answers import ANSWERS
 from .cases import CASES, DT, DURATION, FEEDBACK_CASES, PROBE_SETS, VISIBLE, inputs
 from .checks import CHECKS
+from .faults import FAULTS
 from .network import NEURON_PARAMS, REFERENCE, SYNAPSE_PARAMS, EIBalance
 from .plots import draw
 
@@ -77,5 +79,6 @@ ASSIGNMENT = EIBalance(
     checks=CHECKS,
     plot=draw,
     answers=ANSWERS,
+    faults=FAULTS,
 )
 register(ASSIGNMENT)
