@@ -22,7 +22,10 @@ import warnings
 from dataclasses import asdict
 from pathlib import Path
 
+from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
+
+from graders import settings
 
 from . import gradebook_db
 
@@ -223,10 +226,6 @@ def answer_notes(cells: dict) -> list[str]:
 
 def hidden_numbers_policy(course: Path) -> str:
     """The course's ``c.Feedback.hidden_numbers`` (:class:`graders.settings.Feedback`)."""
-    from traitlets.config import Config
-
-    from graders import settings
-
     path = Path(course) / "nbgrader_config.py"
     config = Config()
     if path.is_file():
@@ -236,7 +235,7 @@ def hidden_numbers_policy(course: Path) -> str:
 
 def due_date(course: Path, assignment: str):
     """The assignment's due date in nbgrader's gradebook (naive UTC), or None."""
-    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.api import Gradebook, MissingEntry  # 2-4 s to import, as above
 
     try:
         with Gradebook(db_url(Path(course))) as gb:
@@ -249,8 +248,6 @@ def shows_hidden_numbers(course: Path, assignment: str, now=None) -> bool:
     """Whether the students' feedback of ``assignment`` may give the hidden cases' numbers now:
     the course's policy and the assignment's due date (:func:`graders.settings.
     shows_hidden_numbers`)."""
-    from graders import settings
-
     policy = hidden_numbers_policy(course)
     if policy != "after_due_date":
         return settings.shows_hidden_numbers(policy, None)

@@ -25,6 +25,7 @@ grade`` takes its values from its options (``--timeout 300``), whose defaults ar
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 
 from traitlets import Bool, CaselessStrEnum, Float, Integer, Unicode, default
@@ -238,8 +239,6 @@ def shows_hidden_numbers(policy: str, duedate, now=None) -> bool:
     :data:`HIDDEN_NUMBERS`) for an assignment due at ``duedate`` (a naive UTC datetime, as
     nbgrader's gradebook stores it; None: no due date, so "after_due_date" never arrives) at
     ``now`` (default: the current UTC time)."""
-    import datetime as dt
-
     policy = (policy or "after_due_date").lower()
     if policy not in HIDDEN_NUMBERS:
         raise ValueError(
