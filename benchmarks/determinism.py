@@ -164,7 +164,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{len(names)} assignment(s)"
     )
     if args.out:
+        commit = subprocess.run(
+            ["git", "-C", str(REPO), "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
         record = {
+            "commit": commit or "unknown",
             "runs": runs,
             "differences": diff,
             "python": platform.python_version(),
