@@ -22,7 +22,7 @@ import pytest
 from banks import gradebook_scores
 from service_parts import REPO, A, Server, answer, env, make_course, nbgrader, student_folder
 
-from autograde.course import load_status
+from autograde.course import load_status, shown_message, shows_hidden_numbers
 from autograde.service import intake, tokens
 from autograde.service.policy import ServicePolicy, default
 from autograde.service.store import Refused, Store
@@ -236,10 +236,13 @@ def test_students_fetch_submit_and_get_their_feedback_with_nbgraders_cli(served)
         shown = re.search(r"Score: ([0-9.]+) / ([0-9.]+)", page)  # nbgrader's first: the total
         assert float(shown[1]) == pytest.approx(rows[name]["score"], abs=0.01)
         assert float(shown[2]) == sum(POINTS.values())
-        # every check's message (what was measured, in physics terms) reaches the student
+        # every check's message (what was measured, in physics terms) reaches the student, as
+        # the course's policy shows it (no due date: the hidden cases' numbers in words)
         status = load_status(course, A, name)
+        numbers = shows_hidden_numbers(course, A)
         for rec in status["checks"][A].values():
-            assert html.escape(rec["message"]) in page, rec["message"]
+            said = shown_message(rec, numbers)
+            assert said and html.escape(said) in page, said
     # the class's exports as `autograde grade` writes them
     assert (course / "grades.csv").read_text().count("\n") == len(CLASS) + 1
     listing = nbgrader(served["runs"]["bob"]["folder"], "list", "--inbound", environ=served["env"])
