@@ -38,6 +38,22 @@ def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
+#: The page a personal link opens: the token is exchanged there for a cookie (HttpOnly,
+#: SameSite) and the browser is sent on, so it stays in neither the address bar nor the logs.
+LOGIN_PATH = "/login"
+
+
+def personal_link(base_url: str, token: str) -> str:
+    """The link a student (or the instructor) opens in a browser to reach their pages.
+
+    Examples
+    --------
+    >>> personal_link("http://127.0.0.1:8800/", "s.ann.ab12")
+    'http://127.0.0.1:8800/login?token=s.ann.ab12'
+    """
+    return f"{base_url.rstrip('/')}{LOGIN_PATH}?token={token}"
+
+
 def check_id(student: str) -> str:
     """``student`` if it is a valid id, else :class:`TokenError` saying why."""
     if not STUDENT_ID.match(student or ""):
