@@ -112,3 +112,29 @@ def browser():
 
 
 _BROWSER_SKIPPED: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A PostgreSQL server of this test session's own (tests/postgres_server.py), stopped at the
+    end. Use it from tests marked ``postgres`` (skipped, with a summary line, where the server's
+    binaries are missing); where the server cannot start, the test is skipped with its words."""
+    import subprocess
+
+    from postgres_server import Server, find_bindir
+
+    bindir, why = find_bindir()
+    if bindir is None:
+        pytest.skip(why)
+    server = None
+    try:
+        server = Server(bindir)
+        server.start()
+    except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
+        if server is not None:
+            server.stop()
+        pytest.skip(f"PostgreSQL ({bindir}) could not be started here: {err}")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -17,6 +17,8 @@ import subprocess
 import sys
 import threading
 import urllib.request
+import uuid
+from collections import Counter
 
 import pytest
 from banks import gradebook_scores
@@ -46,6 +48,20 @@ POLICY = (
 # --- the pieces, without a server -------------------------------------------------------------
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request):
+    """The gradebook's URL the store follows: None (SQLite beside it, the default), or a fresh
+    database on the session's PostgreSQL server (the service's tables go there)."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_server").createdb(f"t{uuid.uuid4().hex[:16]}")
+
+
+def _token_rows(store: Store) -> list:
+    with store._connect() as con:
+        return [tuple(r) for r in con.execute("SELECT * FROM token").fetchall()]
+
+
 def test_policy_is_declared_once_with_help_and_read_from_the_course(tmp_path):
     assert default("submissions_per_hour") == 6 and default("max_upload_bytes") == 5_000_000
     for name, trait in ServicePolicy.class_traits(config=True).items():
@@ -58,11 +74,14 @@ def test_policy_is_declared_once_with_help_and_read_from_the_course(tmp_path):
     assert load(tmp_path).submissions_per_hour == 2
 
 
-def test_tokens_are_stored_hashed_compared_and_revoked(tmp_path):
-    store = Store(tmp_path)
+def test_tokens_are_stored_hashed_compared_and_revoked(tmp_path, db_url):
+    store = Store(tmp_path, db_url)
     token = tokens.issue(store, tokens.STUDENT, "alice")
     assert tokens.identify(store, token) == ("s", "alice")
-    assert token not in store.path.read_bytes().decode(errors="replace")  # only its hash
+    rows = _token_rows(store)
+    assert len(rows) == 1 and token not in repr(rows)  # only its hash
+    if store.path is not None:
+        assert token not in store.path.read_bytes().decode(errors="replace")
     assert tokens.identify(store, token[:-1] + ("0" if token[-1] != "0" else "1")) is None
     assert tokens.identify(store, "s.bob." + token.rsplit(".", 1)[1]) is None  # not bob's
     assert tokens.identify(store, "") is None and tokens.identify(store, "x.y") is None
@@ -93,8 +112,8 @@ def test_failed_attempts_lock_an_address_out_for_the_minute():
     assert seen.blocked("10.0.0.2") == 0  # another address is not affected
 
 
-def test_queue_oldest_first_replaces_a_waiting_one_and_limits_per_hour(tmp_path):
-    store = Store(tmp_path)
+def test_queue_oldest_first_replaces_a_waiting_one_and_limits_per_hour(tmp_path, db_url):
+    store = Store(tmp_path, db_url)
     nb = {f"{A}.ipynb": b"{}"}
     first, ahead = store.accept("alice", A, nb, "t1", limit=2)
     assert ahead == 0
@@ -120,8 +139,8 @@ def test_queue_oldest_first_replaces_a_waiting_one_and_limits_per_hour(tmp_path)
     )  # fmt: skip
 
 
-def test_grader_failures_are_retried_once_then_failed(tmp_path):
-    store = Store(tmp_path)
+def test_grader_failures_are_retried_once_then_failed(tmp_path, db_url):
+    store = Store(tmp_path, db_url)
     sub, _ = store.accept("alice", A, {f"{A}.ipynb": b"{}"}, "t", limit=0)
     assert store.claim().id == sub.id
     assert store.grader_failed(sub.id, "worker failed: boom") is True  # once more
@@ -130,13 +149,85 @@ def test_grader_failures_are_retried_once_then_failed(tmp_path):
     assert store.get(sub.id).state == "failed" and store.claim() is None
 
 
-def test_an_unacknowledged_upload_is_swept_at_start(tmp_path):
-    store = Store(tmp_path)
+def test_an_unacknowledged_upload_is_swept_at_start(tmp_path, db_url):
+    store = Store(tmp_path, db_url)
+    kept, _ = store.accept("alice", A, {f"{A}.ipynb": b"{}"}, "t", limit=0)
     half = store.inbox / ".deadbeef.tmp"
     half.mkdir()
     (half / f"{A}.ipynb").write_text("{")
     store.recover()
-    assert not half.exists()
+    assert not half.exists() and (store.inbox / kept.id / f"{A}.ipynb").is_file()
+
+
+def test_concurrent_claimers_take_each_submission_once(tmp_path, db_url):
+    store = Store(tmp_path, db_url)
+    nb = {f"{A}.ipynb": b"{}"}
+    ids = [store.accept(f"s{k:02d}", A, nb, "t", limit=0)[0].id for k in range(12)]
+    ids.append(store.accept("s00", "ei_balance", nb, "t", limit=0)[0].id)
+    claimed, go = [], threading.Barrier(6)
+
+    def claimer() -> None:
+        mine = Store(tmp_path, db_url)  # its own connections, as a grading thread has
+        go.wait()
+        while (sub := mine.claim()) is not None:
+            claimed.append(sub.id)
+
+    threads = [threading.Thread(target=claimer) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(claimed) == sorted(ids)  # every one, none twice
+    assert store.counts()["grading"] == len(ids)
+
+
+def test_concurrent_submissions_of_one_student_leave_one_waiting(tmp_path, db_url):
+    store = Store(tmp_path, db_url)
+    go = threading.Barrier(8)
+
+    def send(k: int) -> None:
+        go.wait()
+        store.accept("alice", A, {f"{A}.ipynb": b"{}"}, f"t{k}", limit=0)
+
+    threads = [threading.Thread(target=send, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    rows = store.list("alice")
+    assert Counter(s.state for s in rows) == {"queued": 1, "replaced": 7}
+    last = rows[-1]  # in order of arrival: the last one waits, the others name it
+    assert last.state == "queued"
+    assert {s.replaced_by for s in rows[:-1]} <= {s.id for s in rows[1:]}
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_service_tables_are_in_their_own_schema(tmp_path, pg_server):
+    from nbgrader.api import Gradebook
+    from sqlalchemy import create_engine, inspect
+
+    from autograde.service.pg import PG_SCHEMA
+
+    url = pg_server.createdb(f"t{uuid.uuid4().hex[:16]}")
+    (tmp_path / "nbgrader_config.py").write_text(
+        f"c = get_config()\nc.CourseDirectory.db_url = {url!r}\n"
+    )
+    with Gradebook(url) as gb:  # nbgrader's tables first, as a course has them
+        gb.add_student("alice")
+    store = Store(tmp_path)  # the course's URL, read from its configuration
+    assert store.url is not None and store.path is None
+    tokens.issue(store, tokens.STUDENT, "alice")
+    store.accept("alice", A, {f"{A}.ipynb": b"{}"}, "t", limit=0)
+    engine = create_engine(url)
+    try:
+        seen = inspect(engine)
+        assert set(seen.get_table_names(schema=PG_SCHEMA)) == {"submission", "token"}
+        public = set(seen.get_table_names(schema="public"))
+        assert "student" in public and not public & {"submission", "token"}
+    finally:
+        engine.dispose()
+    assert not list(tmp_path.rglob("*.db")), "a SQLite file beside a PostgreSQL gradebook"
+    assert [s.student for s in Store(tmp_path).list()] == ["alice"]  # a second start reads it
 
 
 def test_the_intake_passes_an_answer_and_names_what_is_wrong_otherwise(tmp_path):

@@ -87,7 +87,13 @@ def cmd_students(args) -> int:
     if not (course / "nbgrader_config.py").is_file():
         print(f"error: {course} is not a course folder (no nbgrader_config.py)", file=sys.stderr)
         return 2
-    store = Store(course)
+    from ..gradebook_db import GradebookUnreachable
+
+    try:
+        store = Store(course)
+    except GradebookUnreachable as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
     out = Path(args.out) if args.out else store.root / HANDOUT
     try:
         if args.action == "revoke":
@@ -143,10 +149,10 @@ def cmd_serve(args) -> int:
         # requests and graders open it side by side
         with gradebook_db.open_gradebook(db_url(course)):
             pass
+        store = Store(course)  # on the gradebook's PostgreSQL server where it is on one
     except gradebook_db.GradebookUnreachable as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    store = Store(course)
     back = store.recover()
     policy = policy_.load(course)
     if not (store.root / "instructor.token").is_file():
@@ -174,7 +180,7 @@ def cmd_serve(args) -> int:
     _say(
         f"autograde serve: {course} on http://{args.host}:{args.port}; {n['queued']} waiting "
         f"({back} put back from an interrupted run); instructor token in "
-        f"{store.root / 'instructor.token'}"
+        f"{store.root / 'instructor.token'}; the queue in {store.describe()}"
     )
     uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="info")
     return 0

@@ -1,11 +1,19 @@
 """The service's own tables: the durable queue, the submissions' history and the tokens.
 
-SQLite in ``<course>/autograde_service/service.db``, beside the gradebook and never inside
-nbgrader's schema (nbgrader's migrations own that one). A submission is acknowledged only after
-its bytes are on disk (written, ``fsync``'d, renamed into place, the folder ``fsync``'d) and its
-row is committed (WAL with ``synchronous=FULL``: a commit is on disk when it returns), so a kill
-at any moment loses nothing that was acknowledged; bytes without a row were never acknowledged
-and are swept at the next start.
+Never inside nbgrader's schema (nbgrader's migrations own that one): SQLite in
+``<course>/autograde_service/service.db``, beside the gradebook, by default; where the course's
+gradebook is on PostgreSQL (``c.CourseDirectory.db_url``), the same server and database, in a
+schema of the service's own (:mod:`autograde.service.pg`). One SQL text serves both, and every
+write transaction holds one lock (``BEGIN IMMEDIATE`` on SQLite, a transaction-scoped advisory
+lock on PostgreSQL), so writers take turns on both and a claim, a replacement or the hourly
+limit never races.
+
+A submission is acknowledged only after its bytes are on disk (written, ``fsync``'d, renamed
+into place, the folder ``fsync``'d) and its row is committed (SQLite: WAL with
+``synchronous=FULL``; PostgreSQL: ``synchronous_commit=on``; either way a commit is on disk when
+it returns), so a kill at any moment loses nothing that was acknowledged; bytes without a row
+were never acknowledged and are swept at the next start. The bytes and the feedback pages stay
+in ``<course>/autograde_service/`` on either database.
 
 States of a submission: ``queued`` (waiting for a worker), ``grading``, ``graded``, ``failed``
 (the grader's side failed twice; the student is told "not graded yet, the instructor was told")
@@ -16,6 +24,7 @@ they are graded (once) again.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -25,6 +34,9 @@ import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+from .. import gradebook_db
+from . import pg
 
 #: The service's folder inside the course.
 FOLDER = "autograde_service"
@@ -86,8 +98,8 @@ class Submission:
     replaced_by: str | None = None
 
     @classmethod
-    def from_row(cls, row: sqlite3.Row) -> Submission:
-        d = dict(row)
+    def from_row(cls, row) -> Submission:
+        d = {f.name: row[f.name] for f in dataclasses.fields(cls)}  # not PostgreSQL's seq
         d["files"] = json.loads(d["files"])
         return cls(**d)
 
@@ -109,21 +121,54 @@ def _fsync_dir(path: Path) -> None:
 
 
 class Store:
-    """The service's database and its folders under ``<course>/autograde_service``."""
+    """The service's database and its folders under ``<course>/autograde_service``.
 
-    def __init__(self, course: Path):
+    Parameters
+    ----------
+    course
+        The course folder.
+    db_url
+        Where the gradebook is (a SQLAlchemy URL); default the course's own
+        (:func:`autograde.gradebook_db.course_db_url`). A PostgreSQL one puts the service's
+        tables on that database, in the schema :data:`PG_SCHEMA`; any other, SQLite in
+        ``autograde_service/service.db``.
+
+    Raises
+    ------
+    autograde.gradebook_db.GradebookUnreachable
+        The PostgreSQL server cannot be reached (what to check, in words).
+    """
+
+    def __init__(self, course: Path, db_url: str | None = None):
         self.root = Path(course) / FOLDER
         self.inbox = self.root / "inbox"
         self.feedback = self.root / "feedback"
         for d in (self.root, self.inbox, self.feedback):
             d.mkdir(parents=True, exist_ok=True)
-        self.path = self.root / "service.db"
-        with self._connect() as con:
-            con.execute("PRAGMA journal_mode=WAL")
-            con.executescript(_SCHEMA)
+        url = gradebook_db.course_db_url(Path(course)) if db_url is None else db_url
+        self.url = url if pg.is_postgres(url) else None
+        self.path = None if self.url else self.root / "service.db"
+        if self.url:
+            self._pg_args = pg.connect_args(self.url)
+            with self.transaction() as con:  # under the lock: two starts at once both succeed
+                con.executescript(pg.SCHEMA)
+        else:
+            with self._connect() as con:
+                con.execute("PRAGMA journal_mode=WAL")
+                con.executescript(_SCHEMA)
+
+    def describe(self) -> str:
+        """Where the tables are, for messages (a URL without its password)."""
+        if self.url is None:
+            return str(self.path)
+        return f"{gradebook_db.describe(self.url)}, schema {pg.PG_SCHEMA}"
 
     @contextmanager
     def _connect(self):
+        if self.url:
+            with pg.connect(self.url, self._pg_args) as con:
+                yield con
+            return
         con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
         con.row_factory = sqlite3.Row
         con.execute("PRAGMA synchronous=FULL")
@@ -134,8 +179,13 @@ class Store:
 
     @contextmanager
     def transaction(self):
-        """A write transaction (``BEGIN IMMEDIATE``), committed on leaving, else rolled back."""
+        """A write transaction, committed on leaving, else rolled back; one at a time
+        (``BEGIN IMMEDIATE`` on SQLite, the service's advisory lock on PostgreSQL)."""
         with self._connect() as con:
+            if self.url:
+                with pg.transaction(con):
+                    yield con
+                return
             con.execute("BEGIN IMMEDIATE")
             try:
                 yield con

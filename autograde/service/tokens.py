@@ -71,8 +71,10 @@ def issue(store: Store, role: str, name: str) -> str:
     token = f"{role}.{name}.{secrets.token_hex(32)}"
     with store.transaction() as con:
         con.execute(
-            "INSERT OR REPLACE INTO token (role, name, hash, created, revoked) "
-            "VALUES (?, ?, ?, ?, NULL)",
+            # an upsert both SQLite and PostgreSQL speak (the service's tables are on either)
+            "INSERT INTO token (role, name, hash, created, revoked) VALUES (?, ?, ?, ?, NULL) "
+            "ON CONFLICT (role, name) DO UPDATE SET hash=excluded.hash, "
+            "created=excluded.created, revoked=NULL",
             (role, name, _hash(token), time.time()),
         )
     return token
