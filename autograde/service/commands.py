@@ -21,7 +21,19 @@ def add_parsers(sub) -> None:
     p = sub.add_parser(
         "serve", help="run the grading service: students submit, it grades, they fetch feedback"
     )
-    p.add_argument("--course", required=True, help="the course folder the service owns")
+    p.add_argument(
+        "--course",
+        default=None,
+        help="the course folder the service owns (with --demo: where the demo course is made, "
+        "or reused; default a new temporary folder)",
+    )
+    p.add_argument(
+        "--demo",
+        action="store_true",
+        help="serve a demo course: both assignments released, eight students with links (printed), "
+        "a few sample answers already submitted and graded by the service; --backend runtime "
+        "grades fastest",
+    )
     # loopback by default: put a TLS reverse proxy in front to reach it from elsewhere
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8800, help="port to listen on (default 8800)")
@@ -132,6 +144,19 @@ def cmd_serve(args) -> int:
     from .grading import Grader
     from .store import Store
 
+    demo_lines: list[str] = []
+    if args.demo:
+        from . import demo
+
+        try:
+            course, demo_lines = demo.prepare(args.course, args.host, args.port)
+        except demo.DemoError as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 2
+        args.course = str(course)
+    if args.course is None:
+        print("error: pass --course COURSE (or --demo for a demo course)", file=sys.stderr)
+        return 2
     course = Path(args.course).resolve()
     if not (course / "nbgrader_config.py").is_file() or not (course / "source").is_dir():
         print(
@@ -182,5 +207,15 @@ def cmd_serve(args) -> int:
         f"({back} put back from an interrupted run); instructor token in "
         f"{store.root / 'instructor.token'}; the queue in {store.describe()}"
     )
+    for line in demo_lines:
+        _say(line)
+    if demo_lines:
+        from graders import backends
+
+        try:  # what the graders will use, as `autograde grade` chooses it
+            _say(f"grading on {backends.choose(args.backend or None)}")
+        except backends.BackendUnavailable as err:
+            print(f"error: {err}", file=sys.stderr)
+            return 1
     uvicorn.run(create_app(service), host=args.host, port=args.port, log_level="info")
     return 0
