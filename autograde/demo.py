@@ -113,7 +113,7 @@ def make_course(
     rel = repo / "release" / assignment / f"{assignment}.ipynb"
     released = json.loads(rel.read_text())
     answers = sample_answers(assignment)
-    for student, (kind, extra) in (klass or CLASS).items():
+    for student, (kind, extra) in (CLASS if klass is None else klass).items():
         folder = dest / "submitted" / student / assignment
         folder.mkdir(parents=True, exist_ok=True)
         nb = answer_notebook(released, kind, extra, answers)
