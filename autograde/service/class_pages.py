@@ -24,7 +24,7 @@ from collections import Counter
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from .. import exports
@@ -167,7 +167,7 @@ async def report(request: Request) -> Response:
     if not path.is_file():
         raise Refused(409, f"no class report of {a} yet: it is written when the queue runs dry")
     text = await run_in_threadpool(path.read_text)
-    return HTMLResponse(text, headers={**web.HEADERS, "Content-Security-Policy": web.FEEDBACK_CSP})
+    return web.sandboxed(text, f"/#{a}")
 
 
 @web.guarded
@@ -181,7 +181,7 @@ async def course_feedback(request: Request) -> Response:
     if name not in pages:
         raise Refused(404, f"{student} has no feedback page {name!r} of {a}")
     text = await run_in_threadpool(pages[name].read_text)
-    return HTMLResponse(text, headers={**web.HEADERS, "Content-Security-Policy": web.FEEDBACK_CSP})
+    return web.sandboxed(text, f"/#{a}")
 
 
 @web.guarded

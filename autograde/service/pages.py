@@ -28,7 +28,7 @@ from pathlib import PurePosixPath
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from . import class_pages, results, sessions, tokens, web
@@ -275,10 +275,17 @@ async def feedback(request: Request) -> Response:
     if name not in pages:
         raise Refused(404, "this submission has no such feedback page (yet): see its state first")
     text = await run_in_threadpool(pages[name].read_text)
-    return HTMLResponse(text, headers={**web.HEADERS, "Content-Security-Policy": web.FEEDBACK_CSP})
+    return web.sandboxed(
+        text, f"/#{sub.assignment}" if sess.role == tokens.STUDENT else f"/submissions/{sub.id}"
+    )
+
+
+async def favicon(request: Request) -> Response:
+    return Response(status_code=204)  # none: the browser's request is not an error
 
 
 ROUTES = [
+    Route("/favicon.ico", favicon),
     Route(tokens.LOGIN_PATH, login),
     Route("/logout", logout, methods=["POST"]),
     Route("/", home),

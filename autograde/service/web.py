@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import datetime
 import functools
+import html
+import re
 import time
 from pathlib import Path
 
@@ -42,7 +44,9 @@ FEEDBACK_CSP = (
 )
 HEADERS = {
     "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",  # a page's address never travels to another site
+    # no page's address to another site ("no-referrer" would make Chromium send "Origin: null"
+    # with the pages' own forms, which check_post refuses)
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",  # personal pages: not kept by a shared cache or the browser
 }
 
@@ -72,6 +76,23 @@ def render(name: str, status: int = 200, csp: str = PAGE_CSP, **context) -> HTML
     text = ENV.get_template(name).render(**context)
     headers = {**HEADERS, "Content-Security-Policy": csp}
     return HTMLResponse(text, status_code=status, headers=headers)
+
+
+_BODY = re.compile(r"<body[^>]*>", re.I)
+
+
+def sandboxed(text: str, back: str) -> HTMLResponse:
+    """A page made from a student's notebook (feedback) or the class report, under
+    :data:`FEEDBACK_CSP`, with a link back to the service's page ``back`` at its top."""
+    nav = (
+        '<nav style="padding:.6rem 1rem;font:16px system-ui,sans-serif;background:#1d2330">'
+        f'<a style="color:#fff" href="{html.escape(back)}">&larr; Back to your page</a></nav>'
+    )
+    found = _BODY.search(text)
+    if found:
+        text = text[: found.end()] + nav + text[found.end() :]
+    headers = {**HEADERS, "Content-Security-Policy": FEEDBACK_CSP}
+    return HTMLResponse(text, headers=headers)
 
 
 def fragment(name: str, **context) -> str:
