@@ -100,8 +100,11 @@ def fragment(name: str, **context) -> str:
     return ENV.get_template(name).render(**context)
 
 
-def message(status: int, text: str, *, back: str | None = "/", title: str | None = None):
-    """A page that says what went wrong and what to do, with a way back."""
+def message(
+    status: int, text: str, *, back: str | None = "/", title: str | None = None, sent=False
+):
+    """A page that says what went wrong and what to do, with a way back (``sent``: a form's
+    refusal, which stored nothing, and says so)."""
     heading = title or {
         400: "That file cannot be used",
         401: "Your link does not work",
@@ -112,7 +115,7 @@ def message(status: int, text: str, *, back: str | None = "/", title: str | None
         422: "That file cannot be used",
         429: "Please wait",
     }.get(status, "Something went wrong")
-    return render("message.html", status, heading=heading, text=text, back=back)
+    return render("message.html", status, heading=heading, text=text, back=back, sent=sent)
 
 
 class Session:
@@ -149,7 +152,7 @@ def guarded(handler):
             return await handler(request)
         except Refused as err:
             back = None if err.status == 401 else "/"
-            page = message(err.status, err.message, back=back)
+            page = message(err.status, err.message, back=back, sent=request.method == "POST")
             if "retry_after" in err.extra:
                 page.headers["Retry-After"] = str(err.extra["retry_after"])
             return page
