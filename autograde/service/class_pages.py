@@ -99,9 +99,26 @@ def progress(svc, a: str) -> dict:
     }
 
 
+def state_of(svc, a: str) -> str:
+    """Whether ``a`` takes submissions now, in words, with its due date."""
+    due = web.due_text(svc.duedate(a))
+    if not svc.released(a):
+        return "not released (students cannot see it)"
+    if not svc.is_open(a):
+        return "released, closed (takes no submissions)"
+    if due and web.past(svc.duedate(a)):
+        took = "takes late ones" if svc.policy.accept_late else "refuses late ones"
+        return f"open, due {due}: past its due date ({took})"
+    return f"open, due {due}" if due else "open, no due date"
+
+
+def overview(svc, a: str) -> dict:
+    return dict(progress(svc, a), state=state_of(svc, a), roster=len(tokens.students(svc.store)))
+
+
 async def home(request: Request, sess) -> Response:
     svc = sess.svc
-    parts = [await run_in_threadpool(progress, svc, a) for a in svc.assignments()]
+    parts = [await run_in_threadpool(overview, svc, a) for a in svc.assignments()]
     done = None
     if request.query_params.get("regraded") is not None:
         done = {"n": request.query_params.get("regraded"), "a": request.query_params.get("a")}
@@ -124,7 +141,7 @@ async def live(request: Request) -> Response:
     a = request.path_params["assignment"]
     if a not in sess.svc.assignments():
         return JSONResponse({"error": f"no assignment {a!r}"}, status_code=404)
-    data = await run_in_threadpool(progress, sess.svc, a)
+    data = await run_in_threadpool(overview, sess.svc, a)
     html = web.fragment("class_live.html", p=data, sess=sess)
     return JSONResponse({"pending": data["pending"], "html": html},
                         headers={"Cache-Control": "no-store"})  # fmt: skip

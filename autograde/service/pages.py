@@ -61,11 +61,17 @@ def released_files(svc, a: str) -> list[str]:
 
 
 def student_live(svc, student: str, a: str) -> dict:
-    """The live part of assignment ``a`` on ``student``'s page."""
+    """The live part of assignment ``a`` on ``student``'s page (the hour's count only where
+    ``a`` takes submissions)."""
     cards = [card(svc, s) for s in reversed(svc.store.list(student, a))]  # newest first
     limit = svc.policy.submissions_per_hour
     times = svc.store.graded_this_hour(student, a)
     left = max(0, limit - len(times)) if limit > 0 else None
+    try:
+        svc.check_open(a)
+        is_open = True
+    except Refused:
+        is_open = False
     next_at = web.clock(times[len(times) - limit] + HOUR) if left == 0 else None
     return {
         "a": a,
@@ -75,6 +81,7 @@ def student_live(svc, student: str, a: str) -> dict:
         "limit": limit,
         "next_at": next_at,
         "pending": any(c["state"] in PENDING for c in cards),
+        "open": is_open,
     }
 
 

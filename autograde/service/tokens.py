@@ -115,6 +115,15 @@ def current_hash(store: Store, role: str, name: str) -> str | None:
     return row["hash"] if row and row["revoked"] is None else None
 
 
+def students(store: Store) -> list[str]:
+    """The students whose token stands (not revoked)."""
+    with store._connect() as con:
+        rows = con.execute(
+            "SELECT name FROM token WHERE role=? AND revoked IS NULL ORDER BY name", (STUDENT,)
+        )
+        return [r[0] for r in rows]
+
+
 def write_token_file(folder: Path, name: str, token: str) -> Path:
     """Write ``token`` to ``folder/<name>.token`` (0600, atomically)."""
     folder.mkdir(parents=True, exist_ok=True)

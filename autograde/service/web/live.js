@@ -1,7 +1,8 @@
 /* The service's one script: keeps the parts of a page marked data-live up to date.
    Each asks its JSON address ({"pending": bool, "html": "..."}) every few seconds while something
    in it waits or is being graded (always, on the instructor's page) and replaces its contents
-   when they changed. Without it the page is right when reloaded. */
+   when they changed; a form marked data-confirm asks before it is sent. Without it the page
+   is right when reloaded. */
 (function () {
   "use strict";
   var EVERY = 2000;
@@ -33,4 +34,11 @@
   }
 
   document.querySelectorAll("[data-live]").forEach(follow);
+
+  // a form that does much at once (grade the whole class again) asks first
+  document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+    form.addEventListener("submit", function (event) {
+      if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+    });
+  });
 })();
