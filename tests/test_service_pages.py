@@ -17,6 +17,8 @@ from __future__ import annotations
 import datetime
 import logging
 import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -186,6 +188,17 @@ def test_the_instructors_json_route_grades_again(held):
         assert got.status_code == 400 and "not a usable student id" in got.json()["error"]
         student = {"Authorization": f"Bearer {held['tokens']['ann']}"}
         assert c.post(url, headers=student).status_code == 403
+
+
+def test_students_prints_each_personal_link(held):
+    got = subprocess.run(
+        [sys.executable, "-m", "autograde", "students", "--course", str(held["course"]),
+         "--url", "https://grading.example.edu/", "add", "zed"],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    link = re.search(r"page: https://grading\.example\.edu/login\?token=(\S+)", got.stdout)
+    assert link, got.stdout
+    assert tokens.identify(held["store"], link[1]) == ("s", "zed")  # the link's token is zed's
 
 
 def test_the_access_log_filter_redacts_tokens():
