@@ -201,6 +201,16 @@ def test_students_prints_each_personal_link(held):
     assert tokens.identify(held["store"], link[1]) == ("s", "zed")  # the link's token is zed's
 
 
+def test_failed_sign_ins_lock_the_address_out_with_a_page_that_says_so(held):
+    """Last of those that sign in to ``held``: it locks the test client out for a minute."""
+    with _client(held) as c:
+        got = [c.get("/login?token=s.ann." + "1" * 64).status_code for _ in range(12)]
+        assert got[0] == 401 and got[-1] == 429, got
+        page = c.get(tokens.personal_link("http://testserver", held["tokens"]["ann"]))
+        assert page.status_code == 429 and "Too many failed sign-ins" in page.text
+        assert int(page.headers["retry-after"]) > 0
+
+
 def test_the_access_log_filter_redacts_tokens():
     record = logging.LogRecord(
         "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',

@@ -104,6 +104,7 @@ def student_home(svc, student: str) -> list[dict]:
                 "due": web.due_text(due),
                 "past_due": web.past(due),
                 "files": released_files(svc, a) if svc.released(a) else [],
+                "notebooks": len(list((svc.course / "release" / a).glob("*.ipynb"))),
                 "closed": closed,
                 "live": student_live(svc, student, a),
             }
@@ -260,7 +261,10 @@ async def live(request: Request) -> Response:
 async def submission(request: Request) -> Response:
     sess, sub = await _own(request)
     c = await run_in_threadpool(card, sess.svc, sub)
-    return web.render("submission.html", sess=sess, c=c, pending=c["state"] in PENDING)
+    # and every submission of the same student to the same assignment, newest first
+    others = await run_in_threadpool(sess.svc.store.list, sub.student, sub.assignment)
+    cards = [await run_in_threadpool(card, sess.svc, s) for s in reversed(others)]
+    return web.render("submission.html", sess=sess, c=c, cards=cards, pending=c["state"] in PENDING)
 
 
 async def submission_live(request: Request) -> Response:

@@ -26,7 +26,7 @@ from starlette.formparsers import FormParser, MultiPartException, MultiPartParse
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
-from . import sessions
+from . import sessions, tokens
 from .store import Refused
 
 FOLDER = Path(__file__).resolve().parent / "web"
@@ -151,7 +151,8 @@ def guarded(handler):
         try:
             return await handler(request)
         except Refused as err:
-            back = None if err.status == 401 else "/"
+            # no way back from a failed sign-in: there is no page to go back to
+            back = None if err.status == 401 or request.url.path == tokens.LOGIN_PATH else "/"
             page = message(err.status, err.message, back=back, sent=request.method == "POST")
             if "retry_after" in err.extra:
                 page.headers["Retry-After"] = str(err.extra["retry_after"])
