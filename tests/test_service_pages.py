@@ -201,6 +201,29 @@ def test_students_prints_each_personal_link(held):
     assert tokens.identify(held["store"], link[1]) == ("s", "zed")  # the link's token is zed's
 
 
+def test_a_grading_failure_shows_at_once_with_its_reason_and_never_as_a_0(held):
+    store = held["store"]
+    nb = (held["course"] / "release" / A / f"{A}.ipynb").read_bytes()
+    sub, _ = store.accept("ann", A, {f"{A}.ipynb": nb}, "2026-01-01 00:00:00.000000 UTC", 0)
+    while (claimed := store.claim()) is not None:  # (the graders are held: as if they failed)
+        assert (
+            store.grader_failed(claimed.id, "worker failed: the GPU fell off the bus", 0) is False
+        )
+    assert store.get(sub.id).state == "failed"
+    with _client(held) as c:
+        c.get(tokens.personal_link("http://testserver", held["tokens"]["instructor"]))
+        page = c.get("/").text
+        failures = page[page.index('class="failures"') :]
+        assert "ann" in failures and "the GPU fell off the bus" in failures
+        c.cookies.clear()
+        c.get(tokens.personal_link("http://testserver", held["tokens"]["ann"]))
+        mine = c.get("/").text
+        assert (
+            "not graded yet, the instructor was told" in mine and "This is not a score of 0" in mine
+        )
+        assert "GPU fell off" not in mine and "Score:" not in mine
+
+
 def test_failed_sign_ins_lock_the_address_out_with_a_page_that_says_so(held):
     """Last of those that sign in to ``held``: it locks the test client out for a minute."""
     with _client(held) as c:
