@@ -392,7 +392,7 @@ def test_without_javascript_the_state_is_right_on_reload(site, browser, tmp_path
 @pytest.mark.slow
 def test_the_instructor_sees_progress_and_grades_one_again_once(site, browser, tmp_path):
     server = site["server"]
-    Server.wait_until(server, lambda rows: all(r["state"] == "graded" for r in rows) and
+    server.wait_until(lambda rows: all(r["state"] == "graded" for r in rows) and
                       len(rows) >= 2, GRADING_S, "grading alice and bob")  # fmt: skip
     before = {r["student"]: r for r in server.submissions()}
     ctx, page = _open(browser, server, server.instructor)

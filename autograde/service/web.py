@@ -67,6 +67,16 @@ def points(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}".rstrip("0").rstrip(".")
 
 
+def sentence(text: str) -> str:
+    """A refusal's sentence as a page shows it: a capital first letter where the first word is
+    a plain word (never a file or assignment name) and a full stop."""
+    first = text.split(" ", 1)[0].rstrip(",;:")
+    if first.isalpha():
+        text = text[:1].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+ENV.filters["sentence"] = sentence
 ENV.filters["when"] = when
 ENV.filters["points"] = points
 
