@@ -374,6 +374,7 @@ def test_another_students_cookie_cannot_open_those_pages(site, browser, tmp_path
 def test_without_javascript_the_state_is_right_on_reload(site, browser, tmp_path):
     said = site["bob_after_upload"]
     assert "was received at" in said and ("WAITING" in said or "GRADING" in said), said
+    assert "waiting to be graded (" in said or "being graded" in said  # Service.view's words
     ctx, page = _open(browser, site["server"], site["tokens"]["bob"], js=False)
     try:
         deadline = time.monotonic() + GRADING_S
@@ -383,6 +384,9 @@ def test_without_javascript_the_state_is_right_on_reload(site, browser, tmp_path
             page.reload()
         text = page.inner_text("#adaptive_threshold")
         assert "Score: 4.82 of 10 points" in text
+        # what nbgrader list / fetch_feedback show bob (the exchange classes): the same score
+        status, mine = site["server"].call("GET", "/api/submissions", site["tokens"]["bob"])
+        assert [round(s["score"], 2) for s in mine["submissions"]] == [4.82]
         assert "0 of 2 points" in text and "divide by tau_th instead" in text  # decay's message
         page.screenshot(path=str(tmp_path / "student-no-js.png"), full_page=True)
     finally:

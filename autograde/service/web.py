@@ -149,7 +149,9 @@ def need(request: Request, role: str | None = None) -> Session:
     if got is None:
         raise Refused(401, sessions.NO_SESSION)
     if role is not None and got.role != role:
-        raise Refused(403, "this page is the instructor's: open the instructor's link")
+        if role == tokens.INSTRUCTOR:
+            raise Refused(403, "this page is the instructor's: open the instructor's link")
+        raise Refused(403, "only a student submits: open a student's personal link to do so")
     return got
 
 
