@@ -17,7 +17,9 @@ with its HTTP status):
 =========================================  =========================================================
 
 and for the instructor's token (:mod:`autograde.service.instructor`): every submission, releasing
-an assignment and collecting the latest submissions.
+an assignment, collecting the latest submissions and grading them again. The pages a person
+opens in a browser (a personal link, a session cookie, the same submission path) are
+:mod:`autograde.service.pages` and :mod:`autograde.service.class_pages`.
 
 Tokens (:mod:`autograde.service.tokens`) come as ``Authorization: Bearer <token>``. Blocking
 work (SQLite, fsync, notebook checks) runs in Starlette's thread pool; grading runs in
@@ -44,7 +46,7 @@ from graders import settings
 
 from .. import gradebook_db
 from ..course import db_url
-from . import instructor, intake, tokens
+from . import instructor, intake, pages, sessions, tokens
 from .grading import NOT_GRADED, Grader
 from .policy import ServicePolicy
 from .store import Refused, Store, Submission
@@ -65,6 +67,7 @@ class Service:
     def __init__(self, course: Path, store: Store, policy: ServicePolicy, grader: Grader):
         self.course, self.store, self.policy, self.grader = Path(course), store, policy, grader
         self.attempts = tokens.FailedAttempts(policy.failed_logins_per_minute)
+        self.session_key = sessions.load_key(store.root)  # the pages' cookies (sessions.py)
         self._due: dict[str, tuple[float, datetime.datetime | None]] = {}
         self._due_lock = threading.Lock()
 
@@ -133,6 +136,51 @@ class Service:
                     "late submissions: ask your instructor",
                 )
 
+    # --- receiving ------------------------------------------------------------------------
+
+    async def read_capped(self, request: Request) -> bytes:
+        """The request's body, or :class:`Refused` (413) past the course's upload cap."""
+        cap = self.policy.max_upload_bytes
+        too_big = Refused(
+            413,
+            f"the submission is larger than this course's {cap / 1e6:g} MB: clear the "
+            "notebook's large outputs (Kernel > Restart & Clear Output), save, and submit again",
+        )
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > DRAIN * cap:
+            raise too_big  # not worth reading: the client may see the connection closed instead
+        body, size = bytearray(), 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size <= cap:
+                body += chunk
+            elif size > DRAIN * cap:
+                raise too_big
+        if size > cap:  # read to the end (and dropped), so that the client reads the answer
+            raise too_big
+        return bytes(body)
+
+    def receive(self, student: str, a: str, files: dict[str, str]) -> tuple[Submission, int, str]:
+        """The one path of a submission, from the JSON API and the upload form alike: intake's
+        checks, then :meth:`Store.accept`. Returns the submission, how many wait before it and
+        a sentence where it is late (else "")."""
+        others = [x for x in self.assignments() if x != a]
+        data = intake.check_files(self.course, a, files, others)
+        stamp = datetime.datetime.now(datetime.UTC).strftime(TIMESTAMP)
+        sub, ahead = self.store.accept(student, a, data, stamp, self.policy.submissions_per_hour)
+        self.grader.wake()
+        late = ""
+        if self.late(sub):
+            due = self.duedate(a)
+            late = f" It is late (due {due:%Y-%m-%d %H:%M} UTC): the course's late penalty applies."
+        return sub, ahead, late
+
+    def late(self, sub: Submission) -> bool:
+        """Whether ``sub`` arrived after its assignment's due date."""
+        due = self.duedate(sub.assignment)
+        arrived = datetime.datetime.fromtimestamp(sub.received_at, datetime.UTC)
+        return due is not None and arrived.replace(tzinfo=None) > due
+
     # --- who ------------------------------------------------------------------------------
 
     async def who(self, request: Request, role: str | None = None) -> tuple[str, str]:
@@ -185,6 +233,7 @@ class Service:
             "max_score": sub.max_score if state == "graded" else None,
             "message": message,
             "feedback": state == "graded" and self.store.feedback_dir(sub.id).is_dir(),
+            "late": self.late(sub),
         }
 
 
@@ -243,39 +292,11 @@ async def submit(request: Request):
     role, student = await svc.who(request, tokens.STUDENT)
     a = request.path_params["assignment"]
     await run_in_threadpool(svc.check_open, a)
-    cap = svc.policy.max_upload_bytes
-    too_big = Refused(
-        413,
-        f"the submission is larger than this course's {cap / 1e6:g} MB: clear the notebook's "
-        "large outputs (Kernel > Restart & Clear Output), save, and submit again",
-    )
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > DRAIN * cap:
-        raise too_big  # not worth reading: the client may see the connection closed instead
-    body, size = bytearray(), 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size <= cap:
-            body += chunk
-        elif size > DRAIN * cap:
-            raise too_big
-    if size > cap:  # read to the end (and dropped), so that the client reads the answer
-        raise too_big
-    files = intake.parse_body(bytes(body))
-    others = [x for x in svc.assignments() if x != a]
-    data = await run_in_threadpool(intake.check_files, svc.course, a, files, others)
-    stamp = datetime.datetime.now(datetime.UTC).strftime(TIMESTAMP)
-    sub, ahead = await run_in_threadpool(
-        svc.store.accept, student, a, data, stamp, svc.policy.submissions_per_hour
-    )
-    svc.grader.wake()
-    late = ""
-    due = await run_in_threadpool(svc.duedate, a)
-    if due is not None and datetime.datetime.now(datetime.UTC).replace(tzinfo=None) > due:
-        late = f" It is late (due {due:%Y-%m-%d %H:%M} UTC): the course's late penalty applies."
+    files = intake.parse_body(await svc.read_capped(request))
+    sub, ahead, late = await run_in_threadpool(svc.receive, student, a, files)
     message = (
-        f"received {a} at {stamp}; {ahead} submission{'s' if ahead != 1 else ''} waiting before "
-        f"it. Fetch your feedback (nbgrader fetch_feedback {a}) in a few minutes.{late}"
+        f"received {a} at {sub.timestamp}; {ahead} submission{'s' if ahead != 1 else ''} waiting "
+        f"before it. Fetch your feedback (nbgrader fetch_feedback {a}) in a few minutes.{late}"
     )
     view = svc.view(sub)
     view.update(waiting_before=ahead, message=message)
@@ -333,14 +354,18 @@ ROUTES = [
     Route("/api/submissions/{id}", one_submission),
     Route("/api/submissions/{id}/feedback", submission_feedback),
     *instructor.ROUTES,
+    *pages.ROUTES,
 ]
 
 
 def create_app(service: Service) -> Starlette:
     """The ASGI application of ``service``; its graders start and stop with it."""
 
+    sessions.redact_access_log()  # no token of a personal link in uvicorn's access log
+
     @contextlib.asynccontextmanager
     async def lifespan(app):
+        sessions.redact_access_log()  # again, should uvicorn have configured logging since
         # in a thread: connecting to a dask scheduler runs an event loop of its own
         await run_in_threadpool(service.grader.start)
         try:

@@ -12,6 +12,9 @@ from pathlib import Path
 
 from graders import settings
 
+#: ``autograde serve``'s port unless told otherwise.
+DEFAULT_PORT = 8800
+
 #: Where ``autograde students`` writes the token files to hand out, inside the course.
 HANDOUT = "handout"
 
@@ -36,7 +39,9 @@ def add_parsers(sub) -> None:
     )
     # loopback by default: put a TLS reverse proxy in front to reach it from elsewhere
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=8800, help="port to listen on (default 8800)")
+    p.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})"
+    )
     settings.add_option(p, "jobs", "--jobs", "-j")
     settings.add_option(p, "scheduler", "--scheduler")
     settings.add_option(p, "backend", "--backend")
@@ -66,6 +71,13 @@ def add_parsers(sub) -> None:
         help=f"folder for the token files to hand out (default: autograde_service/{HANDOUT}/ "
         "in the course)",
     )
+    p.add_argument(
+        "--url",
+        default=f"http://127.0.0.1:{DEFAULT_PORT}",
+        help="the service's address as students reach it, for their personal links to its pages "
+        f"(default http://127.0.0.1:{DEFAULT_PORT}, `autograde serve`'s own; behind a proxy, "
+        "its public https:// address)",
+    )
     ss = p.add_subparsers(dest="action", required=True)
     q = ss.add_parser("import", help="a token for each student of a roster CSV")
     q.add_argument("roster", help="CSV with an 'id' (or 'student_id') column, else ids first")
@@ -90,6 +102,7 @@ def cmd_students(args) -> int:
         TokenError,
         check_id,
         issue,
+        personal_link,
         read_roster,
         revoke,
         write_token_file,
@@ -117,6 +130,7 @@ def cmd_students(args) -> int:
         if args.action == "instructor":
             token = issue(store, INSTRUCTOR, "instructor")
             _say(f"instructor {token}")
+            _say(f"  page: {personal_link(args.url, token)}")
             _say(f"written to {write_token_file(store.root, 'instructor', token)}")
             return 0
         ids = read_roster(Path(args.roster)) if args.action == "import" else [check_id(args.id)]
@@ -126,9 +140,10 @@ def cmd_students(args) -> int:
     for student in ids:
         token = issue(store, STUDENT, student)
         _say(f"{student} {token}  ({write_token_file(out, student, token)})")
+        _say(f"  page: {personal_link(args.url, token)}")
     _say(
         f"\n{len(ids)} token{'s' if len(ids) != 1 else ''} (shown once, stored hashed); hand each "
-        f"student their file from {out}"
+        f"student their file from {out} (for nbgrader) and their page's link (for a browser)"
     )
     return 0
 

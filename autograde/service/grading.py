@@ -37,6 +37,7 @@ from graders import sandbox
 from .. import cluster, exports, feedback, pipeline, report
 from ..course import db_url, ensure_assignment, fingerprint, load_status, record, students
 from ..worker import Limits, Result, grade_job
+from . import results
 from .store import Store, Submission
 
 log = logging.getLogger("autograde.service")
@@ -250,6 +251,7 @@ class Grader:
         tmp.mkdir(parents=True)
         for page in pages:
             shutil.copy(page, tmp / page.name)
+        results.write(self.course, a, s, tmp)  # each check's points and message, for the page
         shutil.rmtree(dest, ignore_errors=True)
         tmp.rename(dest)
 

@@ -214,12 +214,14 @@ class Store:
     def recent(self, con, student: str, assignment: str, now: float) -> list[float]:
         """Arrival times of the submissions within the last hour that count against the limit.
 
-        Those graded or being graded; a queued one is about to be replaced, a failed one was
-        the grader's fault, a replaced one was never graded.
+        Those graded or being graded, or waiting to be graded again (:meth:`regrade`; it was
+        counted when it was first graded and counts once); a queued one is about to be
+        replaced, a failed one was the grader's fault, a replaced one was never graded.
         """
         rows = con.execute(
             "SELECT received_at FROM submission WHERE student=? AND assignment=? AND "
-            "state IN ('grading', 'graded') AND received_at > ? ORDER BY received_at",
+            "(state IN ('grading', 'graded') OR (state='queued' AND graded_at IS NOT NULL)) "
+            "AND received_at > ? ORDER BY received_at",
             (student, assignment, now - HOUR),
         )
         return [r[0] for r in rows]
@@ -265,9 +267,10 @@ class Store:
             _fsync_dir(self.inbox)
             with self.transaction() as con:
                 self.check_limit(con, student, assignment, limit, now)  # a racing request
+                # not one waiting to be graded again (:meth:`regrade`): it was graded before
                 con.execute(
                     "UPDATE submission SET state='replaced', replaced_by=? WHERE student=? AND "
-                    "assignment=? AND state='queued'",
+                    "assignment=? AND state='queued' AND graded_at IS NULL",
                     (sid, student, assignment),
                 )
                 con.execute(
@@ -330,6 +333,34 @@ class Store:
                 ("queued" if again else "failed", error, sid),
             )
         return again
+
+    def regrade(self, assignment: str, student: str | None = None) -> list[str]:
+        """Queue the latest submission of ``student`` (of every student: None) to
+        ``assignment`` to be graded again, by the same graders (after a fix to a check, say).
+
+        Only a latest submission that is ``graded`` or ``failed``: one waiting or being graded
+        will be graded anyway, and an older one must not overwrite the newer one's grades. It
+        keeps its row and time of arrival, so it is not one more submission of the hour's limit
+        (:meth:`recent`). Returns the ids queued.
+        """
+        sql = "SELECT * FROM submission WHERE assignment=? AND state!='replaced'"
+        args = [assignment]
+        if student is not None:
+            sql, args = sql + " AND student=?", [*args, student]
+        with self.transaction() as con:
+            latest = {r["student"]: r for r in con.execute(sql + " ORDER BY rowid", args)}
+            ids = [r["id"] for r in latest.values() if r["state"] in ("graded", "failed")]
+            for sid in ids:
+                con.execute(
+                    "UPDATE submission SET state='queued', attempts=0, error='' WHERE id=?", (sid,)
+                )
+        return ids
+
+    def graded_this_hour(self, student: str, assignment: str) -> list[float]:
+        """Arrival times of ``student``'s submissions to ``assignment`` that count against the
+        hour's limit now (:meth:`recent`)."""
+        with self._connect() as con:
+            return self.recent(con, student, assignment, time.time())
 
     # --- reading ------------------------------------------------------------------------------
 

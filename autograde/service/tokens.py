@@ -106,6 +106,26 @@ def identify(store: Store, token: str) -> tuple[str, str] | None:
     return (role, name) if same and row and row["revoked"] is None else None
 
 
+def current_hash(store: Store, role: str, name: str) -> str | None:
+    """The stored hash of ``(role, name)``'s token, None where it has none or it is revoked: a
+    browser session (:mod:`autograde.service.sessions`) is bound to it, so that revoking or
+    renewing the token ends the sessions opened with the old one."""
+    with store._connect() as con:
+        row = con.execute(
+            "SELECT hash, revoked FROM token WHERE role=? AND name=?", (role, name)
+        ).fetchone()
+    return row["hash"] if row and row["revoked"] is None else None
+
+
+def students(store: Store) -> list[str]:
+    """The students whose token stands (not revoked)."""
+    with store._connect() as con:
+        rows = con.execute(
+            "SELECT name FROM token WHERE role=? AND revoked IS NULL ORDER BY name", (STUDENT,)
+        )
+        return [r[0] for r in rows]
+
+
 def write_token_file(folder: Path, name: str, token: str) -> Path:
     """Write ``token`` to ``folder/<name>.token`` (0600, atomically)."""
     folder.mkdir(parents=True, exist_ok=True)
