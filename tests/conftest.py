@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import uuid
 
 import pytest
 
@@ -138,3 +139,12 @@ def pg_server():
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request):
+    """The gradebook's URL the store follows: None (SQLite beside it, the default), or a fresh
+    database on the session's PostgreSQL server (the service's tables go there)."""
+    if request.param == "sqlite":
+        return None
+    return request.getfixturevalue("pg_server").createdb(f"t{uuid.uuid4().hex[:16]}")

@@ -48,15 +48,6 @@ POLICY = (
 # --- the pieces, without a server -------------------------------------------------------------
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request):
-    """The gradebook's URL the store follows: None (SQLite beside it, the default), or a fresh
-    database on the session's PostgreSQL server (the service's tables go there)."""
-    if request.param == "sqlite":
-        return None
-    return request.getfixturevalue("pg_server").createdb(f"t{uuid.uuid4().hex[:16]}")
-
-
 def _token_rows(store: Store) -> list:
     with store._connect() as con:
         return [tuple(r) for r in con.execute("SELECT * FROM token").fetchall()]

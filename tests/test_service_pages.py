@@ -151,8 +151,8 @@ def test_a_late_upload_is_kept_with_its_late_flag_where_the_course_takes_it(held
     assert len(store.list()) == before + 1 and subs[-1].files == ["ei_balance.ipynb"]
 
 
-def test_regrade_requeues_the_latest_once_without_counting_against_the_hour(tmp_path):
-    store = Store(tmp_path)
+def test_regrade_requeues_the_latest_once_without_counting_against_the_hour(tmp_path, db_url):
+    store = Store(tmp_path, db_url)
     nb = {f"{A}.ipynb": b"{}"}
     old, _ = store.accept("reg", A, nb, "t1", limit=0)
     new, _ = store.accept("reg", A, nb, "t2", limit=0)  # replaces the waiting one
