@@ -25,7 +25,7 @@ import os
 import sys
 import tempfile
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import replace
 from pathlib import Path
 
 from graders import backends, sandbox, settings
@@ -43,27 +43,21 @@ from .course import (
     record,
     students,
 )
+from .options import GradeOptions
 from .progress import Progress
-from .worker import Limits, Result, grade_job
+from .worker import Result, grade_job
 
 
 def grade_assignment(
     course,
     assignment: str,
+    options: GradeOptions | None = None,
     executor: Executor | None = None,
     *,
     students_: list[str] | None = None,
-    jobs: int = settings.default("jobs"),
-    limits: Limits | None = None,
-    backend: str | None = None,
-    cache_dir: str | None = None,
     force: bool = False,
     export: bool = True,
     progress: bool = True,
-    feedback: bool = True,
-    batch: str = settings.default("batch"),
-    scheduler: str | None = None,
-    gpus: str = settings.default("gpus"),
 ) -> list[dict]:
     """Grade every (or the named) submission of ``assignment`` in ``course``.
 
@@ -71,41 +65,26 @@ def grade_assignment(
     ----------
     course : path
         The nbgrader course folder (``source/``, ``submitted/``, ``gradebook.db``).
+    options : GradeOptions, optional
+        The run's settings (default: the settings' defaults). What they change here:
+        ``jobs``, the workers of the default executor; ``scheduler``, the address of a
+        ``dask.distributed`` scheduler whose workers grade instead (:mod:`autograde.cluster`);
+        ``batch``, whether the distinct answers are built together first
+        (:mod:`autograde.batches`: never without a sandbox, whose result cache it fills, nor
+        with a scheduler, whose workers do not see this machine's cache); ``gpus``, on the
+        ``genn`` backend, the GPUs each local worker and batch build takes round-robin (unused
+        with a scheduler or an ``executor`` of the caller's); ``cache_dir``, without a sandbox
+        neither read nor written (an unsandboxed kernel runs as the grader's user and could
+        have planted fake results there); the rest travels to the workers with each job.
     executor : concurrent.futures.Executor, optional
         Where :func:`autograde.worker.grade_job` runs; default a
-        ``ProcessPoolExecutor(max_workers=jobs)``. Jobs are plain data
-        (:func:`make_jobs`), so the workers need not see ``course``; ``scheduler`` is the
-        tested way to a ``dask.distributed`` cluster.
+        ``ProcessPoolExecutor(max_workers=options.jobs)``. Jobs are plain data
+        (:func:`make_jobs`), so the workers need not see ``course``.
     students_ : list of str, optional
         Only these students.
-    jobs : int
-        Parallel workers of the default executor (default: the cores there are).
-    limits : Limits
-        Per-submission limits and the sandbox switch.
     force : bool
         Regrade students already graded (by default a student is regraded only when the
         submission changed since).
-    feedback : bool
-        Make the feedback plots (one more simulation per submission, on the feedback cases).
-    batch : {"auto", "on", "off"}
-        Build the distinct answers of the submissions to grade together first (see
-        :mod:`autograde.batches`); "auto" does so on the backends in
-        ``batches.BATCH_BACKENDS``. Needs the result cache, so never without a sandbox, and
-        never with ``scheduler`` (the builds would fill this machine's cache, not the workers').
-    cache_dir : str, optional
-        Result cache; default ``AUTOGRADE_CACHE`` or ``~/.cache``; with ``scheduler``, a
-        folder on the workers (one they share), default each worker's own. Without a sandbox
-        (``limits.sandbox`` false) no cache is read or written: an unsandboxed student kernel
-        runs as the grader's user and could have planted fake results there.
-    scheduler : str, optional
-        Address of a ``dask.distributed`` scheduler (``tcp://HOST:8786``): its workers grade
-        the submissions (:mod:`autograde.cluster`); ``jobs`` is then unused. Without it, a
-        local process pool.
-    gpus : str
-        On the ``genn`` backend, the GPUs to grade on (``"0,2"``; empty: every GPU found,
-        :func:`graders.gpus.found`): each worker of the local pool and each batch build is
-        given one, round-robin. Unused with ``scheduler`` or an ``executor`` of the caller's
-        (their workers have GPUs of their own) and on the other backends.
 
     Returns
     -------
@@ -118,13 +97,15 @@ def grade_assignment(
         ``gpus`` names a GPU that is not here (before anything is graded).
     """
     course = Path(course).resolve()
-    limits = limits or Limits()
+    options = options or GradeOptions.from_settings()
+    scheduler, backend = options.scheduler, options.backend or None
     if scheduler and executor is not None:
         raise ValueError("pass an executor or a scheduler address, not both")
     if scheduler:
         # The workers do not see this machine's environment: a backend forced here goes along.
         backend = backend or os.environ.get(settings.BACKEND_ENV) or None
-    elif limits.sandbox:
+        options = replace(options, backend=backend or "")
+    elif options.sandbox:
         sandbox.check()  # no bwrap, or a root server where no user namespace can be made
     if not (course / "source" / assignment).is_dir():
         raise FileNotFoundError(f"no source/{assignment} in {course}")
@@ -144,25 +125,22 @@ def grade_assignment(
         todo.append((s, fp))
     if todo:
         own = executor is None and not scheduler
-        on = _gpus(backend, gpus, progress) if own else []
+        on = _gpus(backend, options.gpus, progress) if own else []
         if own:
-            pool = worker_pool(jobs, on)
+            pool = worker_pool(options.jobs, on)
         else:
             pool = executor  # or, with a scheduler, its executor (below)
         bar = Progress(len(todo)) if progress else None
-        common = {"limits": asdict(limits), "backend": backend, "cache_dir": cache_dir}
-        jobs_ = make_jobs(course, assignment, todo, dict(common, feedback=feedback))
+        jobs_ = make_jobs(course, assignment, todo, options)
         remote = fetch = None
         if not scheduler:
-            fetch = _start_batches(
-                course, assignment, jobs_, backend, cache_dir, batch, limits, jobs, on
-            )
+            fetch = _start_batches(course, assignment, jobs_, options, on)
         try:
             if scheduler:
                 # checks the workers (threads, backend, sandbox) before a job is sent
-                remote = cluster.connect(scheduler, backend=backend, sandboxed=limits.sandbox)
+                remote = cluster.connect(scheduler, backend=backend, sandboxed=options.sandbox)
                 if progress:
-                    _say_remote(remote, batch)
+                    _say_remote(remote, options.batch)
                 futures = {remote.submit(job): job["student"] for job in jobs_}
             else:
                 futures = {pool.submit(grade_job, job): job["student"] for job in jobs_}
@@ -197,13 +175,15 @@ def grade_assignment(
     return statuses
 
 
-def make_jobs(course: Path, assignment: str, todo: list[tuple[str, str]], common: dict) -> list:
+def make_jobs(
+    course: Path, assignment: str, todo: list[tuple[str, str]], options: GradeOptions
+) -> list:
     """One job per ``(student, fingerprint)`` of ``todo``, as plain data (no course path).
 
     Every job carries what :func:`autograde.worker.grade_one` needs: the student's submitted
     files, the assignment's data files, the gradebook facts of the assignment (no student's
     grades) and the course settings without its paths and gradebook URL (so no database
-    password). ``common`` adds ``limits``, ``backend``, ``cache_dir`` and ``feedback``.
+    password), and the run's ``options`` (:meth:`GradeOptions.to_dict`).
     """
     with tempfile.TemporaryDirectory(prefix="autograde-snap-") as tmp:
         facts = gradebook_facts(course, assignment, Path(tmp) / "gradebook.db")
@@ -214,7 +194,7 @@ def make_jobs(course: Path, assignment: str, todo: list[tuple[str, str]], common
         "config": config_data(course),
         # copies of a course are graded afresh (a benchmark's copies, say): a hash, not a path
         "course_key": hashlib.sha256(str(course).encode()).hexdigest()[:16],
-        **common,
+        "options": options.to_dict(),
     }
     folder = course / "submitted"
     return [dict(shared, student=s, fingerprint=fp, submission=files(folder / s / assignment))
@@ -269,14 +249,15 @@ def _gpus(backend: str | None, requested: str, say: bool) -> list[gpu_list.Gpu]:
     return chosen
 
 
-def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs, gpus=()):
+def _start_batches(course, assignment, jobs_, options: GradeOptions, gpus=()):
     """Start :mod:`autograde.batches` where it is wanted; ``(thread, report)`` or ``None``."""
+    batch = options.batch
     if batch not in ("auto", "on", "off"):
         raise ValueError(f"batch must be 'auto', 'on' or 'off', not {batch!r}")
-    if batch == "off" or not limits.sandbox or len(jobs_) < 2:
+    if batch == "off" or not options.sandbox or len(jobs_) < 2:
         return None
     try:
-        name = backends.choose(backend)
+        name = backends.choose(options.backend or None)
     except backends.BackendUnavailable:
         return None  # the graders report it, per submission
     if batch == "auto" and name not in batches.BATCH_BACKENDS:
@@ -290,8 +271,9 @@ def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits,
         assignment,
         fresh,
         name,
-        cache_dir,
-        parallel=jobs,
-        memory_mb=limits.memory_mb,
+        options.cache_dir or None,
+        parallel=options.jobs,
+        timeout=options.simulation_timeout,
+        memory_mb=options.memory_mb,
         gpus=list(gpus),
     )

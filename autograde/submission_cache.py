@@ -29,9 +29,13 @@ import graders
 from graders import backends, settings
 from graders.cache import default_cache_dir
 
+from .options import COORDINATOR_ONLY
+
 FOLDER = "submissions"
-# a job's bytes, hashed on their own; where this worker keeps its cache does not decide grades
-_DATA = ("submission", "source_files", "gradebook", "cache_dir")
+# a job's bytes, hashed on their own
+_DATA = ("submission", "source_files", "gradebook", "options")
+# where this worker keeps its cache, and how the run is spread out, do not decide grades
+_NOT_GRADES = COORDINATOR_ONLY | {"cache_dir"}
 _UNSETTLED = {"timeout", "memory", "crashed", "not_run"}
 
 
@@ -74,8 +78,12 @@ def _code_hash() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
+def _options(job: dict) -> dict:
+    return job.get("options") or {}
+
+
 def cache_folder(job: dict) -> Path:
-    return Path(job.get("cache_dir") or default_cache_dir()) / FOLDER
+    return Path(_options(job).get("cache_dir") or default_cache_dir()) / FOLDER
 
 
 def key(job: dict) -> str | None:
@@ -87,15 +95,16 @@ def key(job: dict) -> str | None:
     ``NO_SUBMISSION_CACHE_ENV`` is set.
     """
     off = os.environ.get(settings.NO_SUBMISSION_CACHE_ENV) == "1"
-    if not (job.get("limits") or {}).get("sandbox", True) or off:
+    if not _options(job).get("sandbox", True) or off:
         return None
     try:
-        backend = backends.choose(job.get("backend"))
+        backend = backends.choose(_options(job).get("backend") or None)
     except backends.BackendUnavailable:
         backend = "unavailable"
     blob = {
         # course key, student, assignment, limits, backend, feedback switch, fingerprint, config
         "job": {k: v for k, v in job.items() if k not in _DATA},
+        "options": {k: v for k, v in _options(job).items() if k not in _NOT_GRADES},
         "submission": _files_hash(job.get("submission") or {}),
         "source": _files_hash(job.get("source_files") or {}),
         # the assignment's cells, points and due date, as nbgrader grades with them

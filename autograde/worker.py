@@ -26,38 +26,10 @@ from graders import sandbox, settings
 from graders.counters import record_event as stats_event
 
 from . import feedback, nbserver, scratch, submission_cache
+from .options import GradeOptions
 from .preprocessors import META
 
 KERNEL_NAME = "autograde-python3"
-
-
-@dataclass
-class Limits:
-    """Limits of one submission.
-
-    Parameters
-    ----------
-    cell_timeout : float
-        Seconds one cell may run (nbgrader's ``Execute.timeout``); the kernel is interrupted.
-    submission_timeout : float
-        Seconds all cells of a notebook may run together; later cells are not run.
-    memory_mb : int
-        MB of resident memory that the student's kernel (with what it starts) and each
-        simulation (the verdicts', the batch builds' and the feedback plots') may use; past it
-        the process tree is killed (see :mod:`graders.limits`). 0: no limit.
-    max_output_bytes : int
-        Output one cell may produce.
-    sandbox : bool
-        Run the kernel under bubblewrap (see :mod:`autograde.kernel`).
-
-    The defaults, their help text and the reasons for them are in :mod:`graders.settings`.
-    """
-
-    cell_timeout: float = settings.default("cell_timeout")
-    submission_timeout: float = settings.default("submission_timeout")
-    memory_mb: int = settings.default("memory_mb")
-    max_output_bytes: int = settings.default("max_output_bytes")
-    sandbox: bool = settings.default("sandbox")
 
 
 @dataclass
@@ -83,9 +55,9 @@ class Result:
     fingerprint: str = ""
 
 
-def _kernelspec(folder: Path, limits: Limits, workdir: Path, runtime: Path) -> None:
-    argv = [sys.executable, "-m", "autograde.kernel", "--memory-mb", str(limits.memory_mb)]
-    if limits.sandbox:
+def _kernelspec(folder: Path, options: GradeOptions, workdir: Path, runtime: Path) -> None:
+    argv = [sys.executable, "-m", "autograde.kernel", "--memory-mb", str(options.memory_mb)]
+    if options.sandbox:
         argv += ["--sandbox", "--workdir", str(workdir), "--runtime", str(runtime)]
     # the process cap of this submission's kernel, released by grade_one when it is done
     argv += ["--cap-name", folder.parent.name]
@@ -101,12 +73,27 @@ def _kernelspec(folder: Path, limits: Limits, workdir: Path, runtime: Path) -> N
     (folder / "kernels" / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec, indent=1))
 
 
-def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
+#: The grading settings a worker writes over the course's configuration, each with the
+#: nbgrader traits that read it and the type they take: the one place a setting meets nbgrader.
+NBGRADER_TRAITS = (
+    ("cell_timeout", ("Execute.timeout", "SafeExecute.timeout"), int),
+    ("submission_timeout", ("SafeExecute.submission_timeout",), float),
+    ("max_output_bytes", ("SafeExecute.max_output_bytes",), int),
+    ("backend", ("TrustedVerdicts.backend",), str),
+    ("cache_dir", ("TrustedVerdicts.cache_dir",), str),
+    ("memory_mb", ("TrustedVerdicts.check_memory_mb",), int),
+    ("check_timeout", ("TrustedVerdicts.check_timeout",), float),
+    # Without a sandbox the kernel could have forged cache entries: simulate afresh.
+    ("sandbox", ("TrustedVerdicts.use_cache",), bool),
+)
+
+
+def worker_config(options: GradeOptions, root: Path, runtime: Path) -> dict:
     """nbgrader settings a worker appends to the course's ``nbgrader_config.py``.
 
     The preprocessor chain (:data:`graders.settings.PREPROCESSORS`) and ``add_missing_cells`` are
-    the course configuration's (so that a course without them is graded the same way); the rest
-    is per worker.
+    the course configuration's (so that a course without them is graded the same way); the
+    run's ``options`` reach nbgrader through :data:`NBGRADER_TRAITS`; the rest is per worker.
     """
     overrides = {
         "CourseDirectory.root": str(root),
@@ -114,18 +101,12 @@ def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
         "Autograde.autograde_preprocessors": list(settings.PREPROCESSORS),
         "OverwriteCells.add_missing_cells": True,
         "Execute.kernel_name": KERNEL_NAME,
-        "Execute.timeout": int(limits.cell_timeout),
-        "SafeExecute.timeout": int(limits.cell_timeout),
         "SafeExecute.kernel_name": KERNEL_NAME,
-        "SafeExecute.submission_timeout": float(limits.submission_timeout),
-        "SafeExecute.max_output_bytes": int(limits.max_output_bytes),
-        "TrustedVerdicts.backend": job.get("backend") or "",
-        "TrustedVerdicts.cache_dir": job.get("cache_dir") or "",
-        "TrustedVerdicts.check_memory_mb": int(limits.memory_mb),
-        # Without a sandbox the kernel could have forged cache entries: simulate afresh.
-        "TrustedVerdicts.use_cache": bool(limits.sandbox),
     }
-    if limits.sandbox:
+    for name, traits, kind in NBGRADER_TRAITS:
+        value = kind(getattr(options, name) or kind())
+        overrides.update(dict.fromkeys(traits, value))
+    if options.sandbox:
         # TCP cannot cross --unshare-net; absolute ipc paths, distinct per worker.
         overrides["KernelManager.transport"] = "ipc"
         overrides["KernelManager.ip"] = str(runtime / "kernel")
@@ -139,14 +120,14 @@ def grade_one(job: dict) -> Result:
     machine: ``assignment``, ``student``, ``submission`` (the submitted folder as ``relative
     path -> bytes``), ``source_files`` (the data files the assignment ships, no notebooks),
     ``gradebook`` (:func:`autograde.course.gradebook_facts`: SQLite bytes), ``config`` (the
-    course's settings, :func:`autograde.course.config_data`), ``limits`` (a :class:`Limits` as
-    dict), ``backend``, ``cache_dir`` (this worker's, or ``None``: its default), ``feedback``,
-    ``fingerprint`` and ``course_key`` (tells copies of a course apart in the result cache). No
-    path of the course folder: nothing here reads or writes it.
+    course's settings, :func:`autograde.course.config_data`), ``options`` (the run's
+    :class:`autograde.options.GradeOptions` as dict; its ``cache_dir`` is this worker's, empty:
+    its default), ``fingerprint`` and ``course_key`` (tells copies of a course apart in the
+    result cache). No path of the course folder: nothing here reads or writes it.
     """
     t0 = time.perf_counter()
     a, s = job["assignment"], job["student"]
-    limits = Limits(**job["limits"])
+    options = GradeOptions.from_dict(job.get("options") or {})
     res = Result(s, a, ok=False, fingerprint=job.get("fingerprint", ""))
     ckey = submission_cache.key(job)
     hit = _stored(job, ckey)
@@ -163,9 +144,9 @@ def grade_one(job: dict) -> Result:
         (root / "gradebook.db").write_bytes(job["gradebook"])
         runtime = scratch.runtime_dir(tmp)
         workdir = root / "autograded" / s / a
-        _kernelspec(tmp / "jupyter", limits, workdir, runtime)
+        _kernelspec(tmp / "jupyter", options, workdir, runtime)
         (tmp / "jupyter-config").mkdir()
-        overrides = worker_config(job, limits, root, runtime)
+        overrides = worker_config(options, root, runtime)
         (root / "nbgrader_config.py").write_text(config_file(job.get("config") or {}, overrides))
         env = dict(
             os.environ,
@@ -176,15 +157,15 @@ def grade_one(job: dict) -> Result:
             TMPDIR=str(runtime),
             PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
         )
-        if job.get("cache_dir"):
-            env[settings.CACHE_ENV] = job["cache_dir"]
+        if options.cache_dir:
+            env[settings.CACHE_ENV] = options.cache_dir
         # The simulation process is sandboxed exactly when the kernel is (--no-sandbox: neither).
-        env[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"
-        if not limits.sandbox:
+        env[settings.SANDBOX_ENV] = "1" if options.sandbox else "0"
+        if not options.sandbox:
             # ccache's store is as writable to an unsandboxed kernel as the result cache.
             env["CCACHE_DISABLE"] = "1"
         # Backstop: the per-notebook limit is enforced inside; this catches a hung nbgrader.
-        outer = limits.submission_timeout * 2 + 600
+        outer = options.submission_timeout * 2 + 600
         answer = _server().autograde(root, a, s, env, timeout=outer)
         log = answer.get("log", "") + answer.get("error", "")
         (tmp / "nbgrader.log").write_text(log)
@@ -199,8 +180,8 @@ def grade_one(job: dict) -> Result:
             res.error = res.error or f"nbgrader autograde failed: {last[:200]}\n" + log[-3000:]
         else:
             res.ok = True
-            if job.get("feedback", True):
-                _plots(res, job, limits)
+            if options.feedback:
+                _plots(res, options)
             submission_cache.store(job, ckey, res)
         return res
     except Exception as err:  # a worker must always answer
@@ -277,21 +258,21 @@ def _server():
     return _SERVER
 
 
-def _plots(res: Result, job: dict, limits: Limits) -> None:
+def _plots(res: Result, options: GradeOptions) -> None:
     """Feedback plots of every graded notebook; a failure costs the plots, never the grade."""
-    os.environ[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"  # as for the verdicts
-    if not limits.sandbox:
+    os.environ[settings.SANDBOX_ENV] = "1" if options.sandbox else "0"  # as for the verdicts
+    if not options.sandbox:
         os.environ["CCACHE_DISABLE"] = "1"  # as for the verdicts, see grade_one
     for nb, cells in res.checks.items():
         try:
             res.plots[nb] = feedback.make_plots(
                 res.assignment,
                 cells,
-                job.get("backend") or res.backend,
-                cache_dir=job.get("cache_dir"),
-                timeout=limits.cell_timeout,
-                memory_mb=limits.memory_mb,
-                use_cache=limits.sandbox,
+                options.backend or res.backend,
+                cache_dir=options.cache_dir or None,
+                timeout=options.cell_timeout,
+                memory_mb=options.memory_mb,
+                use_cache=options.sandbox,
             )
         except Exception as err:
             res.plots[nb] = {"plots": {}, "note": f"no plots: {type(err).__name__}"}

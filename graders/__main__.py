@@ -72,8 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             args.assignment,
             spec,
             args.backend,
-            timeout=args.timeout,
-            memory_mb=args.memory,
+            timeout=args.simulation_timeout,
+            memory_mb=args.memory_mb,
             use_cache=not args.no_cache,
             keep_build=args.keep_build,
         )

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict
 
 import pytest
 from nbgrader.api import Gradebook
 
 from autograde import course as course_
 from autograde import pipeline, scratch, worker
+from autograde.options import GradeOptions
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader autoflush
 SECRET = "SECRET-PW-4711"
@@ -67,8 +67,8 @@ def test_a_job_carries_data_and_no_course_path_or_password(tmp_path, monkeypatch
     # The coordinator reads this SQLite file; the configured PostgreSQL URL only has to stay home.
     sqlite = f"sqlite:///{course / 'gradebook.db'}"
     monkeypatch.setattr(course_, "db_url", lambda c: sqlite)
-    common = {"limits": asdict(worker.Limits()), "backend": None, "cache_dir": None}
-    jobs = pipeline.make_jobs(course, "a1", [("ann", "fp-a"), ("bob", "fp-b")], common)
+    opts = GradeOptions.from_settings()
+    jobs = pipeline.make_jobs(course, "a1", [("ann", "fp-a"), ("bob", "fp-b")], opts)
     assert [j["student"] for j in jobs] == ["ann", "bob"]
     for job in jobs:
         for value in _walk(job):

@@ -13,6 +13,7 @@ import re
 import signal
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from nbformat.notebooknode import NotebookNode, from_dict
 
 from autograde import demo, feedback, pipeline, release, report, worker
 from autograde.course import STATUS_DIR, load_status
+from autograde.options import GradeOptions
 from autograde.preprocessors import TrustedVerdicts
 from autograde.release import find_leaks
 from graders import settings
@@ -377,10 +379,10 @@ def test_course_config_uses_the_trusted_chain():
 
 
 def test_worker_config_repeats_the_course_chain(tmp_path):
-    job = {"backend": "runtime", "cache_dir": str(tmp_path)}
     for sandbox in (True, False):
-        limits = worker.Limits(sandbox=sandbox)
-        cfg = worker.worker_config(job, limits, tmp_path / "root", tmp_path / "rt")
+        opts = GradeOptions.from_settings(backend="runtime", cache_dir=str(tmp_path))
+        opts = replace(opts, sandbox=sandbox)
+        cfg = worker.worker_config(opts, tmp_path / "root", tmp_path / "rt")
         assert cfg["Autograde.autograde_preprocessors"] == list(settings.PREPROCESSORS)
         assert cfg["OverwriteCells.add_missing_cells"] is True
         assert cfg["TrustedVerdicts.backend"] == "runtime"

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
 
 from nbgrader.api import Gradebook
 
 from autograde import pipeline
 from autograde import submission_cache as sc
-from autograde.worker import Limits, Result
+from autograde.options import GradeOptions
+from autograde.worker import Result
 from graders import settings
 
 
@@ -25,11 +25,11 @@ def _course(tmp_path):
     return course
 
 
-def _job(course, student="ann"):
+def _job(course, student="ann", **options):
     """The job the pipeline sends for ``student`` of ``course`` (plain data)."""
-    common = {"limits": asdict(Limits()), "backend": "runtime", "feedback": True}
-    common["cache_dir"] = str(course.parent / "cache")
-    return pipeline.make_jobs(course, "a1", [(student, "f")], common)[0]
+    options = {"backend": "runtime", "cache_dir": str(course.parent / "cache"), **options}
+    opts = GradeOptions.from_settings(**options)
+    return pipeline.make_jobs(course, "a1", [(student, "f")], opts)[0]
 
 
 def _result(**kw):
@@ -48,6 +48,10 @@ def test_roundtrip_and_invalidation(tmp_path):
     assert got.score == 1.0 and got.files == {"a1.ipynb": b"\x00nb"}
     assert got.plots == {"a1": {"png": b"\x89PNG"}}
     assert sc.key(_job(course)) == k  # the same data gives the same key
+    # a limit decides grades; how the run is spread out and where the cache lives do not
+    assert sc.key(_job(course, cell_timeout=7)) != k
+    assert sc.key(_job(course, jobs=7, batch="off", gpus="1", scheduler="tcp://x:1")) == k
+    assert sc.key(_job(course, cache_dir=str(tmp_path / "elsewhere"))) == k
     (course / "nbgrader_config.py").write_text("c.Execute.timeout = 7\n")
     assert sc.key(_job(course)) != k
     (course / "nbgrader_config.py").unlink()
@@ -81,6 +85,6 @@ def test_unsettled_results_are_not_stored(tmp_path):
 
 def test_off_without_sandbox_or_when_disabled(tmp_path, monkeypatch):
     job = _job(_course(tmp_path))
-    assert sc.key(dict(job, limits=asdict(Limits(sandbox=False)))) is None
+    assert sc.key(_job(_course(tmp_path / "b"), sandbox=False)) is None
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
     assert sc.key(job) is None

@@ -29,14 +29,14 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict
 from pathlib import Path
 
 from graders import sandbox
 
 from .. import cluster, exports, feedback, pipeline, report
 from ..course import db_url, ensure_assignment, fingerprint, load_status, record, students
-from ..worker import Limits, Result, grade_job
+from ..options import GradeOptions
+from ..worker import Result, grade_job
 from .store import Store, Submission
 
 log = logging.getLogger("autograde.service")
@@ -52,25 +52,15 @@ class Grader:
         self,
         course: Path,
         store: Store,
+        options: GradeOptions | None = None,
         *,
-        jobs: int = 1,
-        scheduler: str | None = None,
-        limits: Limits | None = None,
-        backend: str | None = None,
-        cache_dir: str | None = None,
-        make_feedback: bool = True,
         hold: bool = False,
     ):
         self.course, self.store = Path(course), store
-        self.jobs, self.scheduler, self.hold = max(1, jobs), scheduler, hold
-        self.limits = limits or Limits()
-        self.common = {
-            "limits": asdict(self.limits),
-            "backend": backend,
-            "cache_dir": cache_dir,
-            "feedback": make_feedback,
-        }
-        self.make_feedback = make_feedback
+        self.options = options or GradeOptions.from_settings(jobs=1)
+        self.jobs, self.hold = max(1, self.options.jobs), hold
+        self.scheduler = self.options.scheduler
+        self.make_feedback = self.options.feedback
         self.lock = threading.Lock()  # the course folder and the gradebook: one writer
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -88,10 +78,10 @@ class Grader:
             return
         if self.scheduler:
             self._remote = cluster.connect(
-                self.scheduler, backend=self.common["backend"], sandboxed=self.limits.sandbox
+                self.scheduler, backend=self.options.backend or None, sandboxed=self.options.sandbox
             )
             log.info(self._remote.describe())
-        elif self.limits.sandbox:
+        elif self.options.sandbox:
             sandbox.check()  # no bwrap: refuse to start rather than fail every submission
         # the released assignments' cells into the gradebook now, not in the first submission's
         # time (nbgrader generate_assignment: seconds)
@@ -206,7 +196,7 @@ class Grader:
             for name, data in self.store.files_of(sub).items():
                 (folder / name).write_bytes(data)
             (folder / "timestamp.txt").write_text(sub.timestamp)
-            job = pipeline.make_jobs(self.course, a, [(s, fingerprint(folder))], self.common)[0]
+            job = pipeline.make_jobs(self.course, a, [(s, fingerprint(folder))], self.options)[0]
         try:
             return Result(**self._submit(job).result())
         except Exception as err:  # the worker itself died (or the dask scheduler)
