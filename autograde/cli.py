@@ -60,7 +60,7 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
     """Grade, write feedback and the class summary; returns the statuses and the report path."""
     # Imported when a command runs, not at the top: `autograde backends` need not wait for
     # nbgrader's 2-4 s import.
-    from . import feedback, pipeline, report
+    from . import feedback, pipeline, progress, report
     from .course import load_status
     from .course import students as submitters  # `students` is this function's argument
 
@@ -71,6 +71,7 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
         options.GradeOptions.from_args(args),
         students_=students,
         force=args.force,
+        reporter=progress.ConsoleReporter(),
     )
     if not args.no_feedback:
         feedback.generate_feedback(course, assignment)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import sys
 import tempfile
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
+from contextlib import closing
 from dataclasses import replace
 from pathlib import Path
 
@@ -44,7 +44,7 @@ from .course import (
     students,
 )
 from .options import GradeOptions
-from .progress import Progress
+from .progress import Reporter, Silent
 from .worker import Result, grade_job
 
 
@@ -57,9 +57,11 @@ def grade_assignment(
     students_: list[str] | None = None,
     force: bool = False,
     export: bool = True,
-    progress: bool = True,
+    reporter: Reporter | None = None,
 ) -> list[dict]:
-    """Grade every (or the named) submission of ``assignment`` in ``course``.
+    """Grade every (or the named) submission of ``assignment`` in ``course``, in three parts:
+    :func:`choose` what to grade, :func:`dispatch` it to the workers, and record each result
+    as it arrives, then :func:`summarise`.
 
     Parameters
     ----------
@@ -85,6 +87,10 @@ def grade_assignment(
     force : bool
         Regrade students already graded (by default a student is regraded only when the
         submission changed since).
+    export : bool
+        Write the grade exports (:mod:`autograde.exports`) at the end.
+    reporter : autograde.progress.Reporter, optional
+        Told how the run goes (the command line's prints a progress bar); default silent.
 
     Returns
     -------
@@ -94,19 +100,43 @@ def grade_assignment(
     Raises
     ------
     graders.gpus.GpuError
-        ``gpus`` names a GPU that is not here (before anything is graded).
+        ``options.gpus`` names a GPU that is not here (before anything is graded).
     """
     course = Path(course).resolve()
-    options = options or GradeOptions.from_settings()
-    scheduler, backend = options.scheduler, options.backend or None
-    if scheduler and executor is not None:
+    reporter = reporter or Silent()
+    options = _ready(options or GradeOptions.from_settings(), executor)
+    chosen, todo = choose(course, assignment, students_, force=force)
+    with closing(dispatch(course, assignment, todo, options, executor, reporter)) as results:
+        for res in results:
+            record(course, res)  # each result is saved as it arrives
+            reporter.graded(res)
+    return summarise(course, assignment, chosen, export=export)
+
+
+def _ready(options: GradeOptions, executor: Executor | None) -> GradeOptions:
+    """``options`` as the workers need them, once this machine can grade with them."""
+    if options.scheduler and executor is not None:
         raise ValueError("pass an executor or a scheduler address, not both")
-    if scheduler:
+    if options.scheduler:
         # The workers do not see this machine's environment: a backend forced here goes along.
-        backend = backend or os.environ.get(settings.BACKEND_ENV) or None
-        options = replace(options, backend=backend or "")
-    elif options.sandbox:
+        return replace(options, backend=options.backend or os.environ.get(settings.BACKEND_ENV, ""))
+    if options.sandbox:
         sandbox.check()  # no bwrap, or a root server where no user namespace can be made
+    return options
+
+
+def choose(
+    course: Path, assignment: str, students_: list[str] | None = None, *, force: bool = False
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The students selected (``students_``, default everyone who submitted), and of them
+    ``(student, fingerprint)`` of those to grade: every one with ``force``, else those not
+    graded yet or whose submission changed since.
+
+    Raises
+    ------
+    FileNotFoundError
+        The course has no such assignment, or a named student did not submit it.
+    """
     if not (course / "source" / assignment).is_dir():
         raise FileNotFoundError(f"no source/{assignment} in {course}")
     gradebook_db.check(db_url(course))  # a clear error before any work, not one per student
@@ -123,56 +153,71 @@ def grade_assignment(
         if not force and old and old.get("ok") and old.get("fingerprint") == fp:
             continue
         todo.append((s, fp))
-    if todo:
-        own = executor is None and not scheduler
-        on = _gpus(backend, options.gpus, progress) if own else []
-        if own:
-            pool = worker_pool(options.jobs, on)
+    return chosen, todo
+
+
+def dispatch(course, assignment, todo, options, executor=None, reporter=None):
+    """Grade ``todo`` (:func:`choose`) on the workers and yield each :class:`Result` as it
+    arrives (a worker that died gives a failed one with the reason).
+
+    The workers are ``executor``, else a dask cluster (``options.scheduler``), else a local
+    process pool of ``options.jobs`` (with the GPUs and batch builds of ``options``); a pool
+    or cluster made here is closed when the generator ends or is closed.
+    """
+    reporter = reporter or Silent()
+    if not todo:
+        return
+    scheduler, backend = options.scheduler, options.backend or None
+    own = executor is None and not scheduler
+    on = _gpus(backend, options.gpus, reporter) if own else []
+    pool = worker_pool(options.jobs, on) if own else executor  # (a scheduler's: below)
+    reporter.started(len(todo))
+    jobs_ = make_jobs(course, assignment, todo, options)
+    remote = fetch = None
+    if not scheduler:
+        fetch = _start_batches(course, assignment, jobs_, options, on)
+    try:
+        if scheduler:
+            # checks the workers (threads, backend, sandbox) before a job is sent
+            remote = cluster.connect(scheduler, backend=backend, sandboxed=options.sandbox)
+            _say_remote(remote, options.batch, reporter)
+            futures = {remote.submit(job): job["student"] for job in jobs_}
         else:
-            pool = executor  # or, with a scheduler, its executor (below)
-        bar = Progress(len(todo)) if progress else None
-        jobs_ = make_jobs(course, assignment, todo, options)
-        remote = fetch = None
-        if not scheduler:
-            fetch = _start_batches(course, assignment, jobs_, options, on)
-        try:
-            if scheduler:
-                # checks the workers (threads, backend, sandbox) before a job is sent
-                remote = cluster.connect(scheduler, backend=backend, sandboxed=options.sandbox)
-                if progress:
-                    _say_remote(remote, options.batch)
-                futures = {remote.submit(job): job["student"] for job in jobs_}
-            else:
-                futures = {pool.submit(grade_job, job): job["student"] for job in jobs_}
-            for fut in as_completed(futures):
-                s = futures[fut]
-                try:
-                    res = Result(**fut.result())
-                except Exception as err:  # the worker itself died (or the dask scheduler)
-                    why = remote.why(err) if remote else err
-                    res = Result(s, assignment, ok=False, error=f"worker failed: {why}")
-                record(course, res)  # each result is saved as it arrives
-                if bar:
-                    bar.step(f"{s}: {'ok' if res.ok else 'FAILED'}")
-        finally:
-            if own:
-                pool.shutdown(wait=True, cancel_futures=True)
-            if remote:
-                remote.close()  # cancels what is left (Ctrl-C); the cluster stays up
-        if fetch is not None and progress:
-            fetch[0].join()
-            r = fetch[1]
-            sys.stderr.write(
-                f"batch builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
-                f"{r.distinct} distinct in {r.batches} batch{'es' if r.batches != 1 else ''}: "
-                + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
-                + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}\n"
-            )
+            futures = {pool.submit(grade_job, job): job["student"] for job in jobs_}
+        for fut in as_completed(futures):
+            try:
+                yield Result(**fut.result())
+            except Exception as err:  # the worker itself died (or the dask scheduler)
+                why = remote.why(err) if remote else err
+                yield Result(futures[fut], assignment, ok=False, error=f"worker failed: {why}")
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if remote:
+            remote.close()  # cancels what is left (Ctrl-C); the cluster stays up
+    if fetch is not None:
+        fetch[0].join()
+        reporter.summary(batch_line(fetch[1]))
+
+
+def summarise(course: Path, assignment: str, chosen: list[str], *, export: bool = True):
+    """The status record of each of ``chosen`` (graded now or before); with ``export``, the
+    grade exports written from them."""
     statuses = [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
     if export:
         # Raises ExportError with its reason; everything graded is already recorded.
         exports.write(course, db_url(course), assignment, statuses)
     return statuses
+
+
+def batch_line(r: batches.BatchReport) -> str:
+    """What the batch builds did, in one line."""
+    return (
+        f"batch builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
+        f"{r.distinct} distinct in {r.batches} batch{'es' if r.batches != 1 else ''}: "
+        + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
+        + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}"
+    )
 
 
 def make_jobs(
@@ -201,8 +246,8 @@ def make_jobs(
             for s, fp in todo]  # fmt: skip
 
 
-def _say_remote(remote, batch: str) -> None:
-    """Where the jobs go, and what a dask cluster changes, on stderr."""
+def _say_remote(remote, batch: str, reporter: Reporter) -> None:
+    """Where the jobs go, and what a dask cluster changes, to ``reporter``."""
     lines = [remote.describe()]
     used = {f["backend"] for f in remote.workers.values()}
     if batch == "on" or (batch == "auto" and used & set(batches.BATCH_BACKENDS)):
@@ -211,7 +256,8 @@ def _say_remote(remote, batch: str) -> None:
             "the workers do not see)"
         )
     lines += remote.notes
-    sys.stderr.write("".join(line + "\n" for line in lines))
+    for line in lines:
+        reporter.note(line)
 
 
 def worker_pool(jobs: int, gpus: list[gpu_list.Gpu]) -> ProcessPoolExecutor:
@@ -228,7 +274,7 @@ def worker_pool(jobs: int, gpus: list[gpu_list.Gpu]) -> ProcessPoolExecutor:
     )
 
 
-def _gpus(backend: str | None, requested: str, say: bool) -> list[gpu_list.Gpu]:
+def _gpus(backend: str | None, requested: str, reporter: Reporter) -> list[gpu_list.Gpu]:
     """The GPUs the local workers share on ``genn`` (none on the other backends).
 
     Raises
@@ -243,9 +289,9 @@ def _gpus(backend: str | None, requested: str, say: bool) -> list[gpu_list.Gpu]:
     if name != "genn":
         return []
     chosen = gpu_list.choose(requested, gpu_list.found())
-    if say and chosen:
+    if chosen:
         names = ", ".join(g.describe() for g in chosen)
-        sys.stderr.write(f"GPUs: {names} (workers and batch builds take them round-robin)\n")
+        reporter.note(f"GPUs: {names} (workers and batch builds take them round-robin)")
     return chosen
 
 
