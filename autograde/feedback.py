@@ -23,6 +23,7 @@ from graders import settings
 from graders.assignments import get
 from graders.feedback import feedback_observables
 from graders.harness import SimulationFailed
+from graders.results import Status
 
 from .course import (
     answer_notes,
@@ -280,7 +281,7 @@ def section(
 
 
 def _message(rec: dict, banner: bool, numbers: bool = True) -> str:
-    if banner and rec.get("status") == "not_run":
+    if banner and rec.get("status") == Status.NOT_RUN:
         return "This test did not run: see what happened at the top of this page."
     return shown_message(rec, numbers)
 

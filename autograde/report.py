@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from graders.assignments import get
+from graders.results import Status
 
 from . import report_page
 from .course import answer_notes, write_atomic
@@ -35,11 +36,11 @@ REPORTS_DIR = "reports"
 # A check's status (set by autograde.preprocessors.TrustedVerdicts, or the simulation's verdict)
 # -> the reason, in a few words, that it earned nothing.
 _STATUS_WORDS = {
-    "not_answered": "not answered (the answer cell still raises NotImplementedError)",
-    "tampered": "tampering detected (the test cell handed nothing over)",
-    "timeout": "the simulation ran past its time limit",
-    "memory": "the simulation ran out of memory",
-    "crashed": "the simulation crashed",
+    Status.NOT_ANSWERED: "not answered (the answer cell still raises NotImplementedError)",
+    Status.TAMPERED: "tampering detected (the test cell handed nothing over)",
+    Status.TIMEOUT: "the simulation ran past its time limit",
+    Status.MEMORY: "the simulation ran out of memory",
+    Status.CRASHED: "the simulation crashed",
 }
 
 
@@ -72,17 +73,17 @@ def reason(rec: dict) -> str:
     """Why a check earned less than full marks, in a few words ("" when it earned them all)."""
     if rec.get("points", 0) >= rec.get("max_points", 0) - 1e-9:
         return ""
-    status = rec.get("status", "graded")
+    status = rec.get("status", Status.GRADED)
     message = " ".join((rec.get("message") or "").split())
     if status in _STATUS_WORDS:
         return _STATUS_WORDS[status]
-    if status == "not_run":
+    if status == Status.NOT_RUN:
         cause = message.partition(": ")[2].rstrip(".") or "the notebook stopped"
         return f"not run: {cause}"
-    if status == "no_spec":
+    if status == Status.NO_SPEC:
         m = re.search(r"stopped with ([^.]*)", message)
         return f"no answer handed over ({m.group(1)})" if m else "no answer handed over"
-    if status == "invalid_spec":
+    if status == Status.INVALID_SPEC:
         return "invalid answer: " + message.removeprefix("your answer cannot be graded: ")
     return f"wrong: {message}" if message else "wrong"
 
@@ -100,11 +101,11 @@ ATTENTION = (
 )
 # A check's status -> its kind of attention (other statuses are the answer's own faults).
 _STATUS_ATTENTION = {
-    "timeout": "time limit",
-    "memory": "memory limit",
-    "crashed": "simulation crashed",
-    "tampered": "tampering",
-    "not_answered": "not answered",
+    Status.TIMEOUT: "time limit",
+    Status.MEMORY: "memory limit",
+    Status.CRASHED: "simulation crashed",
+    Status.TAMPERED: "tampering",
+    Status.NOT_ANSWERED: "not answered",
 }
 
 
@@ -136,7 +137,7 @@ def attention(status: dict) -> list[tuple[str, str]]:
                 add(texts, "memory limit", f"{nb}: {text}")
     for cells in (status.get("checks") or {}).values():
         for rec in cells.values():
-            kind = _STATUS_ATTENTION.get(rec.get("status", "graded"))
+            kind = _STATUS_ATTENTION.get(rec.get("status", Status.GRADED))
             if kind:
                 add(checks, kind, rec["check"])
     out = []
@@ -214,7 +215,7 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
                 row["checks"][rec["check"]] = {
                     "points": rec.get("points", 0.0),
                     "max_points": rec.get("max_points", 0.0),
-                    "status": rec.get("status", "graded"),
+                    "status": rec.get("status", Status.GRADED),
                     "reason": why,
                 }
                 if why:

@@ -28,6 +28,7 @@ import autograde
 import graders
 from graders import backends, settings
 from graders.cache import default_cache_dir
+from graders.results import CUT_SHORT
 
 from .options import COORDINATOR_ONLY
 
@@ -36,7 +37,7 @@ FOLDER = "submissions"
 _DATA = ("submission", "source_files", "gradebook", "options")
 # where this worker keeps its cache, and how the run is spread out, do not decide grades
 _NOT_GRADES = COORDINATOR_ONLY | {"cache_dir"}
-_UNSETTLED = {"timeout", "memory", "crashed", "not_run"}
+_UNSETTLED = CUT_SHORT  # the next run may go otherwise
 
 
 def _tree_hash(folder: Path, pattern: str = "*") -> str:

@@ -6,10 +6,10 @@ student's kernel imports ``graders`` for :func:`graders.notebook.hidden_check` a
 
 from __future__ import annotations
 
-from .results import CheckResult, Problem, SpecError, Verdict
+from .results import CheckResult, Problem, SpecError, Status, Verdict
 
 __version__ = "0.1.0"
-__all__ = ["CheckResult", "Problem", "SpecError", "Verdict", "check"]
+__all__ = ["CheckResult", "Problem", "SpecError", "Status", "Verdict", "check"]
 
 
 def check(
@@ -37,7 +37,8 @@ def check(
     Returns
     -------
     Verdict
-        With ``status`` "graded", or "timeout"/"memory"/"crashed" and every check at zero.
+        With ``status`` GRADED, or TIMEOUT, MEMORY or CRASHED (:class:`graders.results.Status`)
+        and every check at zero.
 
     Raises
     ------
@@ -72,11 +73,11 @@ def check(
         )
     except harness.SimulationFailed as fail:
         reason = {
-            "timeout": "your network did not finish in time",
-            "memory": "your network ran out of memory",
+            Status.TIMEOUT: "your network did not finish in time",
+            Status.MEMORY: "your network ran out of memory",
         }.get(fail.kind, "your network could not be simulated")
-        v = Verdict(a.name, name, a.failed(f"{reason}: {fail.message}"), notes, fail.kind)
+        v = Verdict(a.name, name, a.failed(f"{reason}: {fail.message}"), notes, Status(fail.kind))
         return v
     checks = a.grade(spec, sim.observables, a.cases())
     timing = {"simulate_s": round(sim.seconds, 3), "cached": sim.cached}
-    return Verdict(a.name, name, checks, notes, "graded", timing)
+    return Verdict(a.name, name, checks, notes, Status.GRADED, timing)

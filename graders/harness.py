@@ -29,7 +29,7 @@ from .cache import cache_key, default_cache_dir
 from .counters import record_event
 from .gpus import Gpu, visible_env
 from .job import Job
-from .results import Problem, SpecError
+from .results import Problem, SpecError, Status
 from .simenv import compiler_env, simulator_sandbox
 
 DEFAULT_TIMEOUT_S = settings.default("simulation_timeout")
@@ -298,29 +298,29 @@ def _run_simulator(jobdir, job: Job, cdir, timeout, memory_mb, event="build", en
         for fd in fds:
             os.close(fd)
         sandbox.release(cap)
-    if out.stopped == "timeout":
+    if out.stopped == Status.TIMEOUT:
         raise SimulationFailed(
-            "timeout",
+            Status.TIMEOUT,
             f"the simulation did not finish within the limit of {timeout:g} s and was stopped",
         )
     seconds = time.perf_counter() - t0
     logtext = (jobdir / "simulator.log").read_text(errors="replace")[-4000:]
-    if out.stopped == "memory":
+    if out.stopped == Status.MEMORY:
         # the same message as a MemoryError inside the simulation process; the figures go to the log
         raise SimulationFailed(
-            "memory", "the simulation ran out of memory", f"{logtext}\n{out.note}"
+            Status.MEMORY, "the simulation ran out of memory", f"{logtext}\n{out.note}"
         )
     if (jobdir / "error.json").is_file():
         err = json.loads((jobdir / "error.json").read_text())
-        if err["kind"] == "invalid_spec":
+        if err["kind"] == Status.INVALID_SPEC:
             raise SpecError([Problem(**p) for p in err["problems"]])
         raise SimulationFailed(err["kind"], err["message"], logtext)
     if out.returncode != 0 or not (jobdir / "meta.json").is_file():
         rc = out.returncode
         # bwrap (the sandbox) reports a child killed by signal N as exit status 128 + N
         killed = {-signal.SIGKILL, -signal.SIGSEGV, 128 + signal.SIGKILL, 128 + signal.SIGSEGV}
-        kind = "memory" if rc in killed else "crashed"
-        why = "was killed (out of memory?)" if kind == "memory" else f"exited with {rc}"
+        kind = Status.MEMORY if rc in killed else Status.CRASHED
+        why = "was killed (out of memory?)" if kind == Status.MEMORY else f"exited with {rc}"
         raise SimulationFailed(kind, f"the simulation process {why}", logtext)
     meta = json.loads((jobdir / "meta.json").read_text())
     meta["seconds"] = seconds

@@ -35,6 +35,8 @@ from dataclasses import dataclass
 
 import psutil
 
+from .results import Status
+
 #: Seconds between two samples. One sample costs 1-4 ms of CPU on a machine with about a
 #: hundred processes (psutil reads every ``/proc/PID/stat`` to find the descendants), so five
 #: samples a second cost 0.5-2 % of a core per watched tree.
@@ -158,15 +160,17 @@ class Watchdog:
 
 
 @dataclass
-class Outcome:
-    """How a command run by :func:`run` ended.
+class WatchdogOutcome:
+    """How a command run by :func:`run` ended (not a check's outcome, which is
+    :class:`graders.assignments.outcome.Outcome`).
 
-    ``stopped`` is "timeout" or "memory" when a limit stopped it, else ``None``; ``returncode``
-    is the process's exit status (negative: killed by that signal).
+    ``stopped`` is :attr:`Status.TIMEOUT <graders.results.Status>` or ``MEMORY`` when a limit
+    stopped it, else ``None``; ``returncode`` is the process's exit status (negative: killed by
+    that signal).
     """
 
     returncode: int
-    stopped: str | None
+    stopped: Status | None
     seconds: float
     note: str = ""
 
@@ -178,7 +182,7 @@ def run(
     memory_mb: int | None,
     interval: float = INTERVAL_S,
     **popen,
-) -> Outcome:
+) -> WatchdogOutcome:
     """Run ``argv`` in a new session under a wall-clock and a memory limit.
 
     The process and everything it starts (its session's process group and all descendants) are
@@ -194,8 +198,8 @@ def run(
         except subprocess.TimeoutExpired:
             kill_tree(psutil.Process(proc.pid))
             proc.wait()
-            return Outcome(proc.returncode, "timeout", time.perf_counter() - t0)
+            return WatchdogOutcome(proc.returncode, Status.TIMEOUT, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     if dog.fired:
-        return Outcome(rc, "memory", seconds, dog.message())
-    return Outcome(rc, None, seconds)
+        return WatchdogOutcome(rc, Status.MEMORY, seconds, dog.message())
+    return WatchdogOutcome(rc, None, seconds)
