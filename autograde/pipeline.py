@@ -43,9 +43,10 @@ from .course import (
     record,
     students,
 )
+from .jobs import SubmissionJob, SubmissionResult
 from .options import GradeOptions
 from .progress import Reporter, Silent
-from .worker import Result, grade_job
+from .worker import grade_job
 
 
 def grade_assignment(
@@ -157,8 +158,9 @@ def choose(
 
 
 def dispatch(course, assignment, todo, options, executor=None, reporter=None):
-    """Grade ``todo`` (:func:`choose`) on the workers and yield each :class:`Result` as it
-    arrives (a worker that died gives a failed one with the reason).
+    """Grade ``todo`` (:func:`choose`) on the workers and yield each
+    :class:`~autograde.jobs.SubmissionResult` as it arrives (a worker that died gives a failed
+    one with the reason).
 
     The workers are ``executor``, else a dask cluster (``options.scheduler``), else a local
     process pool of ``options.jobs`` (with the GPUs and batch builds of ``options``); a pool
@@ -181,15 +183,18 @@ def dispatch(course, assignment, todo, options, executor=None, reporter=None):
             # checks the workers (threads, backend, sandbox) before a job is sent
             remote = cluster.connect(scheduler, backend=backend, sandboxed=options.sandbox)
             _say_remote(remote, options.batch, reporter)
-            futures = {remote.submit(job): job["student"] for job in jobs_}
+            futures = {remote.submit(job): job.student for job in jobs_}
         else:
-            futures = {pool.submit(grade_job, job): job["student"] for job in jobs_}
+            futures = {pool.submit(grade_job, job.to_dict()): job.student for job in jobs_}
         for fut in as_completed(futures):
             try:
-                yield Result(**fut.result())
+                res = SubmissionResult.from_dict(fut.result())
             except Exception as err:  # the worker itself died (or the dask scheduler)
                 why = remote.why(err) if remote else err
-                yield Result(futures[fut], assignment, ok=False, error=f"worker failed: {why}")
+                res = SubmissionResult(
+                    futures[fut], assignment, ok=False, error=f"worker failed: {why}"
+                )
+            yield res
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
@@ -222,13 +227,13 @@ def batch_line(r: batches.BatchReport) -> str:
 
 def make_jobs(
     course: Path, assignment: str, todo: list[tuple[str, str]], options: GradeOptions
-) -> list:
-    """One job per ``(student, fingerprint)`` of ``todo``, as plain data (no course path).
+) -> list[SubmissionJob]:
+    """One job per ``(student, fingerprint)`` of ``todo``, with no path of the course.
 
     Every job carries what :func:`autograde.worker.grade_one` needs: the student's submitted
     files, the assignment's data files, the gradebook facts of the assignment (no student's
-    grades) and the course settings without its paths and gradebook URL (so no database
-    password), and the run's ``options`` (:meth:`GradeOptions.to_dict`).
+    grades), the course settings without its paths and gradebook URL (so no database
+    password), and the run's ``options``.
     """
     with tempfile.TemporaryDirectory(prefix="autograde-snap-") as tmp:
         facts = gradebook_facts(course, assignment, Path(tmp) / "gradebook.db")
@@ -239,11 +244,15 @@ def make_jobs(
         "config": config_data(course),
         # copies of a course are graded afresh (a benchmark's copies, say): a hash, not a path
         "course_key": hashlib.sha256(str(course).encode()).hexdigest()[:16],
-        "options": options.to_dict(),
+        "options": options,
     }
     folder = course / "submitted"
-    return [dict(shared, student=s, fingerprint=fp, submission=files(folder / s / assignment))
-            for s, fp in todo]  # fmt: skip
+    return [
+        SubmissionJob(
+            **shared, student=s, fingerprint=fp, submission=files(folder / s / assignment)
+        )
+        for s, fp in todo
+    ]
 
 
 def _say_remote(remote, batch: str, reporter: Reporter) -> None:
@@ -309,7 +318,7 @@ def _start_batches(course, assignment, jobs_, options: GradeOptions, gpus=()):
     if batch == "auto" and name not in batches.BATCH_BACKENDS:
         return None
     # only the submissions whose whole result is not stored from an earlier run
-    fresh = [j["student"] for j in jobs_ if not submission_cache.has(j, submission_cache.key(j))]
+    fresh = [j.student for j in jobs_ if not submission_cache.has(j, submission_cache.key(j))]
     if len(fresh) < 2:
         return None
     return batches.start(

@@ -24,7 +24,7 @@ class Reporter(Protocol):
     def started(self, total: int) -> None: ...
 
     def graded(self, result) -> None:
-        """``result``: the recorded :class:`autograde.worker.Result` (``student``, ``ok``)."""
+        """``result``: the recorded :class:`autograde.jobs.SubmissionResult`."""
 
     def summary(self, line: str) -> None: ...
 

@@ -6,8 +6,8 @@ nothing of the course folder is read, so a worker may run on another machine, se
 :mod:`autograde.pipeline`): ``nbgrader autograde`` runs there (through this process's nbgrader
 server, :mod:`autograde.nbserver`) with :mod:`autograde.preprocessors` and a limited (optionally
 sandboxed) kernel, and the worker returns the per-cell scores, the graded files and the feedback
-plots as plain data (:class:`Result`). It never writes to the course: the coordinator
-(:mod:`autograde.pipeline`) does, through :mod:`autograde.course`.
+plots (:class:`autograde.jobs.SubmissionResult`). It never writes to the course: the
+coordinator (:mod:`autograde.pipeline`) does, through :mod:`autograde.course`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -26,33 +25,11 @@ from graders import sandbox, settings
 from graders.counters import record_event as stats_event
 
 from . import feedback, nbserver, scratch, submission_cache
+from .jobs import SubmissionJob, SubmissionResult
 from .options import GradeOptions
 from .preprocessors import META
 
 KERNEL_NAME = "autograde-python3"
-
-
-@dataclass
-class Result:
-    """What a worker hands back for one student (plain data, picklable)."""
-
-    student: str
-    assignment: str
-    ok: bool
-    score: float = 0.0
-    max_score: float = 0.0
-    grades: dict = field(default_factory=dict)  # notebook -> grade_id -> {auto_score, ...}
-    comments: dict = field(default_factory=dict)  # notebook -> grade_id -> auto_comment
-    checks: dict = field(default_factory=dict)  # notebook -> grade_id -> TrustedVerdicts record
-    incidents: dict = field(default_factory=dict)  # notebook -> reason the run was cut short
-    events: dict = field(default_factory=dict)  # notebook -> cell timeouts, MemoryErrors
-    timestamp: str | None = None
-    backend: str | None = None
-    seconds: float = 0.0
-    error: str = ""
-    files: dict = field(default_factory=dict)  # relative path -> bytes (the autograded folder)
-    plots: dict = field(default_factory=dict)  # notebook -> autograde.feedback.make_plots(...)
-    fingerprint: str = ""
 
 
 def _kernelspec(folder: Path, options: GradeOptions, workdir: Path, runtime: Path) -> None:
@@ -113,24 +90,17 @@ def worker_config(options: GradeOptions, root: Path, runtime: Path) -> dict:
     return overrides
 
 
-def grade_one(job: dict) -> Result:
+def grade_one(job: SubmissionJob) -> SubmissionResult:
     """Grade one student's submission in a private temporary course (runs in a worker).
 
-    A job is plain data (:func:`autograde.pipeline.make_jobs`), so that it can travel to another
-    machine: ``assignment``, ``student``, ``submission`` (the submitted folder as ``relative
-    path -> bytes``), ``source_files`` (the data files the assignment ships, no notebooks),
-    ``gradebook`` (:func:`autograde.course.gradebook_facts`: SQLite bytes), ``config`` (the
-    course's settings, :func:`autograde.course.config_data`), ``options`` (the run's
-    :class:`autograde.options.GradeOptions` as dict; its ``cache_dir`` is this worker's, empty:
-    its default), ``fingerprint`` and ``course_key`` (tells copies of a course apart in the
-    result cache). No path of the course folder: nothing here reads or writes it.
+    The job (:func:`autograde.pipeline.make_jobs`) holds no path of the course folder: nothing
+    here reads or writes it, so that it can travel to another machine.
     """
     t0 = time.perf_counter()
-    a, s = job["assignment"], job["student"]
-    options = GradeOptions.from_dict(job.get("options") or {})
-    res = Result(s, a, ok=False, fingerprint=job.get("fingerprint", ""))
+    a, s, options = job.assignment, job.student, job.options
+    res = SubmissionResult(s, a, ok=False, fingerprint=job.fingerprint)
     ckey = submission_cache.key(job)
-    hit = _stored(job, ckey)
+    hit = submission_cache.load(job, ckey)
     if hit is not None:  # nothing that decides the grades changed since it was graded
         hit.seconds = round(time.perf_counter() - t0, 2)
         stats_event("submission_hit", a, hit.backend or "")
@@ -138,16 +108,16 @@ def grade_one(job: dict) -> Result:
     tmp = scratch.new(s)
     try:
         root = tmp / "course"
-        scratch.unpack(root / "submitted" / s / a, job["submission"])
+        scratch.unpack(root / "submitted" / s / a, job.submission)
         # Data files the source ships (nbgrader copies them next to the notebook); no notebooks.
-        scratch.unpack(root / "source" / a, job.get("source_files") or {})
-        (root / "gradebook.db").write_bytes(job["gradebook"])
+        scratch.unpack(root / "source" / a, job.source_files)
+        (root / "gradebook.db").write_bytes(job.gradebook)
         runtime = scratch.runtime_dir(tmp)
         workdir = root / "autograded" / s / a
         _kernelspec(tmp / "jupyter", options, workdir, runtime)
         (tmp / "jupyter-config").mkdir()
         overrides = worker_config(options, root, runtime)
-        (root / "nbgrader_config.py").write_text(config_file(job.get("config") or {}, overrides))
+        (root / "nbgrader_config.py").write_text(config_file(job.config, overrides))
         env = dict(
             os.environ,
             JUPYTER_PATH=str(tmp / "jupyter"),
@@ -224,22 +194,15 @@ def config_file(config: dict, overrides: dict) -> str:
 
 
 def grade_job(job: dict) -> dict:
-    """:func:`grade_one` with its result as plain data (what an executor carries back).
+    """:func:`grade_one` of a job as plain data (:meth:`SubmissionJob.to_dict`), its result as
+    plain data too (what an executor carries back).
 
     Every executor (the local process pool, a ``dask.distributed`` cluster) runs this, so that
     what crosses between processes or machines is a dict of JSON-like values and bytes, never
-    a pickled object of this package; the coordinator rebuilds the :class:`Result`.
+    a pickled object of this package; the coordinator rebuilds the
+    :class:`~autograde.jobs.SubmissionResult`.
     """
-    return asdict(grade_one(job))
-
-
-def _stored(job: dict, ckey: str | None) -> Result | None:
-    """The result stored for ``ckey`` (:mod:`autograde.submission_cache`), or ``None``."""
-    data = submission_cache.load(job, ckey)
-    try:
-        return Result(**data) if data is not None else None
-    except TypeError:  # stored by another version of Result: grade afresh
-        return None
+    return grade_one(SubmissionJob.from_dict(job)).to_dict()
 
 
 _SERVER = None  # this worker process's nbgrader server (autograde.nbserver)
@@ -258,7 +221,7 @@ def _server():
     return _SERVER
 
 
-def _plots(res: Result, options: GradeOptions) -> None:
+def _plots(res: SubmissionResult, options: GradeOptions) -> None:
     """Feedback plots of every graded notebook; a failure costs the plots, never the grade."""
     os.environ[settings.SANDBOX_ENV] = "1" if options.sandbox else "0"  # as for the verdicts
     if not options.sandbox:
@@ -278,7 +241,7 @@ def _plots(res: Result, options: GradeOptions) -> None:
             res.plots[nb] = {"plots": {}, "note": f"no plots: {type(err).__name__}"}
 
 
-def _collect(res: Result, root: Path, a: str, s: str) -> None:
+def _collect(res: SubmissionResult, root: Path, a: str, s: str) -> None:
     """Read the temporary gradebook and autograded notebooks into ``res``."""
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         try:

@@ -251,6 +251,7 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
 
     from autograde import batches, cli, pipeline, submission_cache, worker
     from autograde import feedback as plots
+    from autograde.jobs import SubmissionJob, SubmissionResult
     from autograde.options import GradeOptions
     from autograde.preprocessors import TrustedVerdicts
     from graders.notebook import spec_line
@@ -287,12 +288,12 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     # the shared builds
     monkeypatch.setattr(batches, "start", lambda *a, **kw: seen.update(shared=kw["memory_mb"]))
     monkeypatch.setattr(submission_cache, "key", lambda job: None)  # nothing stored
-    jobs_ = [{"student": s, "options": {"sandbox": True}} for s in ("a", "b")]
+    jobs_ = [SubmissionJob(A, s, {}, {}, b"", {}, opts) for s in ("a", "b")]
     pipeline._start_batches(tmp_path, A, jobs_, replace(opts, backend="runtime"))
 
     # the feedback plots
     monkeypatch.setattr(plots, "make_plots", lambda *a, **kw: seen.update(plots=kw["memory_mb"]))
-    res = worker.Result("a", A, ok=True, checks={A: {}})
+    res = SubmissionResult("a", A, ok=True, checks={A: {}})
     # _plots sets the (worker) process's sandbox mode: undone after this test, so later tests
     # on a machine without bwrap are not made to require it
     monkeypatch.setenv(settings.SANDBOX_ENV, os.environ.get(settings.SANDBOX_ENV, "auto"))

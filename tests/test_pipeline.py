@@ -24,6 +24,7 @@ from nbformat.notebooknode import NotebookNode, from_dict
 
 from autograde import demo, feedback, pipeline, release, report, worker
 from autograde.course import STATUS_DIR, load_status
+from autograde.jobs import SubmissionResult
 from autograde.options import GradeOptions
 from autograde.preprocessors import TrustedVerdicts
 from autograde.progress import ConsoleReporter
@@ -397,8 +398,8 @@ def test_the_console_reporter_prints_the_bar_and_the_lines():
     con = ConsoleReporter(stream)
     con.note("GPUs: 0 (H100)")
     con.started(2)
-    con.graded(worker.Result("ann", A, ok=True))
-    con.graded(worker.Result("bo", A, ok=False))
+    con.graded(SubmissionResult("ann", A, ok=True))
+    con.graded(SubmissionResult("bo", A, ok=False))
     con.summary("batch builds: none")
     text = stream.getvalue()
     assert text.startswith("GPUs: 0 (H100)\n\r[###############---------------] 1/2 ")

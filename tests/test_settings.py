@@ -30,6 +30,7 @@ from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
 from autograde import batches, cli, scratch, submission_cache, worker
+from autograde.jobs import SubmissionJob
 from autograde.kernel import kernel_env
 from autograde.options import GradeOptions
 from autograde.preprocessors import SafeExecute, TrustedVerdicts
@@ -273,7 +274,7 @@ def test_the_constants_are_what_the_code_reads(tmp_path, monkeypatch, capsys):
     assert notebook.hidden_check("adaptive_threshold", "jump", model="x") is None
     assert capsys.readouterr().out.startswith(notebook.MARKER)
     assert kernel_env(str(tmp_path), str(tmp_path), True)[settings.TRUSTED_ENV] == "1"
-    job = {"assignment": "a", "student": "s", "options": {}, "submission": {}}
+    job = SubmissionJob("a", "s", {}, {}, b"", {}, GradeOptions.from_settings())
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
     assert submission_cache.key(job) is None
     assert settings.MAKE_JOBS_ENV in simenv.SIMULATOR_INHERITED  # reaches the sandboxed simulation
@@ -282,10 +283,11 @@ def test_the_constants_are_what_the_code_reads(tmp_path, monkeypatch, capsys):
 def test_keep_tmp_keeps_a_workers_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
-    # no gradebook in the job: grading fails after the folder is made
-    job = {"assignment": "a", "student": "s", "options": {}, "submission": {"a.ipynb": b"{}"}}
+    # no gradebook bytes in the job: grading fails after the folder is made
+    options = GradeOptions.from_settings()
+    job = SubmissionJob("a", "s", {"a.ipynb": b"{}"}, {}, None, {}, options)
     monkeypatch.setenv(settings.KEEP_TMP_ENV, "1")
-    assert "KeyError: 'gradebook'" in worker.grade_one(job).error
+    assert "TypeError" in worker.grade_one(job).error
     assert list(tmp_path.glob("autograde-s-*"))
     assert not list(tmp_path.glob(f"autograde-s-*/{scratch.OWNER}"))  # never swept
     for kept in tmp_path.glob("autograde-s-*"):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 from nbgrader.api import Gradebook
 
 from autograde import pipeline
 from autograde import submission_cache as sc
+from autograde.jobs import SubmissionResult as Result
 from autograde.options import GradeOptions
-from autograde.worker import Result
 from graders import settings
 
 
@@ -44,7 +45,7 @@ def test_roundtrip_and_invalidation(tmp_path):
     k = sc.key(job)
     assert sc.load(job, k) is None
     sc.store(job, k, _result(plots={"a1": {"png": b"\x89PNG"}}))
-    got = Result(**sc.load(job, k))
+    got = sc.load(job, k)
     assert got.score == 1.0 and got.files == {"a1.ipynb": b"\x00nb"}
     assert got.plots == {"a1": {"png": b"\x89PNG"}}
     assert sc.key(_job(course)) == k  # the same data gives the same key
@@ -64,7 +65,7 @@ def test_roundtrip_and_invalidation(tmp_path):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         gb.update_or_create_assignment("a1", duedate=None)
     assert sc.key(_job(course)) == k
-    assert sc.key(dict(job, student="bob")) != k
+    assert sc.key(replace(job, student="bob")) != k
     (course / "submitted" / "ann" / "a1" / "a1.ipynb").write_text('{"x": 1}')
     assert sc.key(_job(course)) != k
     # a copy of the course is graded afresh

@@ -35,8 +35,9 @@ from graders import sandbox
 
 from .. import cluster, exports, feedback, pipeline, report
 from ..course import db_url, ensure_assignment, fingerprint, load_status, record, students
+from ..jobs import SubmissionJob, SubmissionResult
 from ..options import GradeOptions
-from ..worker import Result, grade_job
+from ..worker import grade_job
 from .store import Store, Submission
 
 log = logging.getLogger("autograde.service")
@@ -165,7 +166,7 @@ class Grader:
                 self._record(sub, res)
         except Exception as err:  # noqa: BLE001 -- any failure here is the grader's side
             log.exception("grading %s failed", sub.id)
-            res = Result(
+            res = SubmissionResult(
                 sub.student, sub.assignment, ok=False, error=f"{type(err).__name__}: {err}"
             )
         if not res.ok:
@@ -185,7 +186,7 @@ class Grader:
         )  # fmt: skip
         self.wake()  # a submission of the same student may be waiting for this one
 
-    def _run(self, sub: Submission) -> Result:
+    def _run(self, sub: Submission) -> SubmissionResult:
         a, s = sub.assignment, sub.student
         with self.lock:
             self._prepare(a)
@@ -198,14 +199,14 @@ class Grader:
             (folder / "timestamp.txt").write_text(sub.timestamp)
             job = pipeline.make_jobs(self.course, a, [(s, fingerprint(folder))], self.options)[0]
         try:
-            return Result(**self._submit(job).result())
+            return SubmissionResult.from_dict(self._submit(job).result())
         except Exception as err:  # the worker itself died (or the dask scheduler)
             if isinstance(err, BrokenProcessPool):
                 self._drop_pool()
             why = self._remote.why(err) if self._remote else err
-            return Result(s, a, ok=False, error=f"worker failed: {why}")
+            return SubmissionResult(s, a, ok=False, error=f"worker failed: {why}")
 
-    def _submit(self, job: dict):
+    def _submit(self, job: SubmissionJob):
         if self._remote is not None:
             return self._remote.submit(job)
         with self._pool_lock:
@@ -213,7 +214,7 @@ class Grader:
                 # spawned, as the pipeline's: nothing of this threaded process is inherited
                 ctx = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx)
-            return self._pool.submit(grade_job, job)
+            return self._pool.submit(grade_job, job.to_dict())
 
     def _drop_pool(self) -> None:
         with self._pool_lock:
@@ -221,7 +222,7 @@ class Grader:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
 
-    def _record(self, sub: Submission, res: Result) -> None:
+    def _record(self, sub: Submission, res: SubmissionResult) -> None:
         """Write the result into the course, the feedback page, and keep the page with ``sub``."""
         a, s = sub.assignment, sub.student
         with self.lock:
