@@ -20,7 +20,7 @@ from pathlib import Path
 
 import graders
 from graders import settings
-from graders.assignments import get
+from graders.assignments import Assignment, resolve
 from graders.feedback import feedback_observables
 from graders.harness import SimulationFailed
 from graders.results import Status
@@ -91,7 +91,7 @@ def img(png: str, alt: str) -> str:
 
 
 def plot_check(
-    assignment: str, check: str, obs: dict, cases: list[dict], focus: dict | None = None
+    assignment: Assignment | str, check: str, obs: dict, cases: list[dict], focus=None
 ) -> str:
     """Base64 PNG of the student's traces against the reference for one check ("" for an
     assignment without plots), drawn at ``focus`` (where the check failed on the feedback
@@ -100,7 +100,7 @@ def plot_check(
     The assignment draws on the figure's axes (:meth:`graders.assignments.base.Assignment.draw`);
     the figure and the PNG are made here, so that ``graders`` never makes figures or files.
     """
-    a = get(assignment)
+    a = resolve(assignment)
     if a.plot is None:
         return ""
     fig, ax = _figure()
@@ -115,7 +115,7 @@ def _spec_of(cells: dict) -> dict | None:
 
 
 def make_plots(
-    assignment: str,
+    assignment: Assignment | str,
     cells: dict,
     backend: str | None = None,
     *,
@@ -128,8 +128,8 @@ def make_plots(
 
     Parameters
     ----------
-    assignment : str
-        Name of the assignment.
+    assignment : graders.assignments.Assignment or str
+        The assignment, or its name.
     cells : dict
         ``grade_id -> record`` as :class:`autograde.preprocessors.TrustedVerdicts` writes it
         (``check``, ``points``, ``max_points``, ``message``, ``spec``).
@@ -144,12 +144,13 @@ def make_plots(
         message measured on the plotted case and ``focus`` where the plot is drawn (the first
         failure there; :attr:`graders.assignments.base.Outcome.focus`).
     """
+    a = resolve(assignment)
     spec = _spec_of(cells)
     if spec is None:
         return {"plots": {}, "note": "no plots: your notebook handed no answer over"}
     try:
         obs = feedback_observables(
-            assignment,
+            a,
             spec,
             backend,
             cache_dir=cache_dir,
@@ -161,7 +162,6 @@ def make_plots(
         return {"plots": {}, "note": f"no plots: your answer cannot be simulated: {err}"}
     except SimulationFailed as err:
         return {"plots": {}, "note": f"no plots: your network could not be simulated ({err.kind})"}
-    a = get(assignment)
     cases = a.feedback_cases()
     plots, said = {}, {}
     for rec in cells.values():
@@ -172,7 +172,7 @@ def make_plots(
         hidden_passed = float(rec.get("points", 0)) >= float(rec.get("max_points", 0))
         found = a.feedback(c, spec, obs, cases, hidden_passed)
         focus = found.details["focus"]
-        plots[c] = plot_check(assignment, c, obs, cases, focus)
+        plots[c] = plot_check(a, c, obs, cases, focus)
         said[c] = {"message": found.message, "focus": focus, "passed": found.details["passed"]}
     return {"plots": plots, "note": "", "feedback": said}
 
@@ -235,7 +235,11 @@ def name_contents(page: str, cells: dict) -> str:
 
 
 def section(
-    assignment: str, cells: dict, plots: dict, banner: bool = False, numbers: bool = True
+    assignment: Assignment | str,
+    cells: dict,
+    plots: dict,
+    banner: bool = False,
+    numbers: bool = True,
 ) -> str:
     """The HTML block for one notebook: per check its score, message and plot.
 
@@ -245,7 +249,7 @@ def section(
     With ``banner`` (the page opens with the run's incidents) a check that did not run says so
     in a line instead of repeating the incident.
     """
-    order = list(get(assignment).points)
+    order = list(resolve(assignment).points)
     recs = sorted(
         cells.values(), key=lambda r: order.index(r["check"]) if r["check"] in order else 99
     )
@@ -294,7 +298,7 @@ def insert(page: str, block: str) -> str:
 
 
 def page_with_checks(
-    page: str, assignment: str, cells: dict, plots: dict, said: list, numbers: bool = True
+    page: str, assignment: Assignment | str, cells: dict, plots: dict, said: list, numbers=True
 ) -> str:
     """nbgrader's feedback ``page`` with the checks' messages and plots (:func:`section`;
     ``numbers``: with the hidden cases' numbers), the incidents' banner (``said``,
@@ -315,6 +319,7 @@ def inject(course, assignment: str, students: list[str] | None = None) -> list[P
     course = Path(course)
     done = []
     numbers = shows_hidden_numbers(course, assignment)  # the policy and the due date, now
+    a = resolve(assignment)  # once for every page
     for page in sorted((course / "feedback").glob(f"*/{assignment}/*.html")):
         student, nb = page.parent.parent.name, page.stem
         if students is not None and student not in students:
@@ -333,7 +338,7 @@ def inject(course, assignment: str, students: list[str] | None = None) -> list[P
         except (OSError, json.JSONDecodeError):
             notebook = {}
         said = incidents(notebook, (status.get("incidents") or {}).get(nb))
-        text = page_with_checks(page.read_text(), assignment, cells, plots, said, numbers)
+        text = page_with_checks(page.read_text(), a, cells, plots, said, numbers)
         page.write_text(text)
         done.append(page)
     return done

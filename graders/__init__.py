@@ -13,7 +13,7 @@ __all__ = ["CheckResult", "Problem", "SpecError", "Status", "Verdict", "check"]
 
 
 def check(
-    assignment: str,
+    assignment,
     spec,
     backend: str | None = None,
     *,
@@ -27,8 +27,8 @@ def check(
 
     Parameters
     ----------
-    assignment : str
-        ``"adaptive_threshold"`` or ``"ei_balance"``.
+    assignment : graders.assignments.Assignment or str
+        The assignment, or its registered name (``"adaptive_threshold"``).
     spec : dict
         The student's answer (Brian2 strings), as JSON data.
     backend : str, optional
@@ -48,10 +48,10 @@ def check(
         The forced backend is not installed here.
     """
     from . import backends, harness
-    from .assignments import get
+    from .assignments import resolve
     from .spec import notes_for, validate
 
-    a = get(assignment)
+    a = resolve(assignment)
     spec, notes = validate(a, spec)
     name = backends.choose(backend)
     notes = notes_for(notes, name)
@@ -62,7 +62,7 @@ def check(
         kwargs["memory_mb"] = memory_mb
     try:
         sim = harness.simulate(
-            assignment,
+            a,
             spec,
             cases=a.simulated_cases(),
             backend=name,
