@@ -33,9 +33,8 @@ from graders.notebook import cell_check
 from graders.spec import validate
 
 #: Backends where one build of many answers pays: GeNN generates and compiles a whole model at
-#: once, so its fixed cost per build dominates (a class of 80 on genn-cpu: 409 s against 472 s).
-#: C++ standalone compiles a file per code object and loses ccache hits when batched (518 s
-#: against 389 s); README, "Measured here".
+#: once, so its fixed cost per build dominates. C++ standalone compiles a file per code object
+#: and loses ccache hits when batched, so it is faster unbatched (both: README, "Measured here").
 BATCH_BACKENDS = ("genn", "genn-cpu")
 #: Answers per batch (on the CPU): a failure costs at most this many a build of their own.
 BATCH_SIZE = 16

@@ -49,9 +49,11 @@ DISPLAY_DPI = 80
 SCALE = 2
 
 
-def _figure(width: float = 7.5, height: float = 3.8, ncols: int = 1):
+def new_figure(width: float = 7.5, height: float = 3.8, ncols: int = 1):
+    """A Matplotlib figure and its axes at the size and style of the feedback plots (the class
+    report draws on them too)."""
     # matplotlib here and in to_png, not at the top: Agg must be chosen before pyplot loads, and
-    # a worker that makes no plots (--no-feedback) skips its 0.5-0.8 s import.
+    # a worker that makes no plots (--no-feedback) skips importing it.
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server; must precede pyplot
@@ -62,7 +64,7 @@ def _figure(width: float = 7.5, height: float = 3.8, ncols: int = 1):
 
 def to_png(fig) -> str:
     """A figure as base64 PNG text at ``SCALE`` times its display size (and closes it)."""
-    import matplotlib.pyplot as plt  # see _figure: only the processes that draw load it
+    import matplotlib.pyplot as plt  # see new_figure: only the processes that draw load it
 
     buf = io.BytesIO()
     fig.tight_layout()
@@ -103,7 +105,7 @@ def plot_check(
     a = resolve(assignment)
     if a.plot is None:
         return ""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     a.draw(check, ax, obs, cases, focus)
     return to_png(fig)
 

@@ -29,7 +29,7 @@ from graders.results import Status
 
 from . import report_page
 from .course import answer_notes, write_atomic
-from .feedback import _figure, to_png
+from .feedback import new_figure, to_png
 
 REPORTS_DIR = "reports"
 
@@ -154,8 +154,8 @@ def attention(status: dict) -> list[tuple[str, str]]:
 # "11 of 14 neurons wrong; e.g. hidden case 1, neuron 3: " -- which case a check quotes as its
 # example differs between students who made the same mistake.
 # The count, the points and the example's place: "3 of 14 neurons of the hidden cases fail this
-# check: 11/14 of 2 points = 1.57; in one of them, " (and the older "3 of 14 neurons wrong; e.g.
-# hidden case 4, neuron 2: ").
+# check: 11/14 of 2 points = 1.57; in one of them, " (and "3 of 14 neurons wrong; e.g. hidden
+# case 4, neuron 2: ", the wording of status files written before it, which a report still reads).
 _EXAMPLE = re.compile(
     r"^(wrong: )\d+ of \d+ "
     r"(?:[^;]* fails? this check[^;]*; in one of them, |[^;,:]* wrong[;,] e\.g\. [^:]*: )"
@@ -250,7 +250,7 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
 
 def figure_png(statuses: list[dict], assignment: str | None = None) -> str:
     """Base64 PNG: histogram of scores (left) and pass rate per check (right)."""
-    fig, (ax1, ax2) = _figure(10, 3.4, ncols=2)
+    fig, (ax1, ax2) = new_figure(10, 3.4, ncols=2)
     graded = [s for s in statuses if s.get("ok")]
     maxes = [s.get("max_score") or 0 for s in graded]
     top = max(maxes) if maxes else 1

@@ -1,8 +1,8 @@
 """Memory limits that bound what a process tree uses, never its address space.
 
 An address-space rlimit cannot be used: the CUDA driver reserves tens of GB of virtual address
-space (``mmap`` with ``PROT_NONE``) when it creates a context, so under a 4 GB one every
-GeNN CUDA build failed with "cuda runtime error 2: out of memory" (measured on an H200). Instead a
+space (``mmap`` with ``PROT_NONE``) when it creates a context, so under a 4 GB one a GeNN
+CUDA build fails with "cuda runtime error 2: out of memory" before it uses any. Instead a
 :class:`Watchdog` thread samples the resident memory of a whole process tree (a root process and
 all its descendants: the simulation process, the compiler it starts, the compiled binary) every
 :data:`INTERVAL_S` seconds and kills the tree once the sum passes the limit.
@@ -14,9 +14,9 @@ What it measures, honestly:
   over-counts and a tree is stopped early rather than late; address space that is reserved but
   never touched is not counted at all, which is the point.
 - a sample every :data:`INTERVAL_S` seconds: a spike shorter than that can pass, and a tree that
-  grows fast overshoots the limit by what it touches in one interval before it is killed
-  (measured on a loaded 2-core machine: a process touching 2 GB under a 1000 MB limit was
-  killed at 1061-1181 MB; a machine that touches pages faster overshoots more).
+  grows fast overshoots the limit by what it touches in one interval before it is killed, the
+  more the faster it touches pages (``tests/test_limits.py`` stops a process touching 2 GB
+  under a 1000 MB limit and asserts only that it is stopped as "memory").
 - processes that leave the tree (a daemon that double-forks and is re-parented to init) are no
   longer seen; the simulation process's own process group is killed as well.
 

@@ -132,8 +132,8 @@ class Grading(Configurable):
 
     jobs = Integer(help="parallel workers (default: the cores there are)").tag(config=True)
 
-    # Empty: the local process pool, as always; a dask scheduler when a course outgrows one
-    # server (README, "Grading on several machines").
+    # Empty: the local process pool, which needs nothing set up; a dask scheduler when a course
+    # outgrows one server (README, "Grading on several machines").
     scheduler = Unicode(
         "",
         help="address of a dask.distributed scheduler (tcp://HOST:8786) whose workers grade the "

@@ -18,7 +18,7 @@ from graders.backends import BackendUnavailable
 from graders.notebook import cell_check, parse_spec_line
 from graders.results import Status
 
-from .common import META, _error, _error_names, _meta, _stream
+from .common import META, error_names, error_output, notebook_meta, stream_output
 
 
 class TrustedVerdicts(NbGraderPreprocessor):
@@ -67,7 +67,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
         self._not_answered = any(
             cell.cell_type == "code"
             and utils.is_solution(cell)
-            and "NotImplementedError" in _error_names(cell)
+            and "NotImplementedError" in error_names(cell)
             for cell in nb.cells
         )
         self._cells = {}
@@ -77,7 +77,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
         policy = settings.Feedback(config=self.config).hidden_numbers
         self._numbers = settings.shows_hidden_numbers(policy, self._duedate)
         nb, resources = super().preprocess(nb, resources)
-        meta = _meta(nb)
+        meta = notebook_meta(nb)
         meta["cells"] = self._cells
         if self._backend:
             meta["backend"] = self._backend
@@ -138,7 +138,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
             # (nbgrader would give an empty cell full marks, #427).
             if skipped or cell.get("execution_count") is None:
                 reason = skipped or self._incident or "the cell was not executed"
-                cell.outputs = [_error("NotExecuted", f"This cell did not run: {reason}.")]
+                cell.outputs = [error_output("NotExecuted", f"This cell did not run: {reason}.")]
             return cell, resources
         assignment, check = self._expected[gid]
         spec = self._handed_over(cell, assignment, check)
@@ -168,7 +168,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
         shown = message if self._numbers or not words else words
         if points > 0:
             cell.outputs = [
-                _stream(shown.rstrip() + "\n"),
+                stream_output(shown.rstrip() + "\n"),
                 NotebookNode(
                     output_type="execute_result",
                     execution_count=cell.get("execution_count"),
@@ -177,7 +177,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 ),
             ]
         else:
-            cell.outputs = [_error("AssertionError", shown)]
+            cell.outputs = [error_output("AssertionError", shown)]
         self._cells[gid] = {
             "check": check,
             "points": points,
