@@ -283,7 +283,9 @@ def worker_pool(jobs: int, gpus: list[gpu_list.Gpu]) -> ProcessPoolExecutor:
     )
 
 
-def _gpus(backend: str | None, requested: str, reporter: Reporter) -> list[gpu_list.Gpu]:
+def _gpus(
+    backend: str | None, requested: str, reporter: Reporter | None = None
+) -> list[gpu_list.Gpu]:
     """The GPUs the local workers share on ``genn`` (none on the other backends).
 
     Raises
@@ -298,7 +300,7 @@ def _gpus(backend: str | None, requested: str, reporter: Reporter) -> list[gpu_l
     if name != "genn":
         return []
     chosen = gpu_list.choose(requested, gpu_list.found())
-    if chosen:
+    if chosen and reporter is not None:
         names = ", ".join(g.describe() for g in chosen)
         reporter.note(f"GPUs: {names} (workers and batch builds take them round-robin)")
     return chosen
