@@ -297,6 +297,7 @@ def add_option(parser, name: str, *aliases: str, **extra):
     if value not in ("", None) and not isinstance(trait, Bool) and "default" not in trait.help:
         shown = f"{value:g}" if isinstance(value, float) else value
         kwargs["help"] = f"{kwargs['help']} (default {shown})"
-    if aliases:
-        kwargs["help"] = f"{kwargs['help']} (also {', '.join(aliases)})"
+    older = [a for a in aliases if a.startswith("--")]  # (argparse shows a short one beside)
+    if older:
+        kwargs["help"] = f"{kwargs['help']} (also {', '.join(older)})"
     return parser.add_argument(flag(name), *aliases, **kwargs)
