@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from graders import SpecError, settings
-from graders.assignments import get
+from graders.assignments import Assignment, resolve
 from graders.gpus import Gpu, assign
 from graders.harness import simulate_batch
 from graders.normalise import normalise_spec
@@ -33,9 +33,8 @@ from graders.notebook import cell_check
 from graders.spec import validate
 
 #: Backends where one build of many answers pays: GeNN generates and compiles a whole model at
-#: once, so its fixed cost per build dominates (a class of 80 on genn-cpu: 409 s against 472 s).
-#: C++ standalone compiles a file per code object and loses ccache hits when batched (518 s
-#: against 389 s); README, "Measured here".
+#: once, so its fixed cost per build dominates. C++ standalone compiles a file per code object
+#: and loses ccache hits when batched, so it is faster unbatched (both: README, "Measured here").
 BATCH_BACKENDS = ("genn", "genn-cpu")
 #: Answers per batch (on the CPU): a failure costs at most this many a build of their own.
 BATCH_SIZE = 16
@@ -140,19 +139,21 @@ class BatchReport:
     error: str = ""
 
 
-def class_specs(course: Path, assignment: str, students: list[str]) -> tuple[list[dict], int]:
+def class_specs(
+    course: Path, assignment: Assignment | str, students: list[str]
+) -> tuple[list[dict], int]:
     """The validated guesses of ``students``' answers (distinct by cache key) and how many
     submissions gave a guess at all."""
-    a = get(assignment)
+    a = resolve(assignment)
     kinds = {f.name: f.kind for f in a.fields}
-    sources = sorted((course / "source" / assignment).glob("*.ipynb"))
+    sources = sorted((course / "source" / a.name).glob("*.ipynb"))
     guessed, specs, seen = 0, [], set()
     for src in sources:
         fields = hidden_fields(json.loads(src.read_text()))
         if not fields:
             continue
         for s in students:
-            path = course / "submitted" / s / assignment / src.name
+            path = course / "submitted" / s / a.name / src.name
             try:
                 spec = guess_spec(json.loads(path.read_text()), fields)
             except (OSError, ValueError):
@@ -247,13 +248,14 @@ def start(
     Returns once every batch holds its answers' cache locks, so that workers started afterwards
     wait for the batch instead of building the same answers alone.
     """
+    a = resolve(assignment)  # once for the class, every batch and answer
     report = BatchReport(submissions=len(students))
     ready = threading.Event()
     lock = threading.Lock()
 
     def one(batch, cases, locked, gpu):
         status = simulate_batch(
-            assignment,
+            a,
             batch,
             cases,
             backend,
@@ -270,9 +272,9 @@ def start(
     def work():
         t0 = time.perf_counter()
         try:
-            specs, report.guessed = class_specs(course, assignment, students)
+            specs, report.guessed = class_specs(course, a, students)
             report.distinct = len(specs)
-            cases = get(assignment).simulated_cases()
+            cases = a.simulated_cases()
             gpu = backend == "genn"
             mem = gpu_memory_mb() if gpu else None
             batches = chunks(specs, parallel, gpu=gpu, gpu_memory_mb=mem)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from graders import assignments, backends, gpus, settings
 
+from . import options
 from .service import commands as service_commands
 
 
@@ -55,23 +56,11 @@ def cmd_backends(args) -> int:
     return 0
 
 
-def _limits(args):
-    from .worker import Limits
-
-    return Limits(
-        cell_timeout=args.timeout,
-        submission_timeout=args.submission_timeout,
-        memory_mb=args.memory,
-        max_output_bytes=args.max_output,
-        sandbox=not args.no_sandbox,
-    )
-
-
 def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dict], Path]:
     """Grade, write feedback and the class summary; returns the statuses and the report path."""
     # Imported when a command runs, not at the top: `autograde backends` need not wait for
     # nbgrader's 2-4 s import.
-    from . import feedback, pipeline, report
+    from . import feedback, pipeline, progress, report
     from .course import load_status
     from .course import students as submitters  # `students` is this function's argument
 
@@ -79,16 +68,10 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
     statuses = pipeline.grade_assignment(
         course,
         assignment,
+        options.GradeOptions.from_args(args),
         students_=students,
-        jobs=args.jobs,
-        limits=_limits(args),
-        backend=args.backend or None,
-        cache_dir=args.cache or None,
         force=args.force,
-        feedback=not args.no_feedback,
-        batch=args.batch,
-        scheduler=args.scheduler or None,
-        gpus=args.gpus,
+        reporter=progress.ConsoleReporter(),
     )
     if not args.no_feedback:
         feedback.generate_feedback(course, assignment)
@@ -108,7 +91,7 @@ def _where(args) -> str:
 
 def _sandbox_line(args) -> str:
     """How student code was confined, in one line (the process cap is checked by trying)."""
-    if args.no_sandbox:
+    if not args.sandbox:
         return "sandbox: none (--no-sandbox): student code ran as this user"
     if args.scheduler:  # this machine ran no student code; each worker was checked for bwrap
         return "sandbox: bubblewrap on the dask workers (each checked before the first job)"
@@ -283,31 +266,33 @@ def cmd_new_assignment(args) -> int:
     return 0
 
 
+#: The grading settings ``grade`` and ``demo`` take, in the order ``--help`` shows them.
+GRADE_SETTINGS = (
+    "jobs",
+    "scheduler",
+    "backend",
+    "gpus",
+    "cell_timeout",
+    "submission_timeout",
+    "memory_mb",
+    "max_output_bytes",
+    "simulation_timeout",
+    "check_timeout",
+    "sandbox",
+    "batch",
+    "cache_dir",
+)
+
+
 def _grading_options(p) -> None:
-    # type, default and help of each setting: graders.settings
-    settings.add_option(p, "jobs", "--jobs", "-j")
-    settings.add_option(p, "scheduler", "--scheduler")
-    settings.add_option(p, "backend", "--backend")
-    settings.add_option(p, "gpus", "--gpus")
-    settings.add_option(p, "cell_timeout", "--timeout")
-    settings.add_option(p, "submission_timeout", "--submission-timeout")
-    settings.add_option(p, "memory_mb", "--memory")
-    settings.add_option(p, "max_output_bytes", "--max-output")
+    # one flag a setting, named after it (type, default, help: graders.settings)
+    options.add_arguments(p, GRADE_SETTINGS, sandbox=options.SANDBOX_HELP)
     p.add_argument("--force", action="store_true", help="regrade students already graded")
     p.add_argument(
         "--no-feedback",
         action="store_true",
         help="skip the feedback HTML and its plots (one simulation less per submission)",
     )
-    p.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="run student kernels without bubblewrap (trusted submissions only); the result "
-        "cache and ccache are then neither read nor written, since an unsandboxed kernel could "
-        "plant fake results there, so every submission is simulated afresh",
-    )
-    settings.add_option(p, "batch", "--batch")
-    settings.add_option(p, "cache_dir", "--cache")
 
 
 def build_parser() -> argparse.ArgumentParser:

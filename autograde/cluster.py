@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from graders import backends, sandbox
 
 from . import submission_cache, worker
+from .jobs import SubmissionJob
 
 #: Seconds to reach the scheduler before giving up with a message (never hang on a wrong address).
 CONNECT_TIMEOUT_S = 10.0
@@ -122,14 +123,15 @@ class Connection:
             f"{'s' if len(self.workers) != 1 else ''}, backend {', '.join(names)}"
         )
 
-    def submit(self, job: dict):
-        """Submit one job; a ``concurrent.futures.Future`` of its result (a dict).
+    def submit(self, job: SubmissionJob):
+        """Submit one job (as plain data); a ``concurrent.futures.Future`` of its result (a
+        dict, :meth:`SubmissionResult.to_dict <autograde.jobs.SubmissionResult.to_dict>`).
 
         Its dask key names the student (``grade-ASSIGNMENT-STUDENT-…``), as dask's dashboard
         and logs show it.
         """
-        key = f"grade-{job['assignment']}-{job['student']}-{uuid.uuid4().hex[:8]}"
-        return self.executor.submit(grade_job, job, key=key)
+        key = f"grade-{job.assignment}-{job.student}-{uuid.uuid4().hex[:8]}"
+        return self.executor.submit(grade_job, job.to_dict(), key=key)
 
     def why(self, err: BaseException) -> str:
         """A job's failure in words (a job the scheduler dropped fails without a message)."""

@@ -270,7 +270,7 @@ def plots_path(course: Path, assignment: str, student: str) -> Path:
 def record(course: Path, res) -> None:
     """Write one result into the course: gradebook, autograded files, status (in that order).
 
-    ``res`` is an :class:`autograde.worker.Result`.
+    ``res`` is an :class:`autograde.jobs.SubmissionResult`.
     """
 
     a, s = res.assignment, res.student

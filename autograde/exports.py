@@ -35,6 +35,8 @@ from traitlets import Bool, Dict, Integer
 from traitlets.config import Config, LoggingConfigurable
 from traitlets.config.loader import PyFileConfigLoader
 
+from graders.results import Status
+
 from .course import (
     answer_notes,
     hidden_numbers_policy,
@@ -194,7 +196,7 @@ def gradescope_results(
                 "name": rec["check"],
                 "score": _round(points, decimals),
                 "max_score": worth,
-                "status": "passed" if points >= worth - 1e-9 else "failed",
+                "status": Status.PASSED if points >= worth - 1e-9 else Status.FAILED,
                 "output": shown_message(rec, numbers),
                 "output_format": "text",
                 "visibility": (

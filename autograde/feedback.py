@@ -20,9 +20,10 @@ from pathlib import Path
 
 import graders
 from graders import settings
-from graders.assignments import get
+from graders.assignments import Assignment, resolve
 from graders.feedback import feedback_observables
 from graders.harness import SimulationFailed
+from graders.results import Status
 
 from .course import (
     answer_notes,
@@ -48,9 +49,11 @@ DISPLAY_DPI = 80
 SCALE = 2
 
 
-def _figure(width: float = 7.5, height: float = 3.8, ncols: int = 1):
+def new_figure(width: float = 7.5, height: float = 3.8, ncols: int = 1):
+    """A Matplotlib figure and its axes at the size and style of the feedback plots (the class
+    report draws on them too)."""
     # matplotlib here and in to_png, not at the top: Agg must be chosen before pyplot loads, and
-    # a worker that makes no plots (--no-feedback) skips its 0.5-0.8 s import.
+    # a worker that makes no plots (--no-feedback) skips importing it.
     import matplotlib
 
     matplotlib.use("Agg")  # no display on a server; must precede pyplot
@@ -61,7 +64,7 @@ def _figure(width: float = 7.5, height: float = 3.8, ncols: int = 1):
 
 def to_png(fig) -> str:
     """A figure as base64 PNG text at ``SCALE`` times its display size (and closes it)."""
-    import matplotlib.pyplot as plt  # see _figure: only the processes that draw load it
+    import matplotlib.pyplot as plt  # see new_figure: only the processes that draw load it
 
     buf = io.BytesIO()
     fig.tight_layout()
@@ -90,7 +93,7 @@ def img(png: str, alt: str) -> str:
 
 
 def plot_check(
-    assignment: str, check: str, obs: dict, cases: list[dict], focus: dict | None = None
+    assignment: Assignment | str, check: str, obs: dict, cases: list[dict], focus=None
 ) -> str:
     """Base64 PNG of the student's traces against the reference for one check ("" for an
     assignment without plots), drawn at ``focus`` (where the check failed on the feedback
@@ -99,10 +102,10 @@ def plot_check(
     The assignment draws on the figure's axes (:meth:`graders.assignments.base.Assignment.draw`);
     the figure and the PNG are made here, so that ``graders`` never makes figures or files.
     """
-    a = get(assignment)
+    a = resolve(assignment)
     if a.plot is None:
         return ""
-    fig, ax = _figure()
+    fig, ax = new_figure()
     a.draw(check, ax, obs, cases, focus)
     return to_png(fig)
 
@@ -114,7 +117,7 @@ def _spec_of(cells: dict) -> dict | None:
 
 
 def make_plots(
-    assignment: str,
+    assignment: Assignment | str,
     cells: dict,
     backend: str | None = None,
     *,
@@ -127,8 +130,8 @@ def make_plots(
 
     Parameters
     ----------
-    assignment : str
-        Name of the assignment.
+    assignment : graders.assignments.Assignment or str
+        The assignment, or its name.
     cells : dict
         ``grade_id -> record`` as :class:`autograde.preprocessors.TrustedVerdicts` writes it
         (``check``, ``points``, ``max_points``, ``message``, ``spec``).
@@ -143,12 +146,13 @@ def make_plots(
         message measured on the plotted case and ``focus`` where the plot is drawn (the first
         failure there; :attr:`graders.assignments.base.Outcome.focus`).
     """
+    a = resolve(assignment)
     spec = _spec_of(cells)
     if spec is None:
         return {"plots": {}, "note": "no plots: your notebook handed no answer over"}
     try:
         obs = feedback_observables(
-            assignment,
+            a,
             spec,
             backend,
             cache_dir=cache_dir,
@@ -160,7 +164,6 @@ def make_plots(
         return {"plots": {}, "note": f"no plots: your answer cannot be simulated: {err}"}
     except SimulationFailed as err:
         return {"plots": {}, "note": f"no plots: your network could not be simulated ({err.kind})"}
-    a = get(assignment)
     cases = a.feedback_cases()
     plots, said = {}, {}
     for rec in cells.values():
@@ -171,7 +174,7 @@ def make_plots(
         hidden_passed = float(rec.get("points", 0)) >= float(rec.get("max_points", 0))
         found = a.feedback(c, spec, obs, cases, hidden_passed)
         focus = found.details["focus"]
-        plots[c] = plot_check(assignment, c, obs, cases, focus)
+        plots[c] = plot_check(a, c, obs, cases, focus)
         said[c] = {"message": found.message, "focus": focus, "passed": found.details["passed"]}
     return {"plots": plots, "note": "", "feedback": said}
 
@@ -234,7 +237,11 @@ def name_contents(page: str, cells: dict) -> str:
 
 
 def section(
-    assignment: str, cells: dict, plots: dict, banner: bool = False, numbers: bool = True
+    assignment: Assignment | str,
+    cells: dict,
+    plots: dict,
+    banner: bool = False,
+    numbers: bool = True,
 ) -> str:
     """The HTML block for one notebook: per check its score, message and plot.
 
@@ -244,7 +251,7 @@ def section(
     With ``banner`` (the page opens with the run's incidents) a check that did not run says so
     in a line instead of repeating the incident.
     """
-    order = list(get(assignment).points)
+    order = list(resolve(assignment).points)
     recs = sorted(
         cells.values(), key=lambda r: order.index(r["check"]) if r["check"] in order else 99
     )
@@ -280,7 +287,7 @@ def section(
 
 
 def _message(rec: dict, banner: bool, numbers: bool = True) -> str:
-    if banner and rec.get("status") == "not_run":
+    if banner and rec.get("status") == Status.NOT_RUN:
         return "This test did not run: see what happened at the top of this page."
     return shown_message(rec, numbers)
 
@@ -293,7 +300,7 @@ def insert(page: str, block: str) -> str:
 
 
 def page_with_checks(
-    page: str, assignment: str, cells: dict, plots: dict, said: list, numbers: bool = True
+    page: str, assignment: Assignment | str, cells: dict, plots: dict, said: list, numbers=True
 ) -> str:
     """nbgrader's feedback ``page`` with the checks' messages and plots (:func:`section`;
     ``numbers``: with the hidden cases' numbers), the incidents' banner (``said``,
@@ -314,6 +321,7 @@ def inject(course, assignment: str, students: list[str] | None = None) -> list[P
     course = Path(course)
     done = []
     numbers = shows_hidden_numbers(course, assignment)  # the policy and the due date, now
+    a = resolve(assignment)  # once for every page
     for page in sorted((course / "feedback").glob(f"*/{assignment}/*.html")):
         student, nb = page.parent.parent.name, page.stem
         if students is not None and student not in students:
@@ -332,7 +340,7 @@ def inject(course, assignment: str, students: list[str] | None = None) -> list[P
         except (OSError, json.JSONDecodeError):
             notebook = {}
         said = incidents(notebook, (status.get("incidents") or {}).get(nb))
-        text = page_with_checks(page.read_text(), assignment, cells, plots, said, numbers)
+        text = page_with_checks(page.read_text(), a, cells, plots, said, numbers)
         page.write_text(text)
         done.append(page)
     return done

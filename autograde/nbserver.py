@@ -1,8 +1,9 @@
 """Many submissions through one nbgrader process: ``python -m autograde.nbserver``.
 
-A pipeline worker used to start ``python -m nbgrader autograde`` for every submission: 2-3 s of
-Python start-up and imports (nbgrader, nbformat's schema checkers, then graders and Brian for the
-trusted step) before the student's notebook even starts. This server pays them once: it reads
+Starting ``python -m nbgrader autograde`` for every submission would pay, each time, Python's
+start-up and imports (nbgrader, nbformat's schema checkers, then graders and Brian for the
+trusted step: seconds, README "Measured here") before the student's notebook even starts. This
+server pays them once per worker: it reads
 one job per line on stdin and answers one line on stdout, each a JSON object:
 
 - job: ``{"root": course folder, "assignment": ..., "student": ..., "env": {...}}``; ``env`` is

@@ -22,10 +22,10 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
-import sys
 import tempfile
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from contextlib import closing
+from dataclasses import replace
 from pathlib import Path
 
 from graders import backends, sandbox, settings
@@ -43,69 +43,55 @@ from .course import (
     record,
     students,
 )
-from .progress import Progress
-from .worker import Limits, Result, grade_job
+from .jobs import SubmissionJob, SubmissionResult
+from .options import GradeOptions
+from .progress import Reporter, Silent
+from .worker import grade_job
 
 
 def grade_assignment(
     course,
     assignment: str,
+    options: GradeOptions | None = None,
     executor: Executor | None = None,
     *,
     students_: list[str] | None = None,
-    jobs: int = settings.default("jobs"),
-    limits: Limits | None = None,
-    backend: str | None = None,
-    cache_dir: str | None = None,
     force: bool = False,
     export: bool = True,
-    progress: bool = True,
-    feedback: bool = True,
-    batch: str = settings.default("batch"),
-    scheduler: str | None = None,
-    gpus: str = settings.default("gpus"),
+    reporter: Reporter | None = None,
 ) -> list[dict]:
-    """Grade every (or the named) submission of ``assignment`` in ``course``.
+    """Grade every (or the named) submission of ``assignment`` in ``course``, in three parts:
+    :func:`choose` what to grade, :func:`dispatch` it to the workers, and record each result
+    as it arrives, then :func:`summarise`.
 
     Parameters
     ----------
     course : path
         The nbgrader course folder (``source/``, ``submitted/``, ``gradebook.db``).
+    options : GradeOptions, optional
+        The run's settings (default: the settings' defaults). What they change here:
+        ``jobs``, the workers of the default executor; ``scheduler``, the address of a
+        ``dask.distributed`` scheduler whose workers grade instead (:mod:`autograde.cluster`);
+        ``batch``, whether the distinct answers are built together first
+        (:mod:`autograde.batches`: never without a sandbox, whose result cache it fills, nor
+        with a scheduler, whose workers do not see this machine's cache); ``gpus``, on the
+        ``genn`` backend, the GPUs each local worker and batch build takes round-robin (unused
+        with a scheduler or an ``executor`` of the caller's); ``cache_dir``, without a sandbox
+        neither read nor written (an unsandboxed kernel runs as the grader's user and could
+        have planted fake results there); the rest travels to the workers with each job.
     executor : concurrent.futures.Executor, optional
         Where :func:`autograde.worker.grade_job` runs; default a
-        ``ProcessPoolExecutor(max_workers=jobs)``. Jobs are plain data
-        (:func:`make_jobs`), so the workers need not see ``course``; ``scheduler`` is the
-        tested way to a ``dask.distributed`` cluster.
+        ``ProcessPoolExecutor(max_workers=options.jobs)``. Jobs are plain data
+        (:func:`make_jobs`), so the workers need not see ``course``.
     students_ : list of str, optional
         Only these students.
-    jobs : int
-        Parallel workers of the default executor (default: the cores there are).
-    limits : Limits
-        Per-submission limits and the sandbox switch.
     force : bool
         Regrade students already graded (by default a student is regraded only when the
         submission changed since).
-    feedback : bool
-        Make the feedback plots (one more simulation per submission, on the feedback cases).
-    batch : {"auto", "on", "off"}
-        Build the distinct answers of the submissions to grade together first (see
-        :mod:`autograde.batches`); "auto" does so on the backends in
-        ``batches.BATCH_BACKENDS``. Needs the result cache, so never without a sandbox, and
-        never with ``scheduler`` (the builds would fill this machine's cache, not the workers').
-    cache_dir : str, optional
-        Result cache; default ``AUTOGRADE_CACHE`` or ``~/.cache``; with ``scheduler``, a
-        folder on the workers (one they share), default each worker's own. Without a sandbox
-        (``limits.sandbox`` false) no cache is read or written: an unsandboxed student kernel
-        runs as the grader's user and could have planted fake results there.
-    scheduler : str, optional
-        Address of a ``dask.distributed`` scheduler (``tcp://HOST:8786``): its workers grade
-        the submissions (:mod:`autograde.cluster`); ``jobs`` is then unused. Without it, a
-        local process pool.
-    gpus : str
-        On the ``genn`` backend, the GPUs to grade on (``"0,2"``; empty: every GPU found,
-        :func:`graders.gpus.found`): each worker of the local pool and each batch build is
-        given one, round-robin. Unused with ``scheduler`` or an ``executor`` of the caller's
-        (their workers have GPUs of their own) and on the other backends.
+    export : bool
+        Write the grade exports (:mod:`autograde.exports`) at the end.
+    reporter : autograde.progress.Reporter, optional
+        Told how the run goes (the command line's prints a progress bar); default silent.
 
     Returns
     -------
@@ -115,17 +101,43 @@ def grade_assignment(
     Raises
     ------
     graders.gpus.GpuError
-        ``gpus`` names a GPU that is not here (before anything is graded).
+        ``options.gpus`` names a GPU that is not here (before anything is graded).
     """
     course = Path(course).resolve()
-    limits = limits or Limits()
-    if scheduler and executor is not None:
+    reporter = reporter or Silent()
+    options = _ready(options or GradeOptions.from_settings(), executor)
+    chosen, todo = choose(course, assignment, students_, force=force)
+    with closing(dispatch(course, assignment, todo, options, executor, reporter)) as results:
+        for res in results:
+            record(course, res)  # each result is saved as it arrives
+            reporter.graded(res)
+    return summarise(course, assignment, chosen, export=export)
+
+
+def _ready(options: GradeOptions, executor: Executor | None) -> GradeOptions:
+    """``options`` as the workers need them, once this machine can grade with them."""
+    if options.scheduler and executor is not None:
         raise ValueError("pass an executor or a scheduler address, not both")
-    if scheduler:
+    if options.scheduler:
         # The workers do not see this machine's environment: a backend forced here goes along.
-        backend = backend or os.environ.get(settings.BACKEND_ENV) or None
-    elif limits.sandbox:
+        return replace(options, backend=options.backend or os.environ.get(settings.BACKEND_ENV, ""))
+    if options.sandbox:
         sandbox.check()  # no bwrap, or a root server where no user namespace can be made
+    return options
+
+
+def choose(
+    course: Path, assignment: str, students_: list[str] | None = None, *, force: bool = False
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The students selected (``students_``, default everyone who submitted), and of them
+    ``(student, fingerprint)`` of those to grade: every one with ``force``, else those not
+    graded yet or whose submission changed since.
+
+    Raises
+    ------
+    FileNotFoundError
+        The course has no such assignment, or a named student did not submit it.
+    """
     if not (course / "source" / assignment).is_dir():
         raise FileNotFoundError(f"no source/{assignment} in {course}")
     gradebook_db.check(db_url(course))  # a clear error before any work, not one per student
@@ -142,54 +154,60 @@ def grade_assignment(
         if not force and old and old.get("ok") and old.get("fingerprint") == fp:
             continue
         todo.append((s, fp))
-    if todo:
-        own = executor is None and not scheduler
-        on = _gpus(backend, gpus, progress) if own else []
-        if own:
-            pool = worker_pool(jobs, on)
+    return chosen, todo
+
+
+def dispatch(course, assignment, todo, options, executor=None, reporter=None):
+    """Grade ``todo`` (:func:`choose`) on the workers and yield each
+    :class:`~autograde.jobs.SubmissionResult` as it arrives (a worker that died gives a failed
+    one with the reason).
+
+    The workers are ``executor``, else a dask cluster (``options.scheduler``), else a local
+    process pool of ``options.jobs`` (with the GPUs and batch builds of ``options``); a pool
+    or cluster made here is closed when the generator ends or is closed.
+    """
+    reporter = reporter or Silent()
+    if not todo:
+        return
+    scheduler, backend = options.scheduler, options.backend or None
+    own = executor is None and not scheduler
+    on = _gpus(backend, options.gpus, reporter) if own else []
+    pool = worker_pool(options.jobs, on) if own else executor  # (a scheduler's: below)
+    reporter.started(len(todo))
+    jobs_ = make_jobs(course, assignment, todo, options)
+    remote = fetch = None
+    if not scheduler:
+        fetch = _start_batches(course, assignment, jobs_, options, on)
+    try:
+        if scheduler:
+            # checks the workers (threads, backend, sandbox) before a job is sent
+            remote = cluster.connect(scheduler, backend=backend, sandboxed=options.sandbox)
+            _say_remote(remote, options.batch, reporter)
+            futures = {remote.submit(job): job.student for job in jobs_}
         else:
-            pool = executor  # or, with a scheduler, its executor (below)
-        bar = Progress(len(todo)) if progress else None
-        common = {"limits": asdict(limits), "backend": backend, "cache_dir": cache_dir}
-        jobs_ = make_jobs(course, assignment, todo, dict(common, feedback=feedback))
-        remote = fetch = None
-        if not scheduler:
-            fetch = _start_batches(
-                course, assignment, jobs_, backend, cache_dir, batch, limits, jobs, on
-            )
-        try:
-            if scheduler:
-                # checks the workers (threads, backend, sandbox) before a job is sent
-                remote = cluster.connect(scheduler, backend=backend, sandboxed=limits.sandbox)
-                if progress:
-                    _say_remote(remote, batch)
-                futures = {remote.submit(job): job["student"] for job in jobs_}
-            else:
-                futures = {pool.submit(grade_job, job): job["student"] for job in jobs_}
-            for fut in as_completed(futures):
-                s = futures[fut]
-                try:
-                    res = Result(**fut.result())
-                except Exception as err:  # the worker itself died (or the dask scheduler)
-                    why = remote.why(err) if remote else err
-                    res = Result(s, assignment, ok=False, error=f"worker failed: {why}")
-                record(course, res)  # each result is saved as it arrives
-                if bar:
-                    bar.step(f"{s}: {'ok' if res.ok else 'FAILED'}")
-        finally:
-            if own:
-                pool.shutdown(wait=True, cancel_futures=True)
-            if remote:
-                remote.close()  # cancels what is left (Ctrl-C); the cluster stays up
-        if fetch is not None and progress:
-            fetch[0].join()
-            r = fetch[1]
-            sys.stderr.write(
-                f"batch builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
-                f"{r.distinct} distinct in {r.batches} batch{'es' if r.batches != 1 else ''}: "
-                + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
-                + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}\n"
-            )
+            futures = {pool.submit(grade_job, job.to_dict()): job.student for job in jobs_}
+        for fut in as_completed(futures):
+            try:
+                res = SubmissionResult.from_dict(fut.result())
+            except Exception as err:  # the worker itself died (or the dask scheduler)
+                why = remote.why(err) if remote else err
+                res = SubmissionResult(
+                    futures[fut], assignment, ok=False, error=f"worker failed: {why}"
+                )
+            yield res
+    finally:
+        if own:
+            pool.shutdown(wait=True, cancel_futures=True)
+        if remote:
+            remote.close()  # cancels what is left (Ctrl-C); the cluster stays up
+    if fetch is not None:
+        fetch[0].join()
+        reporter.summary(batch_line(fetch[1]))
+
+
+def summarise(course: Path, assignment: str, chosen: list[str], *, export: bool = True):
+    """The status record of each of ``chosen`` (graded now or before); with ``export``, the
+    grade exports written from them."""
     statuses = [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
     if export:
         # Raises ExportError with its reason; everything graded is already recorded.
@@ -197,13 +215,25 @@ def grade_assignment(
     return statuses
 
 
-def make_jobs(course: Path, assignment: str, todo: list[tuple[str, str]], common: dict) -> list:
-    """One job per ``(student, fingerprint)`` of ``todo``, as plain data (no course path).
+def batch_line(r: batches.BatchReport) -> str:
+    """What the batch builds did, in one line."""
+    return (
+        f"batch builds: {r.guessed} of {r.submissions} answers read from the notebooks, "
+        f"{r.distinct} distinct in {r.batches} batch{'es' if r.batches != 1 else ''}: "
+        + (", ".join(f"{v} {k}" for k, v in sorted(r.status.items())) or "none built")
+        + f" ({r.seconds:.0f} s){'; ' + r.error if r.error else ''}"
+    )
+
+
+def make_jobs(
+    course: Path, assignment: str, todo: list[tuple[str, str]], options: GradeOptions
+) -> list[SubmissionJob]:
+    """One job per ``(student, fingerprint)`` of ``todo``, with no path of the course.
 
     Every job carries what :func:`autograde.worker.grade_one` needs: the student's submitted
     files, the assignment's data files, the gradebook facts of the assignment (no student's
-    grades) and the course settings without its paths and gradebook URL (so no database
-    password). ``common`` adds ``limits``, ``backend``, ``cache_dir`` and ``feedback``.
+    grades), the course settings without its paths and gradebook URL (so no database
+    password), and the run's ``options``.
     """
     with tempfile.TemporaryDirectory(prefix="autograde-snap-") as tmp:
         facts = gradebook_facts(course, assignment, Path(tmp) / "gradebook.db")
@@ -214,15 +244,19 @@ def make_jobs(course: Path, assignment: str, todo: list[tuple[str, str]], common
         "config": config_data(course),
         # copies of a course are graded afresh (a benchmark's copies, say): a hash, not a path
         "course_key": hashlib.sha256(str(course).encode()).hexdigest()[:16],
-        **common,
+        "options": options,
     }
     folder = course / "submitted"
-    return [dict(shared, student=s, fingerprint=fp, submission=files(folder / s / assignment))
-            for s, fp in todo]  # fmt: skip
+    return [
+        SubmissionJob(
+            **shared, student=s, fingerprint=fp, submission=files(folder / s / assignment)
+        )
+        for s, fp in todo
+    ]
 
 
-def _say_remote(remote, batch: str) -> None:
-    """Where the jobs go, and what a dask cluster changes, on stderr."""
+def _say_remote(remote, batch: str, reporter: Reporter) -> None:
+    """Where the jobs go, and what a dask cluster changes, to ``reporter``."""
     lines = [remote.describe()]
     used = {f["backend"] for f in remote.workers.values()}
     if batch == "on" or (batch == "auto" and used & set(batches.BATCH_BACKENDS)):
@@ -231,7 +265,8 @@ def _say_remote(remote, batch: str) -> None:
             "the workers do not see)"
         )
     lines += remote.notes
-    sys.stderr.write("".join(line + "\n" for line in lines))
+    for line in lines:
+        reporter.note(line)
 
 
 def worker_pool(jobs: int, gpus: list[gpu_list.Gpu]) -> ProcessPoolExecutor:
@@ -248,7 +283,9 @@ def worker_pool(jobs: int, gpus: list[gpu_list.Gpu]) -> ProcessPoolExecutor:
     )
 
 
-def _gpus(backend: str | None, requested: str, say: bool) -> list[gpu_list.Gpu]:
+def _gpus(
+    backend: str | None, requested: str, reporter: Reporter | None = None
+) -> list[gpu_list.Gpu]:
     """The GPUs the local workers share on ``genn`` (none on the other backends).
 
     Raises
@@ -263,26 +300,27 @@ def _gpus(backend: str | None, requested: str, say: bool) -> list[gpu_list.Gpu]:
     if name != "genn":
         return []
     chosen = gpu_list.choose(requested, gpu_list.found())
-    if say and chosen:
+    if chosen and reporter is not None:
         names = ", ".join(g.describe() for g in chosen)
-        sys.stderr.write(f"GPUs: {names} (workers and batch builds take them round-robin)\n")
+        reporter.note(f"GPUs: {names} (workers and batch builds take them round-robin)")
     return chosen
 
 
-def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits, jobs, gpus=()):
+def _start_batches(course, assignment, jobs_, options: GradeOptions, gpus=()):
     """Start :mod:`autograde.batches` where it is wanted; ``(thread, report)`` or ``None``."""
+    batch = options.batch
     if batch not in ("auto", "on", "off"):
         raise ValueError(f"batch must be 'auto', 'on' or 'off', not {batch!r}")
-    if batch == "off" or not limits.sandbox or len(jobs_) < 2:
+    if batch == "off" or not options.sandbox or len(jobs_) < 2:
         return None
     try:
-        name = backends.choose(backend)
+        name = backends.choose(options.backend or None)
     except backends.BackendUnavailable:
         return None  # the graders report it, per submission
     if batch == "auto" and name not in batches.BATCH_BACKENDS:
         return None
     # only the submissions whose whole result is not stored from an earlier run
-    fresh = [j["student"] for j in jobs_ if not submission_cache.has(j, submission_cache.key(j))]
+    fresh = [j.student for j in jobs_ if not submission_cache.has(j, submission_cache.key(j))]
     if len(fresh) < 2:
         return None
     return batches.start(
@@ -290,8 +328,9 @@ def _start_batches(course, assignment, jobs_, backend, cache_dir, batch, limits,
         assignment,
         fresh,
         name,
-        cache_dir,
-        parallel=jobs,
-        memory_mb=limits.memory_mb,
+        options.cache_dir or None,
+        parallel=options.jobs,
+        timeout=options.simulation_timeout,
+        memory_mb=options.memory_mb,
         gpus=list(gpus),
     )

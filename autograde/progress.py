@@ -1,9 +1,69 @@
-"""A one-line progress bar for the console."""
+"""Where a grading run says how it goes: a :class:`Reporter` the caller passes to
+:func:`autograde.pipeline.grade_assignment`, and the console's (:class:`ConsoleReporter`, a
+one-line progress bar and notes on stderr).
+
+The pipeline never writes to the console itself: the command line passes the console reporter,
+a test or the service a reporter of their own, and :class:`Silent` says nothing.
+"""
 
 from __future__ import annotations
 
 import sys
 import time
+from typing import Protocol
+
+
+class Reporter(Protocol):
+    """What a grading run reports, in order: :meth:`note` lines about where it grades (GPUs,
+    a cluster) before and while it starts, :meth:`started` once the submissions to grade are
+    known, :meth:`graded` as each result is recorded, and :meth:`summary` lines at the end (the
+    batch builds)."""
+
+    def note(self, line: str) -> None: ...
+
+    def started(self, total: int) -> None: ...
+
+    def graded(self, result) -> None:
+        """``result``: the recorded :class:`autograde.jobs.SubmissionResult`."""
+
+    def summary(self, line: str) -> None: ...
+
+
+class Silent:
+    """A :class:`Reporter` that says nothing."""
+
+    def note(self, line: str) -> None:
+        pass
+
+    def started(self, total: int) -> None:
+        pass
+
+    def graded(self, result) -> None:
+        pass
+
+    def summary(self, line: str) -> None:
+        pass
+
+
+class ConsoleReporter:
+    """The command line's :class:`Reporter`: notes and summaries as lines, and a progress bar
+    that counts the graded submissions, on ``stream`` (default stderr)."""
+
+    def __init__(self, stream=None):
+        self.stream = stream if stream is not None else sys.stderr
+        self.bar: Progress | None = None
+
+    def note(self, line: str) -> None:
+        self.stream.write(line + "\n")
+
+    def started(self, total: int) -> None:
+        self.bar = Progress(total, self.stream)
+
+    def graded(self, result) -> None:
+        self.bar.step(f"{result.student}: {'ok' if result.ok else 'FAILED'}")
+
+    def summary(self, line: str) -> None:
+        self.stream.write(line + "\n")
 
 
 class Progress:

@@ -25,21 +25,22 @@ from pathlib import Path
 import numpy as np
 
 from graders.assignments import get
+from graders.results import Status
 
 from . import report_page
 from .course import answer_notes, write_atomic
-from .feedback import _figure, to_png
+from .feedback import new_figure, to_png
 
 REPORTS_DIR = "reports"
 
 # A check's status (set by autograde.preprocessors.TrustedVerdicts, or the simulation's verdict)
 # -> the reason, in a few words, that it earned nothing.
 _STATUS_WORDS = {
-    "not_answered": "not answered (the answer cell still raises NotImplementedError)",
-    "tampered": "tampering detected (the test cell handed nothing over)",
-    "timeout": "the simulation ran past its time limit",
-    "memory": "the simulation ran out of memory",
-    "crashed": "the simulation crashed",
+    Status.NOT_ANSWERED: "not answered (the answer cell still raises NotImplementedError)",
+    Status.TAMPERED: "tampering detected (the test cell handed nothing over)",
+    Status.TIMEOUT: "the simulation ran past its time limit",
+    Status.MEMORY: "the simulation ran out of memory",
+    Status.CRASHED: "the simulation crashed",
 }
 
 
@@ -72,17 +73,17 @@ def reason(rec: dict) -> str:
     """Why a check earned less than full marks, in a few words ("" when it earned them all)."""
     if rec.get("points", 0) >= rec.get("max_points", 0) - 1e-9:
         return ""
-    status = rec.get("status", "graded")
+    status = rec.get("status", Status.GRADED)
     message = " ".join((rec.get("message") or "").split())
     if status in _STATUS_WORDS:
         return _STATUS_WORDS[status]
-    if status == "not_run":
+    if status == Status.NOT_RUN:
         cause = message.partition(": ")[2].rstrip(".") or "the notebook stopped"
         return f"not run: {cause}"
-    if status == "no_spec":
+    if status == Status.NO_SPEC:
         m = re.search(r"stopped with ([^.]*)", message)
         return f"no answer handed over ({m.group(1)})" if m else "no answer handed over"
-    if status == "invalid_spec":
+    if status == Status.INVALID_SPEC:
         return "invalid answer: " + message.removeprefix("your answer cannot be graded: ")
     return f"wrong: {message}" if message else "wrong"
 
@@ -100,11 +101,11 @@ ATTENTION = (
 )
 # A check's status -> its kind of attention (other statuses are the answer's own faults).
 _STATUS_ATTENTION = {
-    "timeout": "time limit",
-    "memory": "memory limit",
-    "crashed": "simulation crashed",
-    "tampered": "tampering",
-    "not_answered": "not answered",
+    Status.TIMEOUT: "time limit",
+    Status.MEMORY: "memory limit",
+    Status.CRASHED: "simulation crashed",
+    Status.TAMPERED: "tampering",
+    Status.NOT_ANSWERED: "not answered",
 }
 
 
@@ -136,7 +137,7 @@ def attention(status: dict) -> list[tuple[str, str]]:
                 add(texts, "memory limit", f"{nb}: {text}")
     for cells in (status.get("checks") or {}).values():
         for rec in cells.values():
-            kind = _STATUS_ATTENTION.get(rec.get("status", "graded"))
+            kind = _STATUS_ATTENTION.get(rec.get("status", Status.GRADED))
             if kind:
                 add(checks, kind, rec["check"])
     out = []
@@ -153,8 +154,8 @@ def attention(status: dict) -> list[tuple[str, str]]:
 # "11 of 14 neurons wrong; e.g. hidden case 1, neuron 3: " -- which case a check quotes as its
 # example differs between students who made the same mistake.
 # The count, the points and the example's place: "3 of 14 neurons of the hidden cases fail this
-# check: 11/14 of 2 points = 1.57; in one of them, " (and the older "3 of 14 neurons wrong; e.g.
-# hidden case 4, neuron 2: ").
+# check: 11/14 of 2 points = 1.57; in one of them, " (and "3 of 14 neurons wrong; e.g. hidden
+# case 4, neuron 2: ", the wording of status files written before it, which a report still reads).
 _EXAMPLE = re.compile(
     r"^(wrong: )\d+ of \d+ "
     r"(?:[^;]* fails? this check[^;]*; in one of them, |[^;,:]* wrong[;,] e\.g\. [^:]*: )"
@@ -214,7 +215,7 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
                 row["checks"][rec["check"]] = {
                     "points": rec.get("points", 0.0),
                     "max_points": rec.get("max_points", 0.0),
-                    "status": rec.get("status", "graded"),
+                    "status": rec.get("status", Status.GRADED),
                     "reason": why,
                 }
                 if why:
@@ -249,7 +250,7 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
 
 def figure_png(statuses: list[dict], assignment: str | None = None) -> str:
     """Base64 PNG: histogram of scores (left) and pass rate per check (right)."""
-    fig, (ax1, ax2) = _figure(10, 3.4, ncols=2)
+    fig, (ax1, ax2) = new_figure(10, 3.4, ncols=2)
     graded = [s for s in statuses if s.get("ok")]
     maxes = [s.get("max_score") or 0 for s in graded]
     top = max(maxes) if maxes else 1

@@ -6,7 +6,7 @@ It writes two things, and touches nothing else:
   parameters, one answer cell with a ``BEGIN SOLUTION`` region, a visible self-check worth no
   points, one hidden test that hands the answer over with
   :func:`graders.notebook.hidden_check`), following the conventions of the course's notebooks
-  and ``nbgrader_config.py``;
+  and ``nbgrader_config.py``, filled in from ``autograde/templates/notebook/source.ipynb.tmpl``;
 - ``graders/assignments/NAME/``, in the ``graders`` package this Python imports: the grader
   (cases, network, one check, one feedback plot, sample answers), copied from the templates in
   ``autograde/templates/assignment/``. The registry (:mod:`graders.assignments`) finds it there.
@@ -19,6 +19,7 @@ instructor then replaces the task, the cases, the network and the checks with th
 
 from __future__ import annotations
 
+import json
 import keyword
 import os
 import re
@@ -30,6 +31,10 @@ import nbformat
 import graders.assignments
 
 TEMPLATES = Path(__file__).resolve().parent / "templates" / "assignment"
+#: The source notebook's template (an nbgrader source notebook with placeholders). Its
+#: self-check sets ``neuron.v[:] = vr``, not ``neuron.v = vr``: tests/test_release.py finds the
+#: reference's reset, "v = vr", in any release text that holds it, spaces removed.
+NOTEBOOK_TEMPLATE = TEMPLATES.parent / "notebook" / "source.ipynb.tmpl"
 NAME_RE = re.compile(r"[a-z][a-z0-9_]*")
 MAX_NAME = 40
 POINTS = 2  # of the one hidden test, in the notebook and in the package's ``points``
@@ -69,163 +74,24 @@ def check_name(name: str, course: Path, assignments_dir: Path) -> None:
         )
 
 
-def _md(cell_id: str, text: str):
-    cell = nbformat.v4.new_markdown_cell(text.strip("\n"), id=cell_id)
-    cell.metadata["nbgrader"] = {
-        "grade": False,
-        "grade_id": cell_id,
-        "locked": True,
-        "schema_version": 3,
-        "solution": False,
-    }
-    return cell
-
-
-def _code(cell_id: str, text: str, *, grade=False, solution=False, points=None):
-    cell = nbformat.v4.new_code_cell(text.strip("\n"), id=cell_id)
-    meta = {
-        "grade": grade,
-        "grade_id": cell_id,
-        "locked": not solution,
-        "schema_version": 3,
-        "solution": solution,
-    }
-    if grade:
-        meta["points"] = points
-    cell.metadata["nbgrader"] = meta
-    return cell
+def fill(template: str, **values: str) -> str:
+    """``template`` with each ``{{key}}`` replaced by ``values[key]``."""
+    for key, value in values.items():
+        template = template.replace("{{" + key + "}}", value)
+    return template
 
 
 def notebook(name: str, title: str, points: int) -> nbformat.NotebookNode:
-    """The source notebook of the skeleton (see the module docstring)."""
-    intro = f"""
-# {title}
-
-*A skeleton written by `autograde new-assignment {name}`: replace this task with yours, and the
-grader in `graders/assignments/{name}/` with one that checks it.*
-
-A leaky integrate-and-fire neuron under a constant drive $I$ (in volts):
-
-$$\\tau \\frac{{dv}}{{dt}} = v_r - v + I$$
-
-* spike when $v > v_{{th}}$; at a spike, $v$ is reset to $v_r$;
-* at the start of a simulation $v = v_r$ (the grader sets it) and $I$ is set from outside.
-
-## Parameters
-
-| Brian name | symbol | value |
-| --- | --- | --- |
-| `vr` | $v_r$, reset and resting potential | $-70$ mV |
-| `vth` | $v_{{th}}$, threshold | $-50$ mV |
-| `tau` | $\\tau$, membrane time constant | $20$ ms |
-| `defaultclock.dt` | time step | $0.1$ ms |
-
-## What you hand in
-
-Python strings, in the answer cell below, exactly as you would pass them to Brian's
-`NeuronGroup(N, model, threshold=threshold, reset=reset, method=method)`: `model` (the equations,
-defining `v` and the input with the line `I : volt`), `threshold` and `reset`.
-
-**How you are graded.** The grader runs your strings outside this notebook on its own drives and
-with **other parameter values**; refer to the parameters only by their names (`vr`, `vth`,
-`tau`). The hidden test checks that your neuron fires as often as a reference solution
-(`rate`, {points} points).
-"""
-    parameters = """
-# Parameters of the task (read-only).
-from brian2 import *
-import numpy as np
-
-prefs.codegen.target = 'numpy'  # runs anywhere; the grader uses C++ or GeNN
-defaultclock.dt = 0.1*ms
-
-vr = -70*mV   # reset and resting potential
-vth = -50*mV  # spike threshold
-tau = 20*ms   # membrane time constant
-"""
-    answer_text = """
-## Your answer
-
-Replace the lines `# YOUR CODE HERE` and `raise NotImplementedError()` by definitions of the
-strings `model`, `threshold` and `reset` (multi-line strings use triple quotes). Keep the names
-of the variables: the grader reads `model`, `threshold`, `reset` and `method`.
-"""
-    answer = """
-method = 'euler'  # integration method
-
-### BEGIN SOLUTION
-model = '''
-dv/dt = (vr - v + I)/tau : volt
-I : volt
-'''
-threshold = 'v > vth'
-reset = 'v = vr'
-### END SOLUTION
-"""
-    selfcheck_text = """
-## Self-check
-
-This cell uses only Brian2 and the task's parameters. Passing it does not guarantee full marks
-(the hidden test uses other drives and parameter values), but failing it means something is
-wrong.
-"""
-    # "neuron.v[:] = vr", not "neuron.v = vr": tests/test_release.py finds REFERENCE's reset,
-    # "v = vr", in any release text that contains it, spaces removed.
-    selfcheck = """
-# Self-check: the answer has the required form, and one neuron fires at the rate the task's
-# equation predicts, 1/(tau*log(I/(I - (vth - vr)))).
-for name, value in [('model', model), ('threshold', threshold), ('reset', reset),
-                    ('method', method)]:
-    assert isinstance(value, str), f'{name} must be a string, not {type(value).__name__}'
-eqs = Equations(model)
-assert 'v' in eqs.diff_eq_names, 'v must be defined by a differential equation'
-assert 'I' in eqs.parameter_names, "I must be a parameter, defined by the line 'I : volt'"
-drive = 30*mV
-neuron = NeuronGroup(1, model, threshold=threshold, reset=reset, method=method,
-                     namespace=dict(vr=vr, vth=vth, tau=tau), name='selfcheck')
-neuron.v[:] = vr
-neuron.I = drive
-spikes = SpikeMonitor(neuron)
-net = Network(neuron, spikes)
-net.run(500*ms, namespace={})
-expected = 500*ms/(tau*np.log(drive/(drive - (vth - vr))))
-assert abs(spikes.count[0] - expected) <= 2, (
-    f'with I = {drive/mV:.0f} mV the neuron should fire about {expected:.0f} spikes in 500 ms; '
-    f'yours fired {spikes.count[0]}')
-print(f'{spikes.count[0]} spikes in 500 ms, as the equation predicts')
-"""
-    hidden_text = """
-## Hidden test
-
-The next cell grades your neuron on the grader's own drives and parameter values; it shows what
-it found when the notebook is graded. Do not edit or delete it.
-"""
-    hidden = f"""
-# Hidden test 'rate' ({points} points): as many spikes as a reference solution.
-### BEGIN HIDDEN TESTS
-from graders.notebook import hidden_check
-hidden_check("{name}", "rate", model=model, threshold=threshold, reset=reset, method=method)
-### END HIDDEN TESTS
-"""
-    nb = nbformat.v4.new_notebook()
-    nb.metadata = {
-        "kernelspec": {
-            "display_name": "Python 3 (ipykernel)",
-            "language": "python",
-            "name": "python3",
-        },
-        "language_info": {"name": "python", "pygments_lexer": "ipython3"},
-    }
-    nb.cells = [
-        _md("intro", intro),
-        _code("parameters", parameters),
-        _md("answer-text", answer_text),
-        _code("answer", answer, solution=True),
-        _md("selfcheck-text", selfcheck_text),
-        _code("selfcheck", selfcheck, grade=True, points=0),
-        _md("hidden-text", hidden_text),
-        _code("hidden_rate", hidden, grade=True, points=points),
-    ]
+    """The source notebook of the skeleton (see the module docstring), from
+    :data:`NOTEBOOK_TEMPLATE`: a notebook whose text says ``{{name}}``, ``{{title}}`` and
+    ``{{points}}`` where these go, and whose hidden cell's points are the string
+    ``"{{points}}"`` (so that the template stays a notebook Jupyter opens)."""
+    text = NOTEBOOK_TEMPLATE.read_text(encoding="utf-8")
+    text = text.replace('"{{points}}"', str(int(points)))
+    # inside JSON strings: escaped as JSON escapes them
+    values = {"name": name, "title": title, "points": str(int(points))}
+    text = fill(text, **{k: json.dumps(v)[1:-1] for k, v in values.items()})
+    nb = nbformat.reads(text, as_version=4)
     nbformat.validate(nb)
     return nb
 
@@ -292,9 +158,7 @@ def new_assignment(
     # The package first: a source notebook without a grader would be picked up by nbgrader.
     package.mkdir()
     for template in sorted(TEMPLATES.glob("*.py.tmpl")):
-        text = template.read_text()
-        for key, value in (("name", name), ("title", title), ("points", str(POINTS))):
-            text = text.replace("{{" + key + "}}", value)
+        text = fill(template.read_text(), name=name, title=title, points=str(POINTS))
         target = package / template.name.removesuffix(".tmpl")
         _write(target, text)
         written.append(target)

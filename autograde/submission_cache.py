@@ -14,13 +14,11 @@ nor store them. Delete the folder (or set ``AUTOGRADE_NO_SUBMISSION_CACHE=1``,
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import json
 import os
 import sqlite3
 import tempfile
-from dataclasses import asdict
 from importlib import metadata
 from pathlib import Path
 
@@ -28,11 +26,15 @@ import autograde
 import graders
 from graders import backends, settings
 from graders.cache import default_cache_dir
+from graders.results import CUT_SHORT
+
+from .jobs import SubmissionJob, SubmissionResult
+from .options import COORDINATOR_ONLY
 
 FOLDER = "submissions"
-# a job's bytes, hashed on their own; where this worker keeps its cache does not decide grades
-_DATA = ("submission", "source_files", "gradebook", "cache_dir")
-_UNSETTLED = {"timeout", "memory", "crashed", "not_run"}
+# where this worker keeps its cache, and how the run is spread out, do not decide grades
+_NOT_GRADES = COORDINATOR_ONLY | {"cache_dir"}
+_UNSETTLED = CUT_SHORT  # the next run may go otherwise
 
 
 def _tree_hash(folder: Path, pattern: str = "*") -> str:
@@ -74,11 +76,11 @@ def _code_hash() -> str:
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
 
 
-def cache_folder(job: dict) -> Path:
-    return Path(job.get("cache_dir") or default_cache_dir()) / FOLDER
+def cache_folder(job: SubmissionJob) -> Path:
+    return Path(job.options.cache_dir or default_cache_dir()) / FOLDER
 
 
-def key(job: dict) -> str | None:
+def key(job: SubmissionJob) -> str | None:
     """Hash of everything that decides the grades of ``job`` (see the module docstring).
 
     Computed from the job's data alone (:func:`autograde.worker.grade_one`), so that a worker on
@@ -87,63 +89,49 @@ def key(job: dict) -> str | None:
     ``NO_SUBMISSION_CACHE_ENV`` is set.
     """
     off = os.environ.get(settings.NO_SUBMISSION_CACHE_ENV) == "1"
-    if not (job.get("limits") or {}).get("sandbox", True) or off:
+    if not job.options.sandbox or off:
         return None
     try:
-        backend = backends.choose(job.get("backend"))
+        backend = backends.choose(job.options.backend or None)
     except backends.BackendUnavailable:
         backend = "unavailable"
+    options = job.options.to_dict()
     blob = {
-        # course key, student, assignment, limits, backend, feedback switch, fingerprint, config
-        "job": {k: v for k, v in job.items() if k not in _DATA},
-        "submission": _files_hash(job.get("submission") or {}),
-        "source": _files_hash(job.get("source_files") or {}),
+        # course key, student, assignment, fingerprint, config
+        "job": {
+            "assignment": job.assignment,
+            "student": job.student,
+            "fingerprint": job.fingerprint,
+            "course_key": job.course_key,
+            "config": job.config,
+        },
+        # limits, backend, feedback switch
+        "options": {k: v for k, v in options.items() if k not in _NOT_GRADES},
+        "submission": _files_hash(job.submission),
+        "source": _files_hash(job.source_files),
         # the assignment's cells, points and due date, as nbgrader grades with them
-        "gradebook": _gradebook_hash(job.get("gradebook") or b""),
+        "gradebook": _gradebook_hash(job.gradebook),
         "backend": backend,
         "code": _code_hash(),
     }
     return hashlib.sha256(json.dumps(blob, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def _encode(x):
-    if isinstance(x, bytes):
-        return {"__b64__": base64.b64encode(x).decode()}
-    if isinstance(x, dict):
-        return {k: _encode(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_encode(v) for v in x]
-    return x
-
-
-def _decode(x):
-    if isinstance(x, dict):
-        if set(x) == {"__b64__"}:
-            return base64.b64decode(x["__b64__"])
-        return {k: _decode(v) for k, v in x.items()}
-    if isinstance(x, list):
-        return [_decode(v) for v in x]
-    return x
-
-
-def has(job: dict, k: str | None) -> bool:
+def has(job: SubmissionJob, k: str | None) -> bool:
     """Whether a result is stored under ``k`` (without reading it)."""
     return k is not None and (cache_folder(job) / k[:2] / f"{k}.json").is_file()
 
 
-def load(job: dict, k: str | None) -> dict | None:
-    """The result stored under key ``k`` (an :class:`autograde.worker.Result` as dict), or ``None``.
-
-    Plain data, so that this module needs nothing of the worker that uses it.
-    """
+def load(job: SubmissionJob, k: str | None) -> SubmissionResult | None:
+    """The result stored under key ``k``, or ``None`` (none, damaged, or stored by another
+    version of :class:`SubmissionResult`: graded afresh)."""
     if k is None:
         return None
     path = cache_folder(job) / k[:2] / f"{k}.json"
     try:
-        data = _decode(json.loads(path.read_text()))
-    except (OSError, ValueError):  # missing or damaged
+        return SubmissionResult.from_json(path.read_text())
+    except (OSError, ValueError, TypeError):  # missing, damaged, or another version's
         return None
-    return data if isinstance(data, dict) else None
 
 
 def settled(res) -> bool:
@@ -155,13 +143,13 @@ def settled(res) -> bool:
     )
 
 
-def store(job: dict, k: str | None, res) -> None:
+def store(job: SubmissionJob, k: str | None, res: SubmissionResult) -> None:
     """Keep ``res`` under ``k`` if it is :func:`settled`; a failure to store is ignored."""
     if k is None or not settled(res):
         return
     folder = cache_folder(job) / k[:2]
     try:
-        text = json.dumps(_encode(asdict(res)))
+        text = res.to_json()
         folder.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=folder, suffix=".tmp")
         with os.fdopen(fd, "w") as f:

@@ -6,8 +6,8 @@ nothing of the course folder is read, so a worker may run on another machine, se
 :mod:`autograde.pipeline`): ``nbgrader autograde`` runs there (through this process's nbgrader
 server, :mod:`autograde.nbserver`) with :mod:`autograde.preprocessors` and a limited (optionally
 sandboxed) kernel, and the worker returns the per-cell scores, the graded files and the feedback
-plots as plain data (:class:`Result`). It never writes to the course: the coordinator
-(:mod:`autograde.pipeline`) does, through :mod:`autograde.course`.
+plots (:class:`autograde.jobs.SubmissionResult`). It never writes to the course: the
+coordinator (:mod:`autograde.pipeline`) does, through :mod:`autograde.course`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -26,66 +25,16 @@ from graders import sandbox, settings
 from graders.counters import record_event as stats_event
 
 from . import feedback, nbserver, scratch, submission_cache
+from .jobs import SubmissionJob, SubmissionResult
+from .options import GradeOptions
 from .preprocessors import META
 
 KERNEL_NAME = "autograde-python3"
 
 
-@dataclass
-class Limits:
-    """Limits of one submission.
-
-    Parameters
-    ----------
-    cell_timeout : float
-        Seconds one cell may run (nbgrader's ``Execute.timeout``); the kernel is interrupted.
-    submission_timeout : float
-        Seconds all cells of a notebook may run together; later cells are not run.
-    memory_mb : int
-        MB of resident memory that the student's kernel (with what it starts) and each
-        simulation (the verdicts', the batch builds' and the feedback plots') may use; past it
-        the process tree is killed (see :mod:`graders.limits`). 0: no limit.
-    max_output_bytes : int
-        Output one cell may produce.
-    sandbox : bool
-        Run the kernel under bubblewrap (see :mod:`autograde.kernel`).
-
-    The defaults, their help text and the reasons for them are in :mod:`graders.settings`.
-    """
-
-    cell_timeout: float = settings.default("cell_timeout")
-    submission_timeout: float = settings.default("submission_timeout")
-    memory_mb: int = settings.default("memory_mb")
-    max_output_bytes: int = settings.default("max_output_bytes")
-    sandbox: bool = settings.default("sandbox")
-
-
-@dataclass
-class Result:
-    """What a worker hands back for one student (plain data, picklable)."""
-
-    student: str
-    assignment: str
-    ok: bool
-    score: float = 0.0
-    max_score: float = 0.0
-    grades: dict = field(default_factory=dict)  # notebook -> grade_id -> {auto_score, ...}
-    comments: dict = field(default_factory=dict)  # notebook -> grade_id -> auto_comment
-    checks: dict = field(default_factory=dict)  # notebook -> grade_id -> TrustedVerdicts record
-    incidents: dict = field(default_factory=dict)  # notebook -> reason the run was cut short
-    events: dict = field(default_factory=dict)  # notebook -> cell timeouts, MemoryErrors
-    timestamp: str | None = None
-    backend: str | None = None
-    seconds: float = 0.0
-    error: str = ""
-    files: dict = field(default_factory=dict)  # relative path -> bytes (the autograded folder)
-    plots: dict = field(default_factory=dict)  # notebook -> autograde.feedback.make_plots(...)
-    fingerprint: str = ""
-
-
-def _kernelspec(folder: Path, limits: Limits, workdir: Path, runtime: Path) -> None:
-    argv = [sys.executable, "-m", "autograde.kernel", "--memory-mb", str(limits.memory_mb)]
-    if limits.sandbox:
+def _kernelspec(folder: Path, options: GradeOptions, workdir: Path, runtime: Path) -> None:
+    argv = [sys.executable, "-m", "autograde.kernel", "--memory-mb", str(options.memory_mb)]
+    if options.sandbox:
         argv += ["--sandbox", "--workdir", str(workdir), "--runtime", str(runtime)]
     # the process cap of this submission's kernel, released by grade_one when it is done
     argv += ["--cap-name", folder.parent.name]
@@ -101,12 +50,27 @@ def _kernelspec(folder: Path, limits: Limits, workdir: Path, runtime: Path) -> N
     (folder / "kernels" / KERNEL_NAME / "kernel.json").write_text(json.dumps(spec, indent=1))
 
 
-def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
+#: The grading settings a worker writes over the course's configuration, each with the
+#: nbgrader traits that read it and the type they take: the one place a setting meets nbgrader.
+NBGRADER_TRAITS = (
+    ("cell_timeout", ("Execute.timeout", "SafeExecute.timeout"), int),
+    ("submission_timeout", ("SafeExecute.submission_timeout",), float),
+    ("max_output_bytes", ("SafeExecute.max_output_bytes",), int),
+    ("backend", ("TrustedVerdicts.backend",), str),
+    ("cache_dir", ("TrustedVerdicts.cache_dir",), str),
+    ("memory_mb", ("TrustedVerdicts.check_memory_mb",), int),
+    ("check_timeout", ("TrustedVerdicts.check_timeout",), float),
+    # Without a sandbox the kernel could have forged cache entries: simulate afresh.
+    ("sandbox", ("TrustedVerdicts.use_cache",), bool),
+)
+
+
+def worker_config(options: GradeOptions, root: Path, runtime: Path) -> dict:
     """nbgrader settings a worker appends to the course's ``nbgrader_config.py``.
 
     The preprocessor chain (:data:`graders.settings.PREPROCESSORS`) and ``add_missing_cells`` are
-    the course configuration's (so that a course without them is graded the same way); the rest
-    is per worker.
+    the course configuration's (so that a course without them is graded the same way); the
+    run's ``options`` reach nbgrader through :data:`NBGRADER_TRAITS`; the rest is per worker.
     """
     overrides = {
         "CourseDirectory.root": str(root),
@@ -114,42 +78,29 @@ def worker_config(job: dict, limits: Limits, root: Path, runtime: Path) -> dict:
         "Autograde.autograde_preprocessors": list(settings.PREPROCESSORS),
         "OverwriteCells.add_missing_cells": True,
         "Execute.kernel_name": KERNEL_NAME,
-        "Execute.timeout": int(limits.cell_timeout),
-        "SafeExecute.timeout": int(limits.cell_timeout),
         "SafeExecute.kernel_name": KERNEL_NAME,
-        "SafeExecute.submission_timeout": float(limits.submission_timeout),
-        "SafeExecute.max_output_bytes": int(limits.max_output_bytes),
-        "TrustedVerdicts.backend": job.get("backend") or "",
-        "TrustedVerdicts.cache_dir": job.get("cache_dir") or "",
-        "TrustedVerdicts.check_memory_mb": int(limits.memory_mb),
-        # Without a sandbox the kernel could have forged cache entries: simulate afresh.
-        "TrustedVerdicts.use_cache": bool(limits.sandbox),
     }
-    if limits.sandbox:
+    for name, traits, kind in NBGRADER_TRAITS:
+        value = kind(getattr(options, name) or kind())
+        overrides.update(dict.fromkeys(traits, value))
+    if options.sandbox:
         # TCP cannot cross --unshare-net; absolute ipc paths, distinct per worker.
         overrides["KernelManager.transport"] = "ipc"
         overrides["KernelManager.ip"] = str(runtime / "kernel")
     return overrides
 
 
-def grade_one(job: dict) -> Result:
+def grade_one(job: SubmissionJob) -> SubmissionResult:
     """Grade one student's submission in a private temporary course (runs in a worker).
 
-    A job is plain data (:func:`autograde.pipeline.make_jobs`), so that it can travel to another
-    machine: ``assignment``, ``student``, ``submission`` (the submitted folder as ``relative
-    path -> bytes``), ``source_files`` (the data files the assignment ships, no notebooks),
-    ``gradebook`` (:func:`autograde.course.gradebook_facts`: SQLite bytes), ``config`` (the
-    course's settings, :func:`autograde.course.config_data`), ``limits`` (a :class:`Limits` as
-    dict), ``backend``, ``cache_dir`` (this worker's, or ``None``: its default), ``feedback``,
-    ``fingerprint`` and ``course_key`` (tells copies of a course apart in the result cache). No
-    path of the course folder: nothing here reads or writes it.
+    The job (:func:`autograde.pipeline.make_jobs`) holds no path of the course folder: nothing
+    here reads or writes it, so that it can travel to another machine.
     """
     t0 = time.perf_counter()
-    a, s = job["assignment"], job["student"]
-    limits = Limits(**job["limits"])
-    res = Result(s, a, ok=False, fingerprint=job.get("fingerprint", ""))
+    a, s, options = job.assignment, job.student, job.options
+    res = SubmissionResult(s, a, ok=False, fingerprint=job.fingerprint)
     ckey = submission_cache.key(job)
-    hit = _stored(job, ckey)
+    hit = submission_cache.load(job, ckey)
     if hit is not None:  # nothing that decides the grades changed since it was graded
         hit.seconds = round(time.perf_counter() - t0, 2)
         stats_event("submission_hit", a, hit.backend or "")
@@ -157,16 +108,16 @@ def grade_one(job: dict) -> Result:
     tmp = scratch.new(s)
     try:
         root = tmp / "course"
-        scratch.unpack(root / "submitted" / s / a, job["submission"])
+        scratch.unpack(root / "submitted" / s / a, job.submission)
         # Data files the source ships (nbgrader copies them next to the notebook); no notebooks.
-        scratch.unpack(root / "source" / a, job.get("source_files") or {})
-        (root / "gradebook.db").write_bytes(job["gradebook"])
+        scratch.unpack(root / "source" / a, job.source_files)
+        (root / "gradebook.db").write_bytes(job.gradebook)
         runtime = scratch.runtime_dir(tmp)
         workdir = root / "autograded" / s / a
-        _kernelspec(tmp / "jupyter", limits, workdir, runtime)
+        _kernelspec(tmp / "jupyter", options, workdir, runtime)
         (tmp / "jupyter-config").mkdir()
-        overrides = worker_config(job, limits, root, runtime)
-        (root / "nbgrader_config.py").write_text(config_file(job.get("config") or {}, overrides))
+        overrides = worker_config(options, root, runtime)
+        (root / "nbgrader_config.py").write_text(config_file(job.config, overrides))
         env = dict(
             os.environ,
             JUPYTER_PATH=str(tmp / "jupyter"),
@@ -176,15 +127,15 @@ def grade_one(job: dict) -> Result:
             TMPDIR=str(runtime),
             PATH=str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
         )
-        if job.get("cache_dir"):
-            env[settings.CACHE_ENV] = job["cache_dir"]
+        if options.cache_dir:
+            env[settings.CACHE_ENV] = options.cache_dir
         # The simulation process is sandboxed exactly when the kernel is (--no-sandbox: neither).
-        env[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"
-        if not limits.sandbox:
+        env[settings.SANDBOX_ENV] = "1" if options.sandbox else "0"
+        if not options.sandbox:
             # ccache's store is as writable to an unsandboxed kernel as the result cache.
             env["CCACHE_DISABLE"] = "1"
         # Backstop: the per-notebook limit is enforced inside; this catches a hung nbgrader.
-        outer = limits.submission_timeout * 2 + 600
+        outer = options.submission_timeout * 2 + 600
         answer = _server().autograde(root, a, s, env, timeout=outer)
         log = answer.get("log", "") + answer.get("error", "")
         (tmp / "nbgrader.log").write_text(log)
@@ -199,8 +150,8 @@ def grade_one(job: dict) -> Result:
             res.error = res.error or f"nbgrader autograde failed: {last[:200]}\n" + log[-3000:]
         else:
             res.ok = True
-            if job.get("feedback", True):
-                _plots(res, job, limits)
+            if options.feedback:
+                _plots(res, options)
             submission_cache.store(job, ckey, res)
         return res
     except Exception as err:  # a worker must always answer
@@ -243,22 +194,15 @@ def config_file(config: dict, overrides: dict) -> str:
 
 
 def grade_job(job: dict) -> dict:
-    """:func:`grade_one` with its result as plain data (what an executor carries back).
+    """:func:`grade_one` of a job as plain data (:meth:`SubmissionJob.to_dict`), its result as
+    plain data too (what an executor carries back).
 
     Every executor (the local process pool, a ``dask.distributed`` cluster) runs this, so that
     what crosses between processes or machines is a dict of JSON-like values and bytes, never
-    a pickled object of this package; the coordinator rebuilds the :class:`Result`.
+    a pickled object of this package; the coordinator rebuilds the
+    :class:`~autograde.jobs.SubmissionResult`.
     """
-    return asdict(grade_one(job))
-
-
-def _stored(job: dict, ckey: str | None) -> Result | None:
-    """The result stored for ``ckey`` (:mod:`autograde.submission_cache`), or ``None``."""
-    data = submission_cache.load(job, ckey)
-    try:
-        return Result(**data) if data is not None else None
-    except TypeError:  # stored by another version of Result: grade afresh
-        return None
+    return grade_one(SubmissionJob.from_dict(job)).to_dict()
 
 
 _SERVER = None  # this worker process's nbgrader server (autograde.nbserver)
@@ -277,27 +221,27 @@ def _server():
     return _SERVER
 
 
-def _plots(res: Result, job: dict, limits: Limits) -> None:
+def _plots(res: SubmissionResult, options: GradeOptions) -> None:
     """Feedback plots of every graded notebook; a failure costs the plots, never the grade."""
-    os.environ[settings.SANDBOX_ENV] = "1" if limits.sandbox else "0"  # as for the verdicts
-    if not limits.sandbox:
+    os.environ[settings.SANDBOX_ENV] = "1" if options.sandbox else "0"  # as for the verdicts
+    if not options.sandbox:
         os.environ["CCACHE_DISABLE"] = "1"  # as for the verdicts, see grade_one
     for nb, cells in res.checks.items():
         try:
             res.plots[nb] = feedback.make_plots(
                 res.assignment,
                 cells,
-                job.get("backend") or res.backend,
-                cache_dir=job.get("cache_dir"),
-                timeout=limits.cell_timeout,
-                memory_mb=limits.memory_mb,
-                use_cache=limits.sandbox,
+                options.backend or res.backend,
+                cache_dir=options.cache_dir or None,
+                timeout=options.cell_timeout,
+                memory_mb=options.memory_mb,
+                use_cache=options.sandbox,
             )
         except Exception as err:
             res.plots[nb] = {"plots": {}, "note": f"no plots: {type(err).__name__}"}
 
 
-def _collect(res: Result, root: Path, a: str, s: str) -> None:
+def _collect(res: SubmissionResult, root: Path, a: str, s: str) -> None:
     """Read the temporary gradebook and autograded notebooks into ``res``."""
     with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
         try:

@@ -6,14 +6,14 @@ student's kernel imports ``graders`` for :func:`graders.notebook.hidden_check` a
 
 from __future__ import annotations
 
-from .results import CheckResult, Problem, SpecError, Verdict
+from .results import CheckResult, Problem, SpecError, Status, Verdict
 
 __version__ = "0.1.0"
-__all__ = ["CheckResult", "Problem", "SpecError", "Verdict", "check"]
+__all__ = ["CheckResult", "Problem", "SpecError", "Status", "Verdict", "check"]
 
 
 def check(
-    assignment: str,
+    assignment,
     spec,
     backend: str | None = None,
     *,
@@ -27,8 +27,8 @@ def check(
 
     Parameters
     ----------
-    assignment : str
-        ``"adaptive_threshold"`` or ``"ei_balance"``.
+    assignment : graders.assignments.Assignment or str
+        The assignment, or its registered name (``"adaptive_threshold"``).
     spec : dict
         The student's answer (Brian2 strings), as JSON data.
     backend : str, optional
@@ -37,7 +37,8 @@ def check(
     Returns
     -------
     Verdict
-        With ``status`` "graded", or "timeout"/"memory"/"crashed" and every check at zero.
+        With ``status`` GRADED, or TIMEOUT, MEMORY or CRASHED (:class:`graders.results.Status`)
+        and every check at zero.
 
     Raises
     ------
@@ -47,10 +48,10 @@ def check(
         The forced backend is not installed here.
     """
     from . import backends, harness
-    from .assignments import get
+    from .assignments import resolve
     from .spec import notes_for, validate
 
-    a = get(assignment)
+    a = resolve(assignment)
     spec, notes = validate(a, spec)
     name = backends.choose(backend)
     notes = notes_for(notes, name)
@@ -61,7 +62,7 @@ def check(
         kwargs["memory_mb"] = memory_mb
     try:
         sim = harness.simulate(
-            assignment,
+            a,
             spec,
             cases=a.simulated_cases(),
             backend=name,
@@ -72,11 +73,11 @@ def check(
         )
     except harness.SimulationFailed as fail:
         reason = {
-            "timeout": "your network did not finish in time",
-            "memory": "your network ran out of memory",
+            Status.TIMEOUT: "your network did not finish in time",
+            Status.MEMORY: "your network ran out of memory",
         }.get(fail.kind, "your network could not be simulated")
-        v = Verdict(a.name, name, a.failed(f"{reason}: {fail.message}"), notes, fail.kind)
+        v = Verdict(a.name, name, a.failed(f"{reason}: {fail.message}"), notes, Status(fail.kind))
         return v
     checks = a.grade(spec, sim.observables, a.cases())
     timing = {"simulate_s": round(sim.seconds, 3), "cached": sim.cached}
-    return Verdict(a.name, name, checks, notes, "graded", timing)
+    return Verdict(a.name, name, checks, notes, Status.GRADED, timing)

@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.no_sandbox:
         os.environ[settings.SANDBOX_ENV] = "0"
+    assignment = get(args.assignment)  # the name enters here; the object is passed on
 
     try:
         spec = _read_spec(args.spec)
@@ -59,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except json.JSONDecodeError as err:
         if not err.doc.strip():
-            fields = ", ".join(f'"{f.name}": "..."' for f in get(args.assignment).fields)
+            fields = ", ".join(f'"{f.name}": "..."' for f in assignment.fields)
             msg = f"{args.spec} is empty; write the answer as a JSON object: {{{fields}}}"
         else:
             msg = (
@@ -69,11 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         verdict = check(
-            args.assignment,
+            assignment,
             spec,
             args.backend,
-            timeout=args.timeout,
-            memory_mb=args.memory,
+            timeout=args.simulation_timeout,
+            memory_mb=args.memory_mb,
             use_cache=not args.no_cache,
             keep_build=args.keep_build,
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from . import settings
-from .assignments import get
+from .assignments import Assignment, resolve
 from .backends import genn_path, genn_version
 from .normalise import normalise_spec
 
@@ -49,17 +49,18 @@ def _versions(backend: str) -> dict:
     return out
 
 
-def cache_key(assignment: str, spec: dict, cases: list, backend: str) -> str:
+def cache_key(assignment: Assignment | str, spec: dict, cases: list, backend: str) -> str:
     """Hash of everything that determines the observables, including the grader's own code.
 
     The spec is hashed after :func:`normalise_spec`, so answers that differ only in layout
     (the same right answer typed by many students) share one build.
     """
-    code = get(assignment).code_digest()  # every module of the assignment's package
+    a = resolve(assignment)
+    code = a.code_digest()  # every module of the assignment's package
     blob = json.dumps(
         {
-            "assignment": assignment,
-            "spec": normalise_spec(spec, {f.name: f.kind for f in get(assignment).fields}),
+            "assignment": a.name,
+            "spec": normalise_spec(spec, {f.name: f.kind for f in a.fields}),
             "cases": cases,
             "backend": backend,
             "versions": _versions(backend),

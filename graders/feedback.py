@@ -13,12 +13,12 @@ import re
 import numpy as np
 
 from . import backends, harness
-from .assignments import get
+from .assignments import resolve
 from .spec import validate
 
 
 def feedback_observables(
-    assignment: str,
+    assignment,
     spec: dict,
     backend: str | None = None,
     *,
@@ -31,7 +31,7 @@ def feedback_observables(
 
     Parameters
     ----------
-    assignment : str
+    assignment : graders.assignments.Assignment or str
         Name of the assignment.
     spec : dict
         The student's answer spec (validated here like in :func:`graders.check`).
@@ -53,7 +53,7 @@ def feedback_observables(
     graders.harness.SimulationFailed
         Timeout, out of memory or a crash.
     """
-    a = get(assignment)
+    a = resolve(assignment)
     spec, _ = validate(a, spec)
     kwargs = {}
     if timeout is not None:
@@ -62,7 +62,7 @@ def feedback_observables(
         kwargs["memory_mb"] = memory_mb
     # The same cases as graders.check simulates, so the grading build is reused (a cache hit).
     sim = harness.simulate(
-        assignment,
+        a,
         spec,
         cases=a.simulated_cases(),
         backend=backends.choose(backend),

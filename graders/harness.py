@@ -24,12 +24,12 @@ from pathlib import Path
 import numpy as np
 
 from . import cache, limits, sandbox, settings
-from .assignments import get
+from .assignments import Assignment, resolve
 from .cache import cache_key, default_cache_dir
 from .counters import record_event
 from .gpus import Gpu, visible_env
 from .job import Job
-from .results import Problem, SpecError
+from .results import Problem, SpecError, Status
 from .simenv import compiler_env, simulator_sandbox
 
 DEFAULT_TIMEOUT_S = settings.default("simulation_timeout")
@@ -58,7 +58,7 @@ class Simulation:
 
 
 def simulate(
-    assignment: str,
+    assignment: Assignment | str,
     spec: dict,
     cases: list[dict] | None = None,
     backend: str = "runtime",
@@ -75,7 +75,8 @@ def simulate(
     Parameters
     ----------
     assignment, spec, cases
-        What to simulate; ``cases`` defaults to the assignment's hidden cases.
+        What to simulate (the assignment, or its name); ``cases`` defaults to the assignment's
+        hidden cases.
     backend : str
         A backend name from :mod:`graders.backends` (already checked to be available).
     timeout : float
@@ -97,29 +98,29 @@ def simulate(
     SimulationFailed
         Timeout, out of memory, or a crash; the message says which.
     """
-    a = get(assignment)
+    a = resolve(assignment)
     cases = a.cases() if cases is None else cases
-    job = Job(assignment, backend, cases, spec=spec, dry_run=dry_run)
-    key = cache_key(assignment, spec, cases, backend)
+    job = Job(a.name, backend, cases, spec=spec, dry_run=dry_run)
+    key = cache_key(a, spec, cases, backend)
     cdir = Path(cache_dir) if cache_dir else default_cache_dir()
     entry = cache.entry_dir(cdir, key)
     options = {"timeout": timeout, "memory_mb": memory_mb, "keep_build": keep_build}
     if not use_cache:
         return _build(job, cdir, **options)
-    hit = _cached(entry, assignment, backend)
+    hit = _cached(entry, a.name, backend)
     if hit is not None:
         return hit
     # The same spec may be on its way in another process (identical answers graded side by
     # side): wait for that build instead of repeating it.
     with cache.key_lock(cdir, key):
-        hit = _cached(entry, assignment, backend)
+        hit = _cached(entry, a.name, backend)
         if hit is not None:
             return hit
         return _build(job, cdir, store_as=entry, **options)
 
 
 def simulate_batch(
-    assignment: str,
+    assignment: Assignment | str,
     specs: list[dict],
     cases: list[dict] | None = None,
     backend: str = "runtime",
@@ -160,7 +161,7 @@ def simulate_batch(
         "duplicate" (the same key as an earlier spec), "left" (Brian rejected it or its build
         failed: it builds alone later) or "failed" (the batch as a whole failed).
     """
-    a = get(assignment)
+    a = resolve(assignment)
     cases = a.cases() if cases is None else cases
     cdir = Path(cache_dir) if cache_dir else default_cache_dir()
     status: list[str] = []
@@ -168,7 +169,7 @@ def simulate_batch(
     locks: list[int] = []
     try:
         for i, spec in enumerate(specs):
-            key = cache_key(assignment, spec, cases, backend)
+            key = cache_key(a, spec, cases, backend)
             if key in todo:
                 status.append("duplicate")
             elif cache.is_stored(cdir, key):
@@ -188,7 +189,7 @@ def simulate_batch(
         if not todo:
             return status
         keys = list(todo)
-        job = Job(assignment, backend, cases, specs=[specs[todo[k]] for k in keys])
+        job = Job(a.name, backend, cases, specs=[specs[todo[k]] for k in keys])
         limit = timeout * (1 + len(keys) / 4)
         try:
             outcome = _build_batch(job, cdir, keys, timeout=limit, memory_mb=memory_mb, gpu=gpu)
@@ -298,29 +299,29 @@ def _run_simulator(jobdir, job: Job, cdir, timeout, memory_mb, event="build", en
         for fd in fds:
             os.close(fd)
         sandbox.release(cap)
-    if out.stopped == "timeout":
+    if out.stopped == Status.TIMEOUT:
         raise SimulationFailed(
-            "timeout",
+            Status.TIMEOUT,
             f"the simulation did not finish within the limit of {timeout:g} s and was stopped",
         )
     seconds = time.perf_counter() - t0
     logtext = (jobdir / "simulator.log").read_text(errors="replace")[-4000:]
-    if out.stopped == "memory":
+    if out.stopped == Status.MEMORY:
         # the same message as a MemoryError inside the simulation process; the figures go to the log
         raise SimulationFailed(
-            "memory", "the simulation ran out of memory", f"{logtext}\n{out.note}"
+            Status.MEMORY, "the simulation ran out of memory", f"{logtext}\n{out.note}"
         )
     if (jobdir / "error.json").is_file():
         err = json.loads((jobdir / "error.json").read_text())
-        if err["kind"] == "invalid_spec":
+        if err["kind"] == Status.INVALID_SPEC:
             raise SpecError([Problem(**p) for p in err["problems"]])
         raise SimulationFailed(err["kind"], err["message"], logtext)
     if out.returncode != 0 or not (jobdir / "meta.json").is_file():
         rc = out.returncode
         # bwrap (the sandbox) reports a child killed by signal N as exit status 128 + N
         killed = {-signal.SIGKILL, -signal.SIGSEGV, 128 + signal.SIGKILL, 128 + signal.SIGSEGV}
-        kind = "memory" if rc in killed else "crashed"
-        why = "was killed (out of memory?)" if kind == "memory" else f"exited with {rc}"
+        kind = Status.MEMORY if rc in killed else Status.CRASHED
+        why = "was killed (out of memory?)" if kind == Status.MEMORY else f"exited with {rc}"
         raise SimulationFailed(kind, f"the simulation process {why}", logtext)
     meta = json.loads((jobdir / "meta.json").read_text())
     meta["seconds"] = seconds

@@ -1,8 +1,8 @@
 """Memory limits that bound what a process tree uses, never its address space.
 
 An address-space rlimit cannot be used: the CUDA driver reserves tens of GB of virtual address
-space (``mmap`` with ``PROT_NONE``) when it creates a context, so under a 4 GB one every
-GeNN CUDA build failed with "cuda runtime error 2: out of memory" (measured on an H200). Instead a
+space (``mmap`` with ``PROT_NONE``) when it creates a context, so under a 4 GB one a GeNN
+CUDA build fails with "cuda runtime error 2: out of memory" before it uses any. Instead a
 :class:`Watchdog` thread samples the resident memory of a whole process tree (a root process and
 all its descendants: the simulation process, the compiler it starts, the compiled binary) every
 :data:`INTERVAL_S` seconds and kills the tree once the sum passes the limit.
@@ -14,9 +14,9 @@ What it measures, honestly:
   over-counts and a tree is stopped early rather than late; address space that is reserved but
   never touched is not counted at all, which is the point.
 - a sample every :data:`INTERVAL_S` seconds: a spike shorter than that can pass, and a tree that
-  grows fast overshoots the limit by what it touches in one interval before it is killed
-  (measured on a loaded 2-core machine: a process touching 2 GB under a 1000 MB limit was
-  killed at 1061-1181 MB; a machine that touches pages faster overshoots more).
+  grows fast overshoots the limit by what it touches in one interval before it is killed, the
+  more the faster it touches pages (``tests/test_limits.py`` stops a process touching 2 GB
+  under a 1000 MB limit and asserts only that it is stopped as "memory").
 - processes that leave the tree (a daemon that double-forks and is re-parented to init) are no
   longer seen; the simulation process's own process group is killed as well.
 
@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 
 import psutil
+
+from .results import Status
 
 #: Seconds between two samples. One sample costs 1-4 ms of CPU on a machine with about a
 #: hundred processes (psutil reads every ``/proc/PID/stat`` to find the descendants), so five
@@ -158,15 +160,17 @@ class Watchdog:
 
 
 @dataclass
-class Outcome:
-    """How a command run by :func:`run` ended.
+class WatchdogOutcome:
+    """How a command run by :func:`run` ended (not a check's outcome, which is
+    :class:`graders.assignments.outcome.Outcome`).
 
-    ``stopped`` is "timeout" or "memory" when a limit stopped it, else ``None``; ``returncode``
-    is the process's exit status (negative: killed by that signal).
+    ``stopped`` is :attr:`Status.TIMEOUT <graders.results.Status>` or ``MEMORY`` when a limit
+    stopped it, else ``None``; ``returncode`` is the process's exit status (negative: killed by
+    that signal).
     """
 
     returncode: int
-    stopped: str | None
+    stopped: Status | None
     seconds: float
     note: str = ""
 
@@ -178,7 +182,7 @@ def run(
     memory_mb: int | None,
     interval: float = INTERVAL_S,
     **popen,
-) -> Outcome:
+) -> WatchdogOutcome:
     """Run ``argv`` in a new session under a wall-clock and a memory limit.
 
     The process and everything it starts (its session's process group and all descendants) are
@@ -194,8 +198,8 @@ def run(
         except subprocess.TimeoutExpired:
             kill_tree(psutil.Process(proc.pid))
             proc.wait()
-            return Outcome(proc.returncode, "timeout", time.perf_counter() - t0)
+            return WatchdogOutcome(proc.returncode, Status.TIMEOUT, time.perf_counter() - t0)
     seconds = time.perf_counter() - t0
     if dog.fired:
-        return Outcome(rc, "memory", seconds, dog.message())
-    return Outcome(rc, None, seconds)
+        return WatchdogOutcome(rc, Status.MEMORY, seconds, dog.message())
+    return WatchdogOutcome(rc, None, seconds)

@@ -3,6 +3,40 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """How a check ended, as every module names it; each value is the string that JSON, the
+    status files, the feedback page, the class report and the exports hold (a ``StrEnum``:
+    ``Status.GRADED == "graded"``, so records written before read the same)."""
+
+    #: The answer was simulated and checked (full marks or not).
+    GRADED = "graded"
+    #: The simulation ran past its time limit.
+    TIMEOUT = "timeout"
+    #: The simulation ran out of memory.
+    MEMORY = "memory"
+    #: The simulation process failed otherwise.
+    CRASHED = "crashed"
+    #: The hidden cell never ran (the notebook stopped before it).
+    NOT_RUN = "not_run"
+    #: The answer handed over was refused by validation (the message says why).
+    INVALID_SPEC = "invalid_spec"
+    #: The hidden cell ran but handed no answer over.
+    NO_SPEC = "no_spec"
+    #: The answer cell still raises ``NotImplementedError``.
+    NOT_ANSWERED = "not_answered"
+    #: The hidden cell's hand-over was interfered with.
+    TAMPERED = "tampered"
+    #: In the exports' per-test records: full marks, or not.
+    PASSED = "passed"
+    FAILED = "failed"
+
+
+#: The statuses where the grader's run, not the answer, decided the points: a later run may
+#: go otherwise.
+CUT_SHORT = frozenset({Status.TIMEOUT, Status.MEMORY, Status.CRASHED, Status.NOT_RUN})
 
 
 @dataclass
@@ -57,7 +91,7 @@ class Verdict:
     backend: str
     checks: list[CheckResult]
     notes: list[str] = field(default_factory=list)
-    status: str = "graded"  # graded | timeout | memory | crashed
+    status: Status = Status.GRADED  # or TIMEOUT, MEMORY, CRASHED with every check at zero
     timing: dict = field(default_factory=dict)
 
     @property
@@ -78,7 +112,7 @@ class Verdict:
         return {
             "assignment": self.assignment,
             "backend": self.backend,
-            "status": self.status,
+            "status": str(self.status),
             "score": self.score,
             "max_score": self.max_score,
             "checks": [c.to_json() for c in self.checks],

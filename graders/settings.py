@@ -20,11 +20,13 @@ imports this module only where it reads it.
 
 A course changes a value in its ``nbgrader_config.py`` on the class that uses it, e.g.
 ``c.SafeExecute.timeout = 300`` (per cell) for a plain ``nbgrader autograde``; ``autograde
-grade`` takes its values from its options (``--timeout 300``), whose defaults are these.
+grade`` takes its values from its options, one a setting and named after it (``--cell-timeout
+300``), whose defaults are these; :class:`autograde.options.GradeOptions` carries them.
 """
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import os
 
@@ -130,8 +132,8 @@ class Grading(Configurable):
 
     jobs = Integer(help="parallel workers (default: the cores there are)").tag(config=True)
 
-    # Empty: the local process pool, as always; a dask scheduler when a course outgrows one
-    # server (README, "Grading on several machines").
+    # Empty: the local process pool, which needs nothing set up; a dask scheduler when a course
+    # outgrows one server (README, "Grading on several machines").
     scheduler = Unicode(
         "",
         help="address of a dask.distributed scheduler (tcp://HOST:8786) whose workers grade the "
@@ -264,21 +266,38 @@ def help_text(name: str) -> str:
     return Grading.class_traits()[name].help
 
 
-def add_option(parser, name: str, *flags: str, **extra):
-    """Add setting ``name`` to an argparse ``parser`` as ``flags``: its type, default, help.
+def names() -> tuple[str, ...]:
+    """The names of the grading settings (the traits of :class:`Grading`), sorted."""
+    return tuple(sorted(Grading.class_trait_names(config=True)))
+
+
+def flag(name: str) -> str:
+    """The command-line flag of setting ``name``: ``cell_timeout`` -> ``--cell-timeout``."""
+    return "--" + name.replace("_", "-")
+
+
+def add_option(parser, name: str, *aliases: str, **extra):
+    """Add setting ``name`` to an argparse ``parser`` as :func:`flag` ``(name)``: its type,
+    default and help; ``aliases`` are further spellings of the flag (older ones, ``-j``).
 
     The help ends with the default, e.g. ``(default 120)``, where the help does not already
-    say what an empty default means.
+    say what an empty default means, and names the aliases, ``(also --timeout)``, so that the
+    older spellings stay documented. A boolean setting becomes ``--name``/``--no-name``.
     """
     trait = Grading.class_traits()[name]
     value = default(name)
-    kwargs = {"default": value, "help": trait.help}
-    if isinstance(trait, CaselessStrEnum):
+    kwargs = {"default": value, "help": trait.help, "dest": name}
+    if isinstance(trait, Bool):
+        kwargs["action"] = argparse.BooleanOptionalAction
+    elif isinstance(trait, CaselessStrEnum):
         kwargs["choices"] = tuple(trait.values)
     else:
         kwargs["type"] = {Float: float, Integer: int, Unicode: str}[type(trait)]
-    if value not in ("", None) and "default" not in trait.help:
-        shown = f"{value:g}" if isinstance(value, float) else value
-        kwargs["help"] = f"{trait.help} (default {shown})"
     kwargs.update(extra)
-    return parser.add_argument(*flags, **kwargs)
+    if value not in ("", None) and not isinstance(trait, Bool) and "default" not in trait.help:
+        shown = f"{value:g}" if isinstance(value, float) else value
+        kwargs["help"] = f"{kwargs['help']} (default {shown})"
+    older = [a for a in aliases if a.startswith("--")]  # (argparse shows a short one beside)
+    if older:
+        kwargs["help"] = f"{kwargs['help']} (also {', '.join(older)})"
+    return parser.add_argument(flag(name), *aliases, **kwargs)

@@ -30,11 +30,12 @@ from pathlib import Path
 import numpy as np
 
 from .job import Job
+from .results import Status
 
 
 def _fail(jobdir: Path, kind: str, message: str, **extra) -> int:
     (jobdir / "error.json").write_text(json.dumps({"kind": kind, "message": message, **extra}))
-    return {"invalid_spec": 3, "memory": 4}.get(kind, 5)
+    return {Status.INVALID_SPEC: 3, Status.MEMORY: 4}.get(kind, 5)
 
 
 def main(argv: list[str]) -> int:
@@ -58,7 +59,7 @@ def main(argv: list[str]) -> int:
             if problems:
                 return _fail(
                     jobdir,
-                    "invalid_spec",
+                    Status.INVALID_SPEC,
                     "; ".join(str(p) for p in problems),
                     problems=[p.to_json() for p in problems],
                 )
@@ -75,15 +76,15 @@ def main(argv: list[str]) -> int:
         )
         return 0
     except MemoryError:
-        return _fail(jobdir, "memory", "the simulation ran out of memory")
+        return _fail(jobdir, Status.MEMORY, "the simulation ran out of memory")
     except Exception as err:
         tb = traceback.format_exc(limit=20)
         msg = " ".join(str(err).split())[:2000]
         # MemoryError itself is caught above; these are allocation failures reported by Brian's
         # compiled code or re-raised inside another exception
         if "std::bad_alloc" in msg or "MemoryError" in tb:
-            return _fail(jobdir, "memory", "the simulation ran out of memory", traceback=tb)
-        return _fail(jobdir, "crashed", f"{type(err).__name__}: {msg}", traceback=tb)
+            return _fail(jobdir, Status.MEMORY, "the simulation ran out of memory", traceback=tb)
+        return _fail(jobdir, Status.CRASHED, f"{type(err).__name__}: {msg}", traceback=tb)
 
 
 def _batch(jobdir: Path, job: Job, a, brian2, backends, dry_run) -> int:
@@ -107,7 +108,7 @@ def _batch(jobdir: Path, job: Job, a, brian2, backends, dry_run) -> int:
         built[i] = b
         objects += b.objects
     if not built:
-        return _fail(jobdir, "crashed", "no answer of the batch could be built")
+        return _fail(jobdir, Status.CRASHED, "no answer of the batch could be built")
     net = brian2.Network(objects)
     net.run(next(iter(built.values())).duration, namespace={})
     t1 = time.perf_counter()

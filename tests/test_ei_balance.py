@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from banks import assert_entry
 
 import graders
 from graders.assignments import ei_balance as eib
@@ -81,12 +80,6 @@ def test_untouched_flags_writes_to_the_neuron_statically():
 
 
 # --- slow: whole submissions ------------------------------------------------------------------
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("path", BANK, ids=[p.stem for p in BANK])
-def test_bank_through_the_cli(path):
-    assert_entry(NAME, path)
 
 
 def test_bank_covers_the_required_submissions():

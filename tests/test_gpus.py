@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from autograde import batches, pipeline
+from autograde.progress import Silent
 from graders import gpus, harness, settings, simenv
 from graders.gpus import Gpu, GpuError
 
@@ -123,11 +124,16 @@ def test_the_pipelines_worker_pool_gives_its_workers_gpus_round_robin(tmp_path):
 def test_the_pipeline_uses_gpus_on_genn_only(monkeypatch):
     monkeypatch.setattr(gpus, "found", lambda: THREE)
     monkeypatch.setattr(pipeline.backends, "choose", lambda b: b)
-    assert pipeline._gpus("genn", "0,2", False) == [THREE[0], THREE[2]]
-    assert pipeline._gpus("genn", "", False) == THREE
-    assert pipeline._gpus("genn-cpu", "0,2", False) == []
+    assert pipeline._gpus("genn", "0,2") == [THREE[0], THREE[2]]
+    assert pipeline._gpus("genn", "") == THREE
+    assert pipeline._gpus("genn-cpu", "0,2") == []
     with pytest.raises(GpuError, match="no GPU '9' here"):
-        pipeline._gpus("genn", "9", False)
+        pipeline._gpus("genn", "9")
+    # the GPUs chosen are a note to the caller's reporter, not a line on stderr
+    notes = []
+    reporter = type("Notes", (Silent,), {"note": lambda self, line: notes.append(line)})()
+    pipeline._gpus("genn", "0,2", reporter)
+    assert len(notes) == 1 and notes[0].startswith("GPUs: ") and "round-robin" in notes[0]
 
 
 def test_batch_builds_take_the_gpus_round_robin(tmp_path, monkeypatch):

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import asdict
 
 import pytest
 from nbgrader.api import Gradebook
 
 from autograde import course as course_
 from autograde import pipeline, scratch, worker
+from autograde.jobs import SubmissionJob, SubmissionResult
+from autograde.options import GradeOptions
+from graders.results import Status
 
 pytestmark = pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")  # nbgrader autoflush
 SECRET = "SECRET-PW-4711"
@@ -67,28 +69,30 @@ def test_a_job_carries_data_and_no_course_path_or_password(tmp_path, monkeypatch
     # The coordinator reads this SQLite file; the configured PostgreSQL URL only has to stay home.
     sqlite = f"sqlite:///{course / 'gradebook.db'}"
     monkeypatch.setattr(course_, "db_url", lambda c: sqlite)
-    common = {"limits": asdict(worker.Limits()), "backend": None, "cache_dir": None}
-    jobs = pipeline.make_jobs(course, "a1", [("ann", "fp-a"), ("bob", "fp-b")], common)
-    assert [j["student"] for j in jobs] == ["ann", "bob"]
+    opts = GradeOptions.from_settings()
+    jobs = pipeline.make_jobs(course, "a1", [("ann", "fp-a"), ("bob", "fp-b")], opts)
+    assert [j.student for j in jobs] == ["ann", "bob"]
     for job in jobs:
-        for value in _walk(job):
+        data = job.to_dict()
+        for value in _walk(data):
             text = value if isinstance(value, str) else value.decode("latin-1")
             assert str(course) not in text and "my-course" not in text
             assert SECRET not in text and "/srv/exchange" not in text
         # a plain-data payload, as dask moves it (no object of this package)
-        json.dumps(job, default=lambda b: b.decode("latin-1"))
+        json.dumps(data, default=lambda b: b.decode("latin-1"))
+        assert SubmissionJob.from_dict(data) == job == SubmissionJob.from_json(job.to_json())
     ann = jobs[0]
-    assert ann["submission"]["a1.ipynb"] == b'{"by": "ann"}'
-    assert set(ann["submission"]) == {"a1.ipynb", "timestamp.txt"}
+    assert ann.submission["a1.ipynb"] == b'{"by": "ann"}'
+    assert set(ann.submission) == {"a1.ipynb", "timestamp.txt"}
     # the data files the notebook reads travel; the source notebook (the solution) does not
-    assert ann["source_files"] == {"data/input.csv": b"1,2\n"}
-    cfg = ann["config"]
+    assert ann.source_files == {"data/input.csv": b"1,2\n"}
+    cfg = ann.config
     assert cfg["Execute"]["timeout"] == 77 and cfg["TrustedVerdicts"]["backend"] == "runtime"
     assert cfg["CourseDirectory"] == {"course_id": "neuro-101"}
     assert cfg["GradesExport"]["decimals"] == 1 and "Exchange" not in cfg
     # the gradebook facts: the assignment and its due date, nobody's grades
     db = tmp_path / "facts.db"
-    db.write_bytes(ann["gradebook"])
+    db.write_bytes(ann.gradebook)
     con = sqlite3.connect(db)
     assert con.execute("SELECT name, duedate FROM assignment").fetchall() == [
         ("a1", "2026-12-01 12:00:00.000000")
@@ -141,3 +145,28 @@ def test_a_job_file_cannot_leave_its_folder(tmp_path):
     with pytest.raises(ValueError, match="outside its folder"):
         scratch.unpack(tmp_path / "sub", {"../../etc/evil": b"x"})
     assert not (tmp_path.parent / "etc").exists()
+
+
+def test_a_result_crosses_as_plain_data_and_as_json():
+    checks = {"a1": {"hidden_x": {"check": "x", "points": 0.0, "status": Status.TIMEOUT}}}
+    res = SubmissionResult("ann", "a1", ok=True, score=1.5, checks=checks, files={"a": b"\x00"})
+    data = res.to_dict()
+    assert SubmissionResult.from_dict(data) == res
+    back = SubmissionResult.from_json(res.to_json())
+    assert back == res and back.files == {"a": b"\x00"}
+    # a status is its string in JSON and reads back equal to the enum member
+    assert '"status": "timeout"' in res.to_json()
+    assert back.checks["a1"]["hidden_x"]["status"] == Status.TIMEOUT
+    with pytest.raises(TypeError):  # a result of another version of the class
+        SubmissionResult.from_dict({**data, "colour": "red"})
+
+
+def test_every_status_a_record_holds_is_a_status():
+    """The statuses the verdicts, the report and the exports name are members of one enum,
+    each its own string."""
+    from autograde import report
+
+    assert {str(s) for s in Status} >= {"graded", "timeout", "memory", "crashed", "not_run"}
+    assert all(s == s.value and isinstance(s, str) for s in Status)
+    for table in (report._STATUS_WORDS, report._STATUS_ATTENTION):
+        assert all(isinstance(k, Status) for k in table)

@@ -15,6 +15,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -244,20 +245,23 @@ def test_a_kernel_whose_tree_passes_the_limit_is_killed(kernel):
 def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     tmp_path, monkeypatch, mb
 ):
-    """``autograde grade --memory MB`` is the limit of every process the pipeline starts."""
+    """``autograde grade --memory-mb MB`` is the limit of every process the pipeline starts."""
     from nbformat.notebooknode import from_dict
     from traitlets.config import Config
 
     from autograde import batches, cli, pipeline, submission_cache, worker
     from autograde import feedback as plots
+    from autograde.jobs import SubmissionJob, SubmissionResult
+    from autograde.options import GradeOptions
     from autograde.preprocessors import TrustedVerdicts
     from graders.notebook import spec_line
     from graders.results import CheckResult, Verdict
 
-    limits_ = cli._limits(cli.build_parser().parse_args(["grade", A, "--memory", str(mb)]))
+    args = cli.build_parser().parse_args(["grade", A, "--memory-mb", str(mb), "--batch", "on"])
+    opts = GradeOptions.from_args(args)
     seen = {}
     # the student's kernel
-    worker._kernelspec(tmp_path / "jp", limits_, tmp_path / "wd", tmp_path / "rt")
+    worker._kernelspec(tmp_path / "jp", opts, tmp_path / "wd", tmp_path / "rt")
     kernel_json = tmp_path / "jp" / "kernels" / worker.KERNEL_NAME / "kernel.json"
     argv = json.loads(kernel_json.read_text())["argv"]
     seen["kernel"] = int(argv[argv.index("--memory-mb") + 1])
@@ -269,7 +273,7 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
 
     monkeypatch.setattr(graders, "check", fake_check)
     cfg = Config()
-    overrides = worker.worker_config({}, limits_, tmp_path / "root", tmp_path / "rt")
+    overrides = worker.worker_config(opts, tmp_path / "root", tmp_path / "rt")
     for key, value in overrides.items():
         section, _, name = key.partition(".")
         cfg[section][name] = value
@@ -284,14 +288,14 @@ def test_grade_memory_reaches_the_kernel_verdicts_shared_builds_and_plots(
     # the shared builds
     monkeypatch.setattr(batches, "start", lambda *a, **kw: seen.update(shared=kw["memory_mb"]))
     monkeypatch.setattr(submission_cache, "key", lambda job: None)  # nothing stored
-    jobs_ = [{"student": s, "limits": {"sandbox": True}} for s in ("a", "b")]
-    pipeline._start_batches(tmp_path, A, jobs_, "runtime", None, "on", limits_, 2)
+    jobs_ = [SubmissionJob(A, s, {}, {}, b"", {}, opts) for s in ("a", "b")]
+    pipeline._start_batches(tmp_path, A, jobs_, replace(opts, backend="runtime"))
 
     # the feedback plots
     monkeypatch.setattr(plots, "make_plots", lambda *a, **kw: seen.update(plots=kw["memory_mb"]))
-    res = worker.Result("a", A, ok=True, checks={A: {}})
+    res = SubmissionResult("a", A, ok=True, checks={A: {}})
     # _plots sets the (worker) process's sandbox mode: undone after this test, so later tests
     # on a machine without bwrap are not made to require it
     monkeypatch.setenv(settings.SANDBOX_ENV, os.environ.get(settings.SANDBOX_ENV, "auto"))
-    worker._plots(res, {"backend": "runtime"}, limits_)
+    worker._plots(res, replace(opts, backend="runtime"))
     assert seen == {"kernel": mb, "verdicts": mb, "shared": mb, "plots": mb}

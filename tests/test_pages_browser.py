@@ -101,7 +101,7 @@ def test_plots_are_2x_and_their_text_at_least_10_px_as_displayed(bob):
     from matplotlib.text import Text
 
     for check in get(A).points:
-        fig, ax = feedback._figure()
+        fig, ax = feedback.new_figure()
         get(A).draw(check, ax, bob["obs"], bob["cases"], None)
         fig.tight_layout()
         small = [

@@ -7,12 +7,15 @@ a private result cache; they take a few minutes on two cores.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
 import signal
 import subprocess
 import time
+from concurrent.futures import Executor, Future
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -21,7 +24,10 @@ from nbformat.notebooknode import NotebookNode, from_dict
 
 from autograde import demo, feedback, pipeline, release, report, worker
 from autograde.course import STATUS_DIR, load_status
+from autograde.jobs import SubmissionResult
+from autograde.options import GradeOptions
 from autograde.preprocessors import TrustedVerdicts
+from autograde.progress import ConsoleReporter
 from autograde.release import find_leaks
 from graders import settings
 from graders.notebook import hidden_calls
@@ -339,7 +345,66 @@ def test_refuses_without_bubblewrap(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "bwrap_path", lambda: None)
     course = demo.make_course(tmp_path / "c", REPO, A, {"alice": ("right", "")})
     with pytest.raises(RuntimeError, match="--no-sandbox"):
-        pipeline.grade_assignment(course, A, export=False, progress=False)
+        pipeline.grade_assignment(course, A, export=False)
+
+
+class _Recording:
+    """A reporter that keeps what it was told."""
+
+    def __init__(self):
+        self.calls = []
+
+    def note(self, line):
+        self.calls.append(("note", line))
+
+    def started(self, total):
+        self.calls.append(("started", total))
+
+    def graded(self, result):
+        self.calls.append(("graded", result.student, result.ok))
+
+    def summary(self, line):
+        self.calls.append(("summary", line))
+
+
+class _DeadWorkers(Executor):
+    """An executor whose every job fails as a dead worker's would."""
+
+    def submit(self, fn, /, *args, **kwargs):
+        future = Future()
+        future.set_exception(RuntimeError("no worker here"))
+        return future
+
+
+def test_progress_goes_to_the_reporter_the_caller_passes(tmp_path, monkeypatch, capsys):
+    from graders import sandbox
+
+    monkeypatch.setattr(sandbox, "check", lambda: None)
+    course = demo.make_course(tmp_path / "c", REPO, A, {"ann": ("right", ""), "bo": ("wrong", "")})
+    rec = _Recording()
+    got = pipeline.grade_assignment(course, A, executor=_DeadWorkers(), export=False, reporter=rec)
+    assert rec.calls[0] == ("started", 2)
+    assert sorted(rec.calls[1:]) == [("graded", "ann", False), ("graded", "bo", False)]
+    assert [s["error"] for s in got] == ["worker failed: no worker here"] * 2
+    assert capsys.readouterr() == ("", "")  # nothing straight to the console
+    # a failed submission is graded again on the next run
+    rec.calls.clear()
+    pipeline.grade_assignment(course, A, executor=_DeadWorkers(), export=False, reporter=rec)
+    assert [c[0] for c in rec.calls] == ["started", "graded", "graded"]  # failed ones again
+
+
+def test_the_console_reporter_prints_the_bar_and_the_lines():
+    stream = io.StringIO()
+    con = ConsoleReporter(stream)
+    con.note("GPUs: 0 (H100)")
+    con.started(2)
+    con.graded(SubmissionResult("ann", A, ok=True))
+    con.graded(SubmissionResult("bo", A, ok=False))
+    con.summary("batch builds: none")
+    text = stream.getvalue()
+    assert text.startswith("GPUs: 0 (H100)\n\r[###############---------------] 1/2 ")
+    assert "ann: ok" in text and "\r[##############################] 2/2 " in text
+    assert "bo: FAILED" in text and text.endswith("\nbatch builds: none\n")
 
 
 def test_leaks_finds_solution_lines_in_a_release(tmp_path):
@@ -377,10 +442,10 @@ def test_course_config_uses_the_trusted_chain():
 
 
 def test_worker_config_repeats_the_course_chain(tmp_path):
-    job = {"backend": "runtime", "cache_dir": str(tmp_path)}
     for sandbox in (True, False):
-        limits = worker.Limits(sandbox=sandbox)
-        cfg = worker.worker_config(job, limits, tmp_path / "root", tmp_path / "rt")
+        opts = GradeOptions.from_settings(backend="runtime", cache_dir=str(tmp_path))
+        opts = replace(opts, sandbox=sandbox)
+        cfg = worker.worker_config(opts, tmp_path / "root", tmp_path / "rt")
         assert cfg["Autograde.autograde_preprocessors"] == list(settings.PREPROCESSORS)
         assert cfg["OverwriteCells.add_missing_cells"] is True
         assert cfg["TrustedVerdicts.backend"] == "runtime"

@@ -26,7 +26,8 @@ from postgres_server import Server, find_bindir
 from sqlalchemy.engine import make_url
 
 from autograde import course as coursedir
-from autograde import demo, gradebook_db, worker
+from autograde import demo, gradebook_db
+from autograde.jobs import SubmissionResult
 from graders import settings
 
 REPO = Path(__file__).resolve().parent.parent
@@ -304,7 +305,7 @@ def test_result_that_cannot_be_recorded_is_graded_again(tmp_path):
     course = tmp_path / "course"
     course.mkdir()
     _use_db(course, _dead_url(tmp_path))
-    res = worker.Result(
+    res = SubmissionResult(
         "alice", A, ok=True, score=1.0, max_score=1.0,
         grades={A: {"hidden_jump": {"auto_score": 1.0, "max_score": 1.0}}},
         files={f"{A}.ipynb": b"{}"},

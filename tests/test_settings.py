@@ -8,7 +8,9 @@ are named only in the module, each constant being what the code reads.
 
 from __future__ import annotations
 
+import argparse
 import ast
+import dataclasses
 import inspect
 import json
 import os
@@ -23,28 +25,28 @@ from pathlib import Path
 import pytest
 from nbformat.notebooknode import from_dict
 from nbgrader.preprocessors import Execute
+from traitlets import TraitError
+from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograde import batches, cli, pipeline, scratch, submission_cache, worker
+from autograde import batches, cli, scratch, submission_cache, worker
+from autograde.jobs import SubmissionJob
 from autograde.kernel import kernel_env
+from autograde.options import GradeOptions
 from autograde.preprocessors import SafeExecute, TrustedVerdicts
 from graders import __main__ as graders_main
-from graders import backends, harness, notebook, sandbox, settings, simenv
+from graders import assignments, backends, harness, notebook, sandbox, settings, simenv
 
 REPO = Path(__file__).resolve().parent.parent
+ASSIGNMENT = assignments.names()[0]  # any: the options are the same for each
 
-#: Each command-line option made from a setting.
-GRADING_OPTIONS = {
-    "--jobs": "jobs",
-    "--scheduler": "scheduler",
-    "--backend": "backend",
-    "--gpus": "gpus",
-    "--timeout": "cell_timeout",
-    "--submission-timeout": "submission_timeout",
-    "--memory": "memory_mb",
-    "--max-output": "max_output_bytes",
-    "--batch": "batch",
-    "--cache": "cache_dir",
+#: The older spellings of the flags, each with a value and the setting it reaches.
+ALIASES = {
+    "--timeout": ("7", "cell_timeout", 7.0),
+    "--memory": ("1234", "memory_mb", 1234),
+    "--max-output": ("999", "max_output_bytes", 999),
+    "--cache": ("/tmp/c", "cache_dir", "/tmp/c"),
+    "-j": ("3", "jobs", 3),
 }
 
 
@@ -62,14 +64,95 @@ def _subparser(name: str):
 
 
 @pytest.mark.parametrize("command", ["grade", "demo"])
-def test_autograde_options_are_the_settings(command):
-    actions = {a.option_strings[0]: a for a in _subparser(command)._actions if a.option_strings}
-    for flag, name in GRADING_OPTIONS.items():
-        action = actions[flag]
-        assert action.default == settings.default(name), flag
-        assert settings.help_text(name) in action.help, flag
-    assert actions["--batch"].choices == ("auto", "on", "off")
-    assert actions["--timeout"].type is float and actions["--memory"].type is int
+def test_every_setting_has_one_flag_of_its_name(command):
+    """``--cell-timeout`` for ``cell_timeout``: one option a setting, with its default and help."""
+    actions = [a for a in _subparser(command)._actions if a.option_strings]
+    for name in settings.names():
+        mine = [a for a in actions if a.dest == name]
+        assert len(mine) == 1, name
+        (action,) = mine
+        assert settings.flag(name) in action.option_strings, name
+        assert action.default == settings.default(name), name
+        if name != "sandbox":  # its help says what --no-sandbox gives up
+            assert settings.help_text(name) in action.help, name
+    flags = [f for a in actions for f in a.option_strings]
+    assert len(flags) == len(set(flags))
+    by_flag = {f: a for a in actions for f in a.option_strings}
+    assert by_flag["--batch"].choices == ("auto", "on", "off")
+    assert by_flag["--cell-timeout"].type is float and by_flag["--memory-mb"].type is int
+    assert "--no-sandbox" in by_flag["--sandbox"].option_strings
+
+
+@pytest.mark.parametrize("command", ["grade", "serve"])
+def test_the_old_flags_still_work_and_help_names_them(command):
+    parser = _subparser(command)
+    argv = ["--course", "c"] if command == "serve" else [ASSIGNMENT]
+    for alias, (value, name, expected) in ALIASES.items():
+        args = parser.parse_args([*argv, alias, value])
+        assert getattr(GradeOptions.from_args(args), name) == expected, alias
+        (action,) = [a for a in parser._actions if alias in a.option_strings]
+        assert alias.startswith("-j") or f"(also {alias})" in action.help, alias
+    assert GradeOptions.from_args(parser.parse_args([*argv, "--no-sandbox"])).sandbox is False
+    assert GradeOptions.from_args(parser.parse_args(argv)) == GradeOptions.from_settings()
+
+
+def test_grade_options_are_the_settings_and_nothing_else():
+    """One field a setting (and the feedback switch), no default of its own."""
+    names = [f.name for f in dataclasses.fields(GradeOptions)]
+    assert sorted(set(names) - {"feedback"}) == list(settings.names())
+    for f in dataclasses.fields(GradeOptions):
+        if f.name != "feedback":
+            assert f.default is dataclasses.MISSING, f.name
+    opts = GradeOptions.from_settings()
+    assert all(getattr(opts, n) == settings.default(n) for n in settings.names())
+    assert GradeOptions.from_dict(json.loads(json.dumps(opts.to_dict()))) == opts
+    # a course's configuration makes them in the same way
+    course = settings.Grading(config=Config({"Grading": {"cell_timeout": 5.0}}))
+    assert GradeOptions.from_settings(course).cell_timeout == 5.0
+    with pytest.raises(TraitError):  # checked as the settings check a course's values
+        GradeOptions.from_args(argparse.Namespace(batch="sometimes"))
+
+
+def test_a_value_on_the_command_line_reaches_the_kernels_config(tmp_path):
+    """``autograde grade --cell-timeout 7 ...``: the nbgrader settings the worker writes (read
+    back as nbgrader reads them) and the kernel's own memory limit."""
+    argv = [ASSIGNMENT, "--cell-timeout", "7", "--submission-timeout", "55", "--memory-mb"]
+    argv += ["1234", "--max-output-bytes", "999", "--check-timeout", "33", "--backend", "runtime"]
+    opts = GradeOptions.from_args(_subparser("grade").parse_args(argv))
+    over = worker.worker_config(opts, tmp_path / "root", tmp_path / "rt")
+    (tmp_path / "nbgrader_config.py").write_text(worker.config_file({}, over))
+    cfg = _load_config(tmp_path / "nbgrader_config.py")
+    execute = SafeExecute(config=cfg)
+    assert execute.timeout == 7 == Execute(config=cfg).timeout
+    assert execute.submission_timeout == 55 and execute.max_output_bytes == 999
+    verdicts = TrustedVerdicts(config=cfg)
+    assert verdicts.check_memory_mb == 1234 and verdicts.check_timeout == 33
+    assert verdicts.backend == "runtime"
+    worker._kernelspec(tmp_path / "jp", opts, tmp_path / "wd", tmp_path / "rt")
+    spec = tmp_path / "jp" / "kernels" / worker.KERNEL_NAME / "kernel.json"
+    argv = json.loads(spec.read_text())["argv"]
+    assert argv[argv.index("--memory-mb") + 1] == "1234"
+
+
+def test_every_row_of_the_trait_table_reaches_nbgraders_config(tmp_path):
+    """Each setting of ``worker.NBGRADER_TRAITS``, given a value unlike its default, is that
+    value in every nbgrader trait of its row, as the preprocessors read their config."""
+    classes = {"Execute": Execute, "SafeExecute": SafeExecute, "TrustedVerdicts": TrustedVerdicts}
+    odd = {bool: lambda v: not v, str: lambda v: "odd-value", int: lambda v: v + 3}
+    odd[float] = lambda v: v + 0.5
+    rows = worker.NBGRADER_TRAITS
+    assert len({name for name, _, _ in rows}) == len(rows)  # one row a setting
+    for name, traits, kind in rows:
+        value = odd[kind](kind(settings.default(name)))
+        opts = GradeOptions.from_settings(**{name: value})
+        over = worker.worker_config(opts, tmp_path / "root", tmp_path / "rt")
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "nbgrader_config.py").write_text(worker.config_file({}, over))
+        cfg = _load_config(folder / "nbgrader_config.py")
+        for trait in traits:
+            section, _, attr = trait.partition(".")
+            assert getattr(classes[section](config=cfg), attr) == value, (name, trait)
 
 
 def test_autograde_grade_help_shows_the_settings(capsys):
@@ -101,15 +184,14 @@ def test_graders_check_passes_the_settings(tmp_path, monkeypatch):
 
 
 def test_pipeline_and_simulation_defaults_are_the_settings():
-    limits = worker.Limits()
-    assert limits.cell_timeout == settings.default("cell_timeout") == 120
-    assert limits.submission_timeout == settings.default("submission_timeout") == 900
-    assert limits.memory_mb == settings.default("memory_mb")
-    assert limits.max_output_bytes == settings.default("max_output_bytes")
-    assert limits.sandbox is settings.default("sandbox") is True
-    grade = inspect.signature(pipeline.grade_assignment).parameters
-    assert grade["jobs"].default == settings.default("jobs") == (os.cpu_count() or 1)
-    assert grade["batch"].default == settings.default("batch")
+    opts = GradeOptions.from_settings()
+    assert opts.cell_timeout == settings.default("cell_timeout") == 120
+    assert opts.submission_timeout == settings.default("submission_timeout") == 900
+    assert opts.memory_mb == settings.default("memory_mb")
+    assert opts.max_output_bytes == settings.default("max_output_bytes")
+    assert opts.sandbox is settings.default("sandbox") is True
+    assert opts.jobs == settings.default("jobs") == (os.cpu_count() or 1)
+    assert opts.batch == settings.default("batch")
     start = inspect.signature(batches.start).parameters
     assert start["timeout"].default == settings.default("simulation_timeout")
     assert start["memory_mb"].default == settings.default("memory_mb")
@@ -144,8 +226,7 @@ def test_course_config_and_worker_config_agree_with_the_settings(tmp_path):
     assert verdicts.check_memory_mb == settings.default("memory_mb")
     assert verdicts.backend == "" and verdicts.use_cache is False
     # every worker of `autograde grade` writes the same chain and, by default, the same limits
-    limits = worker.Limits()
-    over = worker.worker_config({}, limits, tmp_path / "root", tmp_path / "rt")
+    over = worker.worker_config(GradeOptions.from_settings(), tmp_path / "root", tmp_path / "rt")
     assert over["Autograde.autograde_preprocessors"] == list(settings.PREPROCESSORS)
     assert over["SafeExecute.timeout"] == over["Execute.timeout"] == execute.timeout
     assert over["SafeExecute.submission_timeout"] == execute.submission_timeout
@@ -163,7 +244,7 @@ def _sleepy_notebook():
 def test_a_course_override_reaches_safe_execute(tmp_path):
     """``c.SafeExecute.timeout`` in a course's file interrupts a cell at that limit.
 
-    (``autograde grade`` writes its own ``--timeout`` over it, see ``worker_config``.)
+    (``autograde grade`` writes its own ``--cell-timeout`` over it, see ``worker_config``.)
     """
     text = (REPO / "nbgrader_config.py").read_text()
     (tmp_path / "nbgrader_config.py").write_text(text + "\nc.SafeExecute.timeout = 3\n")
@@ -193,7 +274,7 @@ def test_the_constants_are_what_the_code_reads(tmp_path, monkeypatch, capsys):
     assert notebook.hidden_check("adaptive_threshold", "jump", model="x") is None
     assert capsys.readouterr().out.startswith(notebook.MARKER)
     assert kernel_env(str(tmp_path), str(tmp_path), True)[settings.TRUSTED_ENV] == "1"
-    job = {"assignment": "a", "student": "s", "limits": {}, "submission": {}}
+    job = SubmissionJob("a", "s", {}, {}, b"", {}, GradeOptions.from_settings())
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
     assert submission_cache.key(job) is None
     assert settings.MAKE_JOBS_ENV in simenv.SIMULATOR_INHERITED  # reaches the sandboxed simulation
@@ -202,10 +283,11 @@ def test_the_constants_are_what_the_code_reads(tmp_path, monkeypatch, capsys):
 def test_keep_tmp_keeps_a_workers_folder(tmp_path, monkeypatch):
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
-    # no gradebook in the job: grading fails after the folder is made
-    job = {"assignment": "a", "student": "s", "limits": {}, "submission": {"a.ipynb": b"{}"}}
+    # no gradebook bytes in the job: grading fails after the folder is made
+    options = GradeOptions.from_settings()
+    job = SubmissionJob("a", "s", {"a.ipynb": b"{}"}, {}, None, {}, options)
     monkeypatch.setenv(settings.KEEP_TMP_ENV, "1")
-    assert "KeyError: 'gradebook'" in worker.grade_one(job).error
+    assert "TypeError" in worker.grade_one(job).error
     assert list(tmp_path.glob("autograde-s-*"))
     assert not list(tmp_path.glob(f"autograde-s-*/{scratch.OWNER}"))  # never swept
     for kept in tmp_path.glob("autograde-s-*"):

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import shutil
-from dataclasses import asdict
+from dataclasses import replace
 
 from nbgrader.api import Gradebook
 
 from autograde import pipeline
 from autograde import submission_cache as sc
-from autograde.worker import Limits, Result
+from autograde.jobs import SubmissionResult as Result
+from autograde.options import GradeOptions
 from graders import settings
 
 
@@ -25,11 +26,11 @@ def _course(tmp_path):
     return course
 
 
-def _job(course, student="ann"):
+def _job(course, student="ann", **options):
     """The job the pipeline sends for ``student`` of ``course`` (plain data)."""
-    common = {"limits": asdict(Limits()), "backend": "runtime", "feedback": True}
-    common["cache_dir"] = str(course.parent / "cache")
-    return pipeline.make_jobs(course, "a1", [(student, "f")], common)[0]
+    options = {"backend": "runtime", "cache_dir": str(course.parent / "cache"), **options}
+    opts = GradeOptions.from_settings(**options)
+    return pipeline.make_jobs(course, "a1", [(student, "f")], opts)[0]
 
 
 def _result(**kw):
@@ -44,10 +45,14 @@ def test_roundtrip_and_invalidation(tmp_path):
     k = sc.key(job)
     assert sc.load(job, k) is None
     sc.store(job, k, _result(plots={"a1": {"png": b"\x89PNG"}}))
-    got = Result(**sc.load(job, k))
+    got = sc.load(job, k)
     assert got.score == 1.0 and got.files == {"a1.ipynb": b"\x00nb"}
     assert got.plots == {"a1": {"png": b"\x89PNG"}}
     assert sc.key(_job(course)) == k  # the same data gives the same key
+    # a limit decides grades; how the run is spread out and where the cache lives do not
+    assert sc.key(_job(course, cell_timeout=7)) != k
+    assert sc.key(_job(course, jobs=7, batch="off", gpus="1", scheduler="tcp://x:1")) == k
+    assert sc.key(_job(course, cache_dir=str(tmp_path / "elsewhere"))) == k
     (course / "nbgrader_config.py").write_text("c.Execute.timeout = 7\n")
     assert sc.key(_job(course)) != k
     (course / "nbgrader_config.py").unlink()
@@ -60,7 +65,7 @@ def test_roundtrip_and_invalidation(tmp_path):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
         gb.update_or_create_assignment("a1", duedate=None)
     assert sc.key(_job(course)) == k
-    assert sc.key(dict(job, student="bob")) != k
+    assert sc.key(replace(job, student="bob")) != k
     (course / "submitted" / "ann" / "a1" / "a1.ipynb").write_text('{"x": 1}')
     assert sc.key(_job(course)) != k
     # a copy of the course is graded afresh
@@ -81,6 +86,6 @@ def test_unsettled_results_are_not_stored(tmp_path):
 
 def test_off_without_sandbox_or_when_disabled(tmp_path, monkeypatch):
     job = _job(_course(tmp_path))
-    assert sc.key(dict(job, limits=asdict(Limits(sandbox=False)))) is None
+    assert sc.key(_job(_course(tmp_path / "b"), sandbox=False)) is None
     monkeypatch.setenv(settings.NO_SUBMISSION_CACHE_ENV, "1")
     assert sc.key(job) is None

@@ -13,7 +13,7 @@ from traitlets import Float, Integer
 
 from graders import sandbox, settings
 
-from .common import META, _error, _error_names, _meta, _stream
+from .common import META, error_names, error_output, notebook_meta, stream_output
 
 
 class SafeExecute(Execute):
@@ -70,9 +70,9 @@ class SafeExecute(Execute):
             if self._incident is None:
                 self._incident = f"the notebook could not be run: {err}"
         if self._incident:
-            _meta(nb)["incident"] = self._incident
+            notebook_meta(nb)["incident"] = self._incident
         if self._events:
-            _meta(nb)["events"] = self._events
+            notebook_meta(nb)["events"] = self._events
         return nb, resources
 
     async def _async_handle_timeout(self, timeout, cell=None):
@@ -89,7 +89,7 @@ class SafeExecute(Execute):
         if cell.metadata.get(META, {}).get("timed_out") is not None:
             limit = cell.metadata[META]["timed_out"]
             self._events.append(f"{number} hit the cell time limit ({limit} s) and was interrupted")
-        names = _error_names(cell)
+        names = error_names(cell)
         if "MemoryError" in names:
             self._events.append(f"{number} raised MemoryError (the kernel's memory limit)")
         if "BlockingIOError" in names or _cannot_start_thread(cell):
@@ -117,7 +117,9 @@ class SafeExecute(Execute):
                 "whole submission"
             )
         if self._incident is not None:
-            cell.outputs = [_error("NotExecuted", f"This cell did not run: {self._incident}.")]
+            cell.outputs = [
+                error_output("NotExecuted", f"This cell did not run: {self._incident}.")
+            ]
             cell.metadata.setdefault(META, {})["skipped"] = self._incident
             return cell, resources
         try:
@@ -133,7 +135,7 @@ class SafeExecute(Execute):
         except Exception as err:  # noqa: BLE001 - any fault of the kernel's channels
             self._incident = kernel_fault(err)
             ename = type(err).__name__
-        cell.outputs.append(_error(ename, f"{self._incident}."))
+        cell.outputs.append(error_output(ename, f"{self._incident}."))
         cell.metadata.setdefault(META, {})["skipped"] = self._incident
         return cell, resources
 
@@ -144,7 +146,9 @@ class SafeExecute(Execute):
             self._cell_bytes[cell_index] = total
             if total > self.max_output_bytes:
                 if total - size <= self.max_output_bytes:
-                    outs.append(_stream(f"... output cut at {self.max_output_bytes} bytes ...\n"))
+                    outs.append(
+                        stream_output(f"... output cut at {self.max_output_bytes} bytes ...\n")
+                    )
                 return None
         return super().output(outs, msg, display_id, cell_index)
 

@@ -16,8 +16,9 @@ import graders
 from graders import settings
 from graders.backends import BackendUnavailable
 from graders.notebook import cell_check, parse_spec_line
+from graders.results import Status
 
-from .common import META, _error, _error_names, _meta, _stream
+from .common import META, error_names, error_output, notebook_meta, stream_output
 
 
 class TrustedVerdicts(NbGraderPreprocessor):
@@ -66,7 +67,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
         self._not_answered = any(
             cell.cell_type == "code"
             and utils.is_solution(cell)
-            and "NotImplementedError" in _error_names(cell)
+            and "NotImplementedError" in error_names(cell)
             for cell in nb.cells
         )
         self._cells = {}
@@ -76,7 +77,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
         policy = settings.Feedback(config=self.config).hidden_numbers
         self._numbers = settings.shows_hidden_numbers(policy, self._duedate)
         nb, resources = super().preprocess(nb, resources)
-        meta = _meta(nb)
+        meta = notebook_meta(nb)
         meta["cells"] = self._cells
         if self._backend:
             meta["backend"] = self._backend
@@ -137,22 +138,22 @@ class TrustedVerdicts(NbGraderPreprocessor):
             # (nbgrader would give an empty cell full marks, #427).
             if skipped or cell.get("execution_count") is None:
                 reason = skipped or self._incident or "the cell was not executed"
-                cell.outputs = [_error("NotExecuted", f"This cell did not run: {reason}.")]
+                cell.outputs = [error_output("NotExecuted", f"This cell did not run: {reason}.")]
             return cell, resources
         assignment, check = self._expected[gid]
         spec = self._handed_over(cell, assignment, check)
-        points, message, status, notes, words = 0.0, "", "graded", [], None
+        points, message, status, notes, words = 0.0, "", Status.GRADED, [], None
         if spec is None:
             reason = skipped or self._incident
             if reason:
                 message = f"No answer was handed over by this cell: {reason}."
-                status = "not_run"
+                status = Status.NOT_RUN
             else:
                 status, message = self._why_no_spec(cell)
         else:
             verdict = self._verdict(assignment, spec)
             if isinstance(verdict, str):
-                message, status = verdict, "invalid_spec"
+                message, status = verdict, Status.INVALID_SPEC
             else:
                 result = verdict.check(check)
                 fraction = max(0.0, min(1.0, float(result.fraction)))
@@ -167,7 +168,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
         shown = message if self._numbers or not words else words
         if points > 0:
             cell.outputs = [
-                _stream(shown.rstrip() + "\n"),
+                stream_output(shown.rstrip() + "\n"),
                 NotebookNode(
                     output_type="execute_result",
                     execution_count=cell.get("execution_count"),
@@ -176,7 +177,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 ),
             ]
         else:
-            cell.outputs = [_error("AssertionError", shown)]
+            cell.outputs = [error_output("AssertionError", shown)]
         self._cells[gid] = {
             "check": check,
             "points": points,
@@ -195,7 +196,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
     def _why_no_spec(self, cell) -> tuple[str, str]:
         """Status and message for a hidden cell that ran but handed no spec over."""
         if self._not_answered:
-            return "not_answered", (
+            return Status.NOT_ANSWERED, (
                 "Your answer cell still raises NotImplementedError, so there was no answer to "
                 "grade: replace 'raise NotImplementedError()' by your answer and run the "
                 "notebook from the top."
@@ -204,20 +205,20 @@ class TrustedVerdicts(NbGraderPreprocessor):
         if errors:
             err = errors[-1]
             what = f"{err.get('ename', 'an error')}: {err.get('evalue', '')}".strip().rstrip(":")
-            return "no_spec", (
+            return Status.NO_SPEC, (
                 f"No answer was handed over by this cell: it stopped with {what}. Define every "
                 "name the test uses in your answer cell and leave the test cell unchanged."
             )
         if cell.get("execution_count") is not None:
             # The cell calls hidden_check, which always prints the spec; silence means it was
             # replaced or bypassed from the student's code.
-            return "tampered", (
+            return Status.TAMPERED, (
                 "No answer was handed over by this cell, although it ran without error: "
                 "something in your notebook replaced or bypassed the grader's hidden_check. "
                 "Leave graders and the test cells unchanged; no points can be given for this "
                 "check."
             )
-        return "no_spec", (
+        return Status.NO_SPEC, (
             "No answer was handed over by this cell (did your notebook define every name the "
             "test uses, and leave the test cell unchanged?)."
         )

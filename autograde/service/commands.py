@@ -10,13 +10,27 @@ import logging
 import sys
 from pathlib import Path
 
-from graders import settings
+from .. import options
 
 #: ``autograde serve``'s port unless told otherwise.
 DEFAULT_PORT = 8800
 
 #: Where ``autograde students`` writes the token files to hand out, inside the course.
 HANDOUT = "handout"
+
+#: The grading settings ``serve`` takes (batch builds and GPUs are for a whole class at once).
+SERVE_SETTINGS = (
+    "jobs",
+    "scheduler",
+    "backend",
+    "cell_timeout",
+    "submission_timeout",
+    "memory_mb",
+    "max_output_bytes",
+    "check_timeout",
+    "sandbox",
+    "cache_dir",
+)
 
 
 def add_parsers(sub) -> None:
@@ -42,19 +56,8 @@ def add_parsers(sub) -> None:
     p.add_argument(
         "--port", type=int, default=DEFAULT_PORT, help=f"port to listen on (default {DEFAULT_PORT})"
     )
-    settings.add_option(p, "jobs", "--jobs", "-j")
-    settings.add_option(p, "scheduler", "--scheduler")
-    settings.add_option(p, "backend", "--backend")
-    settings.add_option(p, "cell_timeout", "--timeout")
-    settings.add_option(p, "submission_timeout", "--submission-timeout")
-    settings.add_option(p, "memory_mb", "--memory")
-    settings.add_option(p, "max_output_bytes", "--max-output")
-    settings.add_option(p, "cache_dir", "--cache")
-    p.add_argument(
-        "--no-sandbox",
-        action="store_true",
-        help="run student kernels without bubblewrap (trusted submissions only)",
-    )
+    # one flag a setting, named after it (type, default, help: graders.settings)
+    options.add_arguments(p, SERVE_SETTINGS, sandbox=options.SANDBOX_HELP)
     p.add_argument(
         "--hold",
         action="store_true",
@@ -152,7 +155,6 @@ def cmd_serve(args) -> int:
     """Run the service until it is stopped (Ctrl-C, SIGTERM)."""
     import uvicorn  # the server, only for this command
 
-    from ..worker import Limits
     from . import policy as policy_
     from . import tokens
     from .app import Service, create_app
@@ -198,23 +200,7 @@ def cmd_serve(args) -> int:
     if not (store.root / "instructor.token").is_file():
         token = tokens.issue(store, tokens.INSTRUCTOR, "instructor")
         tokens.write_token_file(store.root, "instructor", token)
-    limits = Limits(
-        cell_timeout=args.timeout,
-        submission_timeout=args.submission_timeout,
-        memory_mb=args.memory,
-        max_output_bytes=args.max_output,
-        sandbox=not args.no_sandbox,
-    )
-    grader = Grader(
-        course,
-        store,
-        jobs=args.jobs,
-        scheduler=args.scheduler or None,
-        limits=limits,
-        backend=args.backend or None,
-        cache_dir=args.cache or None,
-        hold=args.hold,
-    )
+    grader = Grader(course, store, options.GradeOptions.from_args(args), hold=args.hold)
     service = Service(course, store, policy, grader)
     n = store.counts()
     _say(

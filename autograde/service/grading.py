@@ -29,14 +29,15 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import asdict
 from pathlib import Path
 
 from graders import sandbox
 
 from .. import cluster, exports, feedback, pipeline, report
 from ..course import db_url, ensure_assignment, fingerprint, load_status, record, students
-from ..worker import Limits, Result, grade_job
+from ..jobs import SubmissionJob, SubmissionResult
+from ..options import GradeOptions
+from ..worker import grade_job
 from . import results
 from .store import Store, Submission
 
@@ -53,25 +54,15 @@ class Grader:
         self,
         course: Path,
         store: Store,
+        options: GradeOptions | None = None,
         *,
-        jobs: int = 1,
-        scheduler: str | None = None,
-        limits: Limits | None = None,
-        backend: str | None = None,
-        cache_dir: str | None = None,
-        make_feedback: bool = True,
         hold: bool = False,
     ):
         self.course, self.store = Path(course), store
-        self.jobs, self.scheduler, self.hold = max(1, jobs), scheduler, hold
-        self.limits = limits or Limits()
-        self.common = {
-            "limits": asdict(self.limits),
-            "backend": backend,
-            "cache_dir": cache_dir,
-            "feedback": make_feedback,
-        }
-        self.make_feedback = make_feedback
+        self.options = options or GradeOptions.from_settings(jobs=1)
+        self.jobs, self.hold = max(1, self.options.jobs), hold
+        self.scheduler = self.options.scheduler
+        self.make_feedback = self.options.feedback
         self.lock = threading.Lock()  # the course folder and the gradebook: one writer
         self._cond = threading.Condition()
         self._stop = threading.Event()
@@ -89,10 +80,10 @@ class Grader:
             return
         if self.scheduler:
             self._remote = cluster.connect(
-                self.scheduler, backend=self.common["backend"], sandboxed=self.limits.sandbox
+                self.scheduler, backend=self.options.backend or None, sandboxed=self.options.sandbox
             )
             log.info(self._remote.describe())
-        elif self.limits.sandbox:
+        elif self.options.sandbox:
             sandbox.check()  # no bwrap: refuse to start rather than fail every submission
         # the released assignments' cells into the gradebook now, not in the first submission's
         # time (nbgrader generate_assignment: seconds)
@@ -176,7 +167,7 @@ class Grader:
                 self._record(sub, res)
         except Exception as err:  # noqa: BLE001 -- any failure here is the grader's side
             log.exception("grading %s failed", sub.id)
-            res = Result(
+            res = SubmissionResult(
                 sub.student, sub.assignment, ok=False, error=f"{type(err).__name__}: {err}"
             )
         if not res.ok:
@@ -196,7 +187,7 @@ class Grader:
         )  # fmt: skip
         self.wake()  # a submission of the same student may be waiting for this one
 
-    def _run(self, sub: Submission) -> Result:
+    def _run(self, sub: Submission) -> SubmissionResult:
         a, s = sub.assignment, sub.student
         with self.lock:
             self._prepare(a)
@@ -207,16 +198,16 @@ class Grader:
             for name, data in self.store.files_of(sub).items():
                 (folder / name).write_bytes(data)
             (folder / "timestamp.txt").write_text(sub.timestamp)
-            job = pipeline.make_jobs(self.course, a, [(s, fingerprint(folder))], self.common)[0]
+            job = pipeline.make_jobs(self.course, a, [(s, fingerprint(folder))], self.options)[0]
         try:
-            return Result(**self._submit(job).result())
+            return SubmissionResult.from_dict(self._submit(job).result())
         except Exception as err:  # the worker itself died (or the dask scheduler)
             if isinstance(err, BrokenProcessPool):
                 self._drop_pool()
             why = self._remote.why(err) if self._remote else err
-            return Result(s, a, ok=False, error=f"worker failed: {why}")
+            return SubmissionResult(s, a, ok=False, error=f"worker failed: {why}")
 
-    def _submit(self, job: dict):
+    def _submit(self, job: SubmissionJob):
         if self._remote is not None:
             return self._remote.submit(job)
         with self._pool_lock:
@@ -224,7 +215,7 @@ class Grader:
                 # spawned, as the pipeline's: nothing of this threaded process is inherited
                 ctx = multiprocessing.get_context("spawn")
                 self._pool = ProcessPoolExecutor(max_workers=self.jobs, mp_context=ctx)
-            return self._pool.submit(grade_job, job)
+            return self._pool.submit(grade_job, job.to_dict())
 
     def _drop_pool(self) -> None:
         with self._pool_lock:
@@ -232,7 +223,7 @@ class Grader:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
 
-    def _record(self, sub: Submission, res: Result) -> None:
+    def _record(self, sub: Submission, res: SubmissionResult) -> None:
         """Write the result into the course, the feedback page, and keep the page with ``sub``."""
         a, s = sub.assignment, sub.student
         with self.lock:

@@ -15,7 +15,7 @@ import pkgutil
 
 from .base import REGISTRY, Assignment, register
 
-__all__ = ["Assignment", "available", "get", "names", "register"]
+__all__ = ["Assignment", "available", "get", "names", "register", "resolve"]
 
 
 def names() -> list[str]:
@@ -42,6 +42,13 @@ def get(name: str) -> Assignment:
                 f"it must call register(...) with name={name!r}"
             )
     return REGISTRY[name]
+
+
+def resolve(assignment: Assignment | str) -> Assignment:
+    """``assignment`` itself, or the one of that name (:func:`get`): for the functions that
+    take either, so that a caller that holds the object passes it on and nothing looks it up
+    again."""
+    return assignment if isinstance(assignment, Assignment) else get(assignment)
 
 
 def available() -> list[str]:
