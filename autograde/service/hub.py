@@ -38,7 +38,7 @@ class HubIdentity:
     """Asks the hub at ``api_url`` who a token belongs to, as the service ``service``."""
 
     def __init__(self, api_url: str, api_token: str, service: str, scopes: set[str] | None = None):
-        from jupyterhub.services.auth import HubAuth
+        from jupyterhub.services.auth import HubAuth  # an optional dependency
 
         self.api_url, self.service = api_url, service
         self.scopes = scopes or {f"access:services!service={service}"}
