@@ -5,8 +5,11 @@ and its proxy, ``configurable-http-proxy`` (``npm install -g configurable-http-p
 :func:`missing` names what is not there, so that the tests are skipped saying so. The hub knows
 two services: ``autograde`` (the grading service, an external one: the test starts
 ``autograde serve`` with the hub's variables) and ``maker``, which may make users' tokens for the
-test. Users may use the ``autograde`` service (its ``access:services`` scope is in the ``user``
-role), as the README's configuration grants it.
+test and start their single-user servers. Users, and the tokens JupyterHub gives their
+servers (``JUPYTERHUB_API_TOKEN``), may use the ``autograde`` service: its ``access:services``
+scope is in the ``user`` and ``server`` roles, as the README's configuration grants it. A
+server is JupyterHub's own ``jupyterhub-singleuser`` (``SimpleLocalProcessSpawner``), started
+through a few lines that first leave its ``JUPYTERHUB_API_TOKEN`` in a file for the test.
 """
 
 from __future__ import annotations
@@ -58,9 +61,30 @@ class Hub:
             ],
             "roles": [
                 {"name": "user", "scopes": ["self", f"access:services!service={SERVICE}"]},
-                {"name": "maker", "scopes": ["admin:users", "tokens"], "services": ["maker"]},
+                {
+                    "name": "server",
+                    "scopes": [
+                        "users:activity!user",
+                        "access:servers!server",
+                        f"access:services!service={SERVICE}",
+                    ],
+                },
+                {
+                    "name": "maker",
+                    "scopes": ["admin:users", "tokens", "admin:servers"],
+                    "services": ["maker"],
+                },
             ],
         }
+        self.tokens = folder / "server-tokens"
+        self.tokens.mkdir()
+        (folder / "singleuser.py").write_text(
+            "import os, pathlib, sys\n"
+            f"pathlib.Path({str(self.tokens)!r}, os.environ['JUPYTERHUB_USER']).write_text("
+            "os.environ['JUPYTERHUB_API_TOKEN'])\n"
+            "os.execvp(sys.argv[1], sys.argv[1:])\n"
+        )
+        singleuser = str(Path(sys.executable).parent / "jupyterhub-singleuser")
         (folder / "jupyterhub_config.py").write_text(
             "import json\n"
             "c = get_config()  # noqa: F821\n"
@@ -75,6 +99,10 @@ class Hub:
             "c.JupyterHub.services = cfg['services']\n"
             "c.JupyterHub.load_roles = cfg['roles']\n"
             "c.JupyterHub.db_url = 'sqlite:///jupyterhub.sqlite'\n"
+            "c.JupyterHub.spawner_class = 'simple'\n"
+            f"c.Spawner.cmd = {[sys.executable, str(folder / 'singleuser.py'), singleuser]!r}\n"
+            "c.Spawner.start_timeout = 120\n"
+            "c.Spawner.http_timeout = 120\n"
         )
         self.log = folder / "jupyterhub.log"
         with open(self.log, "w") as log:
@@ -118,6 +146,19 @@ class Hub:
         req.add_header("Authorization", f"token {self.maker_token}")
         with urllib.request.urlopen(req, timeout=30) as resp:
             return json.loads(resp.read())["token"]
+
+    def server_token(self, user: str, timeout: float = 180) -> str:
+        """Start ``user``'s single-user server; the ``JUPYTERHUB_API_TOKEN`` it was given."""
+        req = urllib.request.Request(f"{self.api_url}/users/{user}/server", method="POST")
+        req.add_header("Authorization", f"token {self.maker_token}")
+        urllib.request.urlopen(req, timeout=60).close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            path = self.tokens / user
+            if path.is_file() and path.read_text():
+                return path.read_text()
+            time.sleep(0.5)
+        raise RuntimeError(f"{user}'s server did not start:\n{self.log.read_text()[-3000:]}")
 
     def stop(self) -> None:
         if self.proc.poll() is None:

@@ -2,8 +2,9 @@
 
 The service runs as the hub's (external) service ``autograde``; a hub user's token that may
 use it identifies the roster's student of the same name, through the service's API and through
-nbgrader's CLI in a student's folder that has no token file (``JUPYTERHUB_API_TOKEN``, as on a
-single-user server). Skipped, and named in the summary, where jupyterhub or its proxy is missing.
+nbgrader's CLI in a student's folder that has no token file, with the ``JUPYTERHUB_API_TOKEN``
+that JupyterHub gave the student's own single-user server. Skipped, and named in the summary,
+where jupyterhub or its proxy is missing.
 """
 
 from __future__ import annotations
@@ -81,8 +82,8 @@ def test_a_hub_token_that_may_use_the_service_is_the_rosters_student(hub, served
 
 def test_nbgrader_on_a_single_user_server_submits_with_the_hubs_token(hub, served):
     server, tmp = served
-    scope = ["access:services!service=autograde"]
-    bo, ada = hub.user_token("bo", scope), hub.user_token("ada", scope)
+    # the token JupyterHub gave bo's own server, as nbgrader there finds it
+    bo, ada = hub.server_token("bo"), hub.user_token("ada", ["access:services!service=autograde"])
     folder = student_folder(tmp / "students", "bo", server, Path("unused"))
     config = folder / "nbgrader_config.py"  # no token file: the hub's token instead
     config.write_text(
