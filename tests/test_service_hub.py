@@ -123,3 +123,16 @@ def test_a_hub_that_does_not_answer_is_named(hub, tmp_path):
     with pytest.raises(Refused) as err:
         gone.student(Store(tmp_path / "course"), "some-token")
     assert err.value.status == 503 and "did not answer" in err.value.message
+
+
+def test_only_a_services_variables_turn_the_hubs_identity_on():
+    pytest.importorskip("jupyterhub", reason="JupyterHub test: jupyterhub is not installed")
+    from autograde.service.hub import from_environ
+
+    hub = {"JUPYTERHUB_API_URL": "http://127.0.0.1:1/hub/api", "JUPYTERHUB_API_TOKEN": "t" * 32}
+    assert from_environ({}) is None
+    # a single-user server's variables: the user's token and scopes, no service name
+    user = hub | {"JUPYTERHUB_OAUTH_ACCESS_SCOPES": '["access:servers!server=ada/"]'}
+    assert from_environ(user) is None
+    service = from_environ(hub | {"JUPYTERHUB_SERVICE_NAME": "autograde"})
+    assert service is not None and service.scopes == {"access:services!service=autograde"}

@@ -94,8 +94,10 @@ def from_environ(environ: Mapping[str, str] = os.environ) -> HubIdentity | None:
         return None
     name = environ.get("JUPYTERHUB_SERVICE_NAME", "")
     scopes = environ.get("JUPYTERHUB_OAUTH_ACCESS_SCOPES", "")
-    if not name and not scopes:
-        log.error(
+    if not name:
+        # e.g. started inside a single-user server, whose variables are the user's, not a
+        # service's: its token and scopes must not decide who a student is
+        log.info(
             "JUPYTERHUB_API_URL and JUPYTERHUB_API_TOKEN are set but not JUPYTERHUB_SERVICE_NAME: "
             "JupyterHub identities are not accepted (set the service's name as the hub knows it)"
         )
