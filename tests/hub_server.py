@@ -101,7 +101,9 @@ class Hub:
             "c.JupyterHub.db_url = 'sqlite:///jupyterhub.sqlite'\n"
             "c.JupyterHub.spawner_class = 'simple'\n"
             f"c.Spawner.cmd = {[sys.executable, str(folder / 'singleuser.py'), singleuser]!r}\n"
-            "c.Spawner.start_timeout = 120\n"
+            # jupyter_server refuses to run as root without it (a container's CI)
+            + (f"c.Spawner.args = {['--allow-root']!r}\n" if os.geteuid() == 0 else "")
+            + "c.Spawner.start_timeout = 120\n"
             "c.Spawner.http_timeout = 120\n"
         )
         self.log = folder / "jupyterhub.log"
@@ -155,8 +157,12 @@ class Hub:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             path = self.tokens / user
-            if path.is_file() and path.read_text():
-                return path.read_text()
+            req = urllib.request.Request(f"{self.api_url}/users/{user}")
+            req.add_header("Authorization", f"token {self.maker_token}")
+            with urllib.request.urlopen(req, timeout=30) as resp:
+                server = json.loads(resp.read()).get("servers", {}).get("", {})
+            if server.get("ready") and path.is_file() and path.read_text():
+                return path.read_text()  # the server runs, with this token
             time.sleep(0.5)
         raise RuntimeError(f"{user}'s server did not start:\n{self.log.read_text()[-3000:]}")
 
