@@ -40,6 +40,9 @@ from traitlets import Bool, Float, Unicode
 
 from graders.settings import SERVICE_URL_ENV, TOKEN_ENV
 
+#: The token JupyterHub gives a student's single-user server.
+HUB_TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
+
 
 class AutogradeExchange(abc.Exchange):
     """What every class here shares: the service's address, the token, one HTTP call."""
@@ -47,7 +50,9 @@ class AutogradeExchange(abc.Exchange):
     url = Unicode(
         "", help=f"address of the grading service (autograde serve); empty: ${SERVICE_URL_ENV}"
     ).tag(config=True)
-    token = Unicode("", help=f"your token; empty: token_file, else ${TOKEN_ENV}").tag(config=True)
+    token = Unicode(
+        "", help=f"your token; empty: token_file, else ${TOKEN_ENV}, else ${HUB_TOKEN_ENV}"
+    ).tag(config=True)
     token_file = Unicode("", help="a file holding your token, as your instructor gave it").tag(
         config=True
     )
@@ -74,11 +79,12 @@ class AutogradeExchange(abc.Exchange):
                 return path.read_text().strip()
             except OSError as err:
                 self.fail(f"cannot read your token file {path} ({err.strerror}): check the path")
-        token = os.environ.get(TOKEN_ENV, "").strip()
+        # on the course's JupyterHub, the single-user server's own token (autograde.service.hub)
+        token = (os.environ.get(TOKEN_ENV) or os.environ.get(HUB_TOKEN_ENV) or "").strip()
         if not token:
             self.fail(
                 "no token: set c.AutogradeExchange.token_file to the token file your instructor "
-                f"gave you (or {TOKEN_ENV})"
+                f"gave you (or {TOKEN_ENV}; on the course's JupyterHub, {HUB_TOKEN_ENV})"
             )
         return token
 

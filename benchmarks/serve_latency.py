@@ -2,14 +2,21 @@
 
 For each N, a fresh demo course, a fresh result cache and ``autograde serve`` on a free
 loopback port; N students (the sample answers right, partly right and wrong, in turn) each
-POST their notebook at the same moment, then poll until their feedback page can be fetched.
+POST their notebook at the same moment, then poll (every second) until their feedback page can
+be fetched. The result cache is on, as in a course. With ``--answers same`` (the default) the
+students send those three answers, so only the first of each builds and simulates and the
+others find the result cache's entries (warm: a class typing the same right answer); with
+``--answers distinct`` every student's answer differs by a literal that changes no behaviour
+(``v = vr*(1 + 0*k)``) but does change the result cache's key, so every submission builds and
+simulates (cold).
 A submission's latency runs from the start of its POST to the first poll that finds its
 feedback. It prints p50 and p95 per N, the acknowledgement times, and the service's CPU and
 memory while idle (before the burst) and under load (the service process alone and with
 everything it started: workers, kernels, simulations), and writes the record to
 ``benchmarks/results/serve_latency_<backend>.json`` (or ``--out``)::
 
-    python benchmarks/serve_latency.py [--backend cpp_standalone] [-n 1 10] [--jobs 2]
+    python benchmarks/serve_latency.py [--backend cpp_standalone] [-n 1 10 50] [--jobs 2]
+        [--answers same|distinct]
 
 Timings depend on the machine's load: the record notes the load average before and after, the
 cores, the commit and the options.
@@ -79,7 +86,22 @@ def _usage(proc: psutil.Process) -> dict:
     return out
 
 
-def run_n(n: int, backend: str, jobs: int, base: Path) -> dict:
+def _texts(released: dict, n: int, distinct: bool) -> list[str]:
+    """Student ``k``'s notebook text, for each of ``n``: the three sample answers in turn, each
+    made unique to its student where ``distinct`` (so that no two share a result cache entry)."""
+    answers = demo.sample_answers(A)
+    out = []
+    for k in range(n):
+        kind = KINDS[k % len(KINDS)]
+        mine = dict(answers)
+        if distinct:  # every sample answer resets with "v = vr"
+            assert "v = vr" in mine[kind], mine[kind]
+            mine[kind] = mine[kind].replace("v = vr", f"v = vr*(1 + 0*{k + 1})", 1)
+        out.append(json.dumps(demo.answer_notebook(released, kind, "", mine)))
+    return out
+
+
+def run_n(n: int, backend: str, jobs: int, base: Path, distinct: bool = False) -> dict:
     """One burst of ``n`` students on a fresh course and cache; the figures."""
     course = demo.make_course(base / f"course-{n}", REPO, A, klass={})
     shutil.copytree(REPO / "release" / A, course / "release" / A)
@@ -89,9 +111,8 @@ def run_n(n: int, backend: str, jobs: int, base: Path) -> dict:
     students = [f"student{k:03d}" for k in range(n)]
     toks = {s: tokens.issue(store, tokens.STUDENT, s) for s in students}
     released = json.loads((REPO / "release" / A / f"{A}.ipynb").read_text())
-    texts = {
-        k: json.dumps(demo.answer_notebook(released, k, "", demo.sample_answers(A))) for k in KINDS
-    }
+    texts = _texts(released, n, distinct)
+    load_before = os.getloadavg()
     env = dict(os.environ, **{settings.BACKEND_ENV: backend})
     env[settings.CACHE_ENV] = str(base / f"cache-{n}")
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
@@ -139,7 +160,7 @@ def run_n(n: int, backend: str, jobs: int, base: Path) -> dict:
         go = threading.Barrier(n)
 
         def student(k: int, name: str) -> None:
-            body = {"files": {f"{A}.ipynb": texts[KINDS[k % len(KINDS)]]}}
+            body = {"files": {f"{A}.ipynb": texts[k]}}
             go.wait()
             t0 = time.perf_counter()
             status, answer = _call(url, "POST", f"/api/assignments/{A}/submissions", toks[name],
@@ -152,7 +173,7 @@ def run_n(n: int, backend: str, jobs: int, base: Path) -> dict:
                 _, sub = _call(url, "GET", f"/api/submissions/{answer['id']}", toks[name])
                 if sub.get("feedback") or sub.get("state") in ("failed",):
                     break
-                time.sleep(0.5)
+                time.sleep(1.0)
             rows[name] = {
                 "kind": KINDS[k % len(KINDS)],
                 "ack_s": ack,
@@ -183,6 +204,8 @@ def run_n(n: int, backend: str, jobs: int, base: Path) -> dict:
     acks = sorted(r["ack_s"] for r in rows.values() if "ack_s" in r)
     return {
         "n": n,
+        "load_before": load_before,
+        "load_after": os.getloadavg(),
         "graded": sum(r.get("state") == "graded" for r in rows.values()),
         "errors": [r["error"] for r in rows.values() if "error" in r],
         "p50_s": statistics.median(lat) if lat else None,
@@ -204,16 +227,29 @@ def run_n(n: int, backend: str, jobs: int, base: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--backend", default="cpp_standalone", help="simulation backend")
-    p.add_argument("-n", type=int, nargs="+", default=[1, 10], help="students at once (1 10)")
+    p.add_argument(
+        "-n", type=int, nargs="+", default=[1, 10, 50], help="students at once (1 10 50)"
+    )
+    p.add_argument(
+        "--answers",
+        choices=("same", "distinct"),
+        default="same",
+        help="same: the three sample answers in turn (the result cache serves most: warm); "
+        "distinct: each student's own (every submission builds and simulates: cold)",
+    )
     p.add_argument("--jobs", type=int, default=2, help="the service's --jobs (default 2)")
     p.add_argument("--out", default=None, help="record file (default benchmarks/results/...)")
     args = p.parse_args(argv)
-    out = Path(args.out or REPO / "benchmarks" / "results" / f"serve_latency_{args.backend}.json")
+    distinct = args.answers == "distinct"
+    name = f"serve_latency_{args.backend}{'_distinct' if distinct else ''}.json"
+    out = Path(args.out or REPO / "benchmarks" / "results" / name)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO,
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
     record = {
         "backend": args.backend,
         "jobs": args.jobs,
+        "answers": args.answers,
+        "result_cache": "on",
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "commit": commit,
@@ -222,12 +258,13 @@ def main(argv: list[str] | None = None) -> int:
     }
     with tempfile.TemporaryDirectory(prefix="serve-latency-") as tmp:
         for n in args.n:
-            r = run_n(n, args.backend, args.jobs, Path(tmp))
+            r = run_n(n, args.backend, args.jobs, Path(tmp), distinct)
             record["runs"].append(r)
             print(
                 f"N={n:3d}: p50 {r['p50_s']:.1f} s, p95 {r['p95_s']:.1f} s, max {r['max_s']:.1f}"
                 f" s; acknowledged in {r['ack_p50_s']:.2f} s (max {r['ack_max_s']:.2f} s); "
-                f"{r['graded']}/{n} graded; service idle {r['service_idle']['cpu_percent']:.1f}%"
+                f"{r['graded']}/{n} graded; load {r['load_before'][0]:.1f} -> "
+                f"{r['load_after'][0]:.1f}; service idle {r['service_idle']['cpu_percent']:.1f}%"
                 f" CPU {r['service_idle']['rss_mb']:.0f} MB, under load "
                 f"{r['service_under_load']['cpu_percent']:.1f}% CPU "
                 f"{r['service_under_load']['peak_rss_mb']:.0f} MB (with workers and kernels "

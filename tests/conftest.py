@@ -66,6 +66,14 @@ def pytest_terminal_summary(terminalreporter):
         terminalreporter.write_line(
             f"The pages were not opened in a browser: {_BROWSER_SKIPPED[0]}"
         )
+    hub = [
+        r
+        for r in terminalreporter.stats.get("skipped", [])
+        if "JupyterHub test:" in str(r.longrepr)
+    ]
+    if hub:
+        terminalreporter.write_sep("!", "JupyterHub tests SKIPPED", yellow=True, bold=True)
+        terminalreporter.write_line(f"{len(hub)} tests did not run: {hub[0].longrepr[-1]}")
     pg = [r for r in terminalreporter.stats.get("skipped", []) if r.nodeid in _PG_SELECTED]
     if pg:
         terminalreporter.write_sep("!", "PostgreSQL tests SKIPPED", yellow=True, bold=True)

@@ -46,7 +46,7 @@ from graders import settings
 
 from .. import gradebook_db
 from ..course import db_url
-from . import instructor, intake, pages, sessions, tokens
+from . import hub, instructor, intake, pages, sessions, tokens
 from .grading import NOT_GRADED, Grader
 from .policy import ServicePolicy
 from .store import Refused, Store, Submission
@@ -70,6 +70,7 @@ class Service:
         self.session_key = sessions.load_key(store.root)  # the pages' cookies (sessions.py)
         self._due: dict[str, tuple[float, datetime.datetime | None]] = {}
         self._due_lock = threading.Lock()
+        self.hub = hub.from_environ()  # JupyterHub's identities too, where run as its service
 
     # --- assignments ----------------------------------------------------------------------
 
@@ -193,9 +194,9 @@ class Service:
                 "check the token your instructor gave you",
                 retry_after=int(wait) + 1,
             )
-        header = request.headers.get("authorization", "")
-        token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-        ident = await run_in_threadpool(tokens.identify, self.store, token)
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        token = token.strip() if scheme.lower() in ("bearer", "token") else ""
+        ident = await run_in_threadpool(self.identify, token)
         if ident is None:
             self.attempts.failed(client)
             raise Refused(
@@ -206,6 +207,14 @@ class Service:
             )
         if role is not None and ident[0] != role:
             raise Refused(403, "this needs the instructor's token")
+        return ident
+
+    def identify(self, token: str) -> tuple[str, str] | None:
+        """``(role, name)`` of a course token, else of a JupyterHub token (a student)."""
+        ident = tokens.identify(self.store, token)
+        if ident is None and self.hub is not None:
+            student = self.hub.student(self.store, token)
+            ident = (tokens.STUDENT, student) if student else None
         return ident
 
     # --- views ----------------------------------------------------------------------------
