@@ -123,7 +123,7 @@ def test_the_graded_cells_output_follows_the_policy(monkeypatch, numbers):
     tv = TrustedVerdicts()
     tv._expected = {"hidden_reduction": ("adaptive_threshold", "reduction")}
     tv._verdicts, tv._cells, tv._incident, tv._not_answered, tv._backend = {}, {}, None, False, None
-    tv._numbers = numbers
+    tv._numbers, tv._duedate = numbers, dt.datetime(2030, 1, 1)
     cell = from_dict(
         {
             "cell_type": "code",
@@ -144,6 +144,53 @@ def test_the_graded_cells_output_follows_the_policy(monkeypatch, numbers):
     assert ("35 spikes" in shown) == numbers and ("after the due date" in shown) != numbers
     rec = tv._cells["hidden_reduction"]
     assert rec["message"] == full and rec["words"] == words  # the instructor keeps both
+
+
+@pytest.mark.parametrize(
+    "policy, due, said",
+    [
+        ("after_due_date", dt.datetime(2030, 1, 1), "are shown after the due date"),
+        ("after_due_date", None, "are not shown (the assignment has no due date)"),
+        ("never", dt.datetime(2030, 1, 1), "are not shown;"),
+    ],
+)
+def test_the_words_promise_numbers_only_where_the_course_will_show_them(
+    monkeypatch, policy, due, said
+):
+    """No due date, or a course that never shows them: the student is not told to wait."""
+    from graders.assignments.outcome import NUMBERS_LATER, when_numbers_shown
+    from graders.results import CheckResult, Verdict
+
+    o = _outcome()
+    words = o.hidden_message(2, numbers=False)
+    assert NUMBERS_LATER in words
+    assert said in when_numbers_shown(words, policy, due)
+    result = CheckResult("reduction", 2, o.fraction, o.hidden_message(2), {"words": words})
+    monkeypatch.setattr(
+        graders, "check", lambda *a, **k: Verdict("adaptive_threshold", "runtime", [result], [])
+    )
+    tv = TrustedVerdicts()
+    tv._expected = {"hidden_reduction": ("adaptive_threshold", "reduction")}
+    tv._verdicts, tv._cells, tv._incident, tv._not_answered, tv._backend = {}, {}, None, False, None
+    tv._numbers, tv._policy, tv._duedate = False, policy, due
+    cell = from_dict(
+        {
+            "cell_type": "code",
+            "execution_count": 5,
+            "source": "",
+            "metadata": {"nbgrader": {"grade": True, "grade_id": "hidden_reduction", "points": 2}},
+            "outputs": [
+                {
+                    "output_type": "stream",
+                    "name": "stdout",
+                    "text": spec_line("adaptive_threshold", "reduction", {"model": "v"}) + "\n",
+                }
+            ],
+        }
+    )
+    cell, _ = tv.preprocess_cell(cell, {}, 0)
+    assert said in json.dumps(cell.outputs)
+    assert said in tv._cells["hidden_reduction"]["words"]  # the page, results.json and exports
 
 
 def test_the_course_setting_and_the_gradebooks_due_date_are_read(tmp_path):

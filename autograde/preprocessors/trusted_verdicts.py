@@ -14,6 +14,7 @@ from traitlets import Bool, Dict, Float, Integer, Unicode
 
 import graders
 from graders import settings
+from graders.assignments.outcome import when_numbers_shown
 from graders.backends import BackendUnavailable
 from graders.notebook import cell_check, parse_spec_line
 from graders.results import Status
@@ -74,8 +75,8 @@ class TrustedVerdicts(NbGraderPreprocessor):
         self._backend = None
         # c.Feedback.hidden_numbers of the course's configuration, and the due date: whether
         # the cell's output may give the hidden cases' numbers (graders.settings)
-        policy = settings.Feedback(config=self.config).hidden_numbers
-        self._numbers = settings.shows_hidden_numbers(policy, self._duedate)
+        self._policy = settings.Feedback(config=self.config).hidden_numbers
+        self._numbers = settings.shows_hidden_numbers(self._policy, self._duedate)
         nb, resources = super().preprocess(nb, resources)
         meta = notebook_meta(nb)
         meta["cells"] = self._cells
@@ -104,6 +105,7 @@ class TrustedVerdicts(NbGraderPreprocessor):
     #: Whether cell outputs may give the hidden cases' numbers (set per notebook by preprocess
     #: from c.Feedback.hidden_numbers and the due date; without it, they may not).
     _numbers = False
+    _policy, _duedate = "after_due_date", None
 
     def _verdict(self, assignment: str, spec: dict):
         key = json.dumps([assignment, spec], sort_keys=True, default=str)
@@ -160,6 +162,8 @@ class TrustedVerdicts(NbGraderPreprocessor):
                 points = round(fraction * max_points, 4)
                 message, status = result.message, verdict.status
                 words = result.details.get("words")
+                if words:  # it may not promise numbers this course never shows
+                    words = when_numbers_shown(words, self._policy, self._duedate)
                 # notes concern the whole answer (a number where a parameter belongs, a rewrite
                 # for Brian2GeNN): kept beside each check, said once by the page, the report
                 # and the exports (autograde.feedback.answer_notes), never in each message

@@ -9,6 +9,25 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+#: When a message in words says the hidden cases' numbers are shown
+#: (:meth:`Outcome.hidden_message` with ``numbers=False``); :func:`when_numbers_shown` makes it
+#: true for the course's policy.
+NUMBERS_LATER = "The hidden cases' numbers are shown after the due date"
+
+
+def when_numbers_shown(words: str, policy: str, duedate) -> str:
+    """``words`` with its sentence on when the hidden cases' numbers are shown made true for
+    ``policy`` (``c.Feedback.hidden_numbers``) and the assignment's ``duedate``: under "never",
+    or "after_due_date" for an assignment without a due date, they are never shown, and a
+    student must not wait for them."""
+    policy = (policy or "after_due_date").lower()
+    if policy == "never":
+        return words.replace(NUMBERS_LATER, "The hidden cases' numbers are not shown")
+    if policy == "after_due_date" and duedate is None:
+        never = "The hidden cases' numbers are not shown (the assignment has no due date)"
+        return words.replace(NUMBERS_LATER, never)
+    return words
+
 
 @dataclass
 class Outcome:
@@ -120,8 +139,8 @@ class Outcome:
                 else f"This check fails on the hidden cases{earned}"
             )
         return self._advise(
-            f"{text}. The hidden cases' numbers are shown after the due date; the case plotted "
-            "below measures the same check with the task's parameters"
+            f"{text}. {NUMBERS_LATER}; the case plotted below measures the same check with the "
+            "task's parameters"
         )
 
     def feedback_message(self, hidden_passed: bool = False) -> str:
