@@ -111,19 +111,20 @@ def test_page_and_results_json_say_it_in_words_before_and_with_numbers_after():
             assert rest["visibility"] == "visible" and rest["output"] == "vth stays at vth0"
 
 
-@pytest.mark.parametrize("numbers", [False, True])
-def test_the_graded_cells_output_follows_the_policy(monkeypatch, numbers):
+def _grade_cell(monkeypatch, o, numbers, policy="after_due_date", due=dt.datetime(2030, 1, 1)):
+    """TrustedVerdicts grading one hidden cell whose check found ``o``, under ``policy`` and the
+    due date ``due`` (``numbers``: whether the numbers may be shown now): the cell's outputs as
+    JSON and the status record it keeps."""
     from graders.results import CheckResult, Verdict
 
-    o = _outcome()
-    full, words = o.hidden_message(2), o.hidden_message(2, numbers=False)
-    result = CheckResult("reduction", 2, o.fraction, full, {"words": words})
+    words = o.hidden_message(2, numbers=False)
+    result = CheckResult("reduction", 2, o.fraction, o.hidden_message(2), {"words": words})
     verdict = Verdict("adaptive_threshold", "runtime", [result], [])
     monkeypatch.setattr(graders, "check", lambda *a, **k: verdict)
     tv = TrustedVerdicts()
     tv._expected = {"hidden_reduction": ("adaptive_threshold", "reduction")}
     tv._verdicts, tv._cells, tv._incident, tv._not_answered, tv._backend = {}, {}, None, False, None
-    tv._numbers, tv._duedate = numbers, dt.datetime(2030, 1, 1)
+    tv._numbers, tv._policy, tv._duedate = numbers, policy, due
     cell = from_dict(
         {
             "cell_type": "code",
@@ -140,9 +141,15 @@ def test_the_graded_cells_output_follows_the_policy(monkeypatch, numbers):
         }
     )
     cell, _ = tv.preprocess_cell(cell, {}, 0)
-    shown = json.dumps(cell.outputs)
+    return json.dumps(cell.outputs), tv._cells["hidden_reduction"]
+
+
+@pytest.mark.parametrize("numbers", [False, True])
+def test_the_graded_cells_output_follows_the_policy(monkeypatch, numbers):
+    o = _outcome()
+    full, words = o.hidden_message(2), o.hidden_message(2, numbers=False)
+    shown, rec = _grade_cell(monkeypatch, o, numbers)
     assert ("35 spikes" in shown) == numbers and ("after the due date" in shown) != numbers
-    rec = tv._cells["hidden_reduction"]
     assert rec["message"] == full and rec["words"] == words  # the instructor keeps both
 
 
@@ -154,43 +161,17 @@ def test_the_graded_cells_output_follows_the_policy(monkeypatch, numbers):
         ("never", dt.datetime(2030, 1, 1), "are not shown;"),
     ],
 )
-def test_the_words_promise_numbers_only_where_the_course_will_show_them(
-    monkeypatch, policy, due, said
-):
+def test_the_words_promise_numbers_only_where_they_will_be_shown(monkeypatch, policy, due, said):
     """No due date, or a course that never shows them: the student is not told to wait."""
     from graders.assignments.outcome import NUMBERS_LATER, when_numbers_shown
-    from graders.results import CheckResult, Verdict
 
     o = _outcome()
     words = o.hidden_message(2, numbers=False)
     assert NUMBERS_LATER in words
     assert said in when_numbers_shown(words, policy, due)
-    result = CheckResult("reduction", 2, o.fraction, o.hidden_message(2), {"words": words})
-    monkeypatch.setattr(
-        graders, "check", lambda *a, **k: Verdict("adaptive_threshold", "runtime", [result], [])
-    )
-    tv = TrustedVerdicts()
-    tv._expected = {"hidden_reduction": ("adaptive_threshold", "reduction")}
-    tv._verdicts, tv._cells, tv._incident, tv._not_answered, tv._backend = {}, {}, None, False, None
-    tv._numbers, tv._policy, tv._duedate = False, policy, due
-    cell = from_dict(
-        {
-            "cell_type": "code",
-            "execution_count": 5,
-            "source": "",
-            "metadata": {"nbgrader": {"grade": True, "grade_id": "hidden_reduction", "points": 2}},
-            "outputs": [
-                {
-                    "output_type": "stream",
-                    "name": "stdout",
-                    "text": spec_line("adaptive_threshold", "reduction", {"model": "v"}) + "\n",
-                }
-            ],
-        }
-    )
-    cell, _ = tv.preprocess_cell(cell, {}, 0)
-    assert said in json.dumps(cell.outputs)
-    assert said in tv._cells["hidden_reduction"]["words"]  # the page, results.json and exports
+    shown, rec = _grade_cell(monkeypatch, o, False, policy, due)
+    assert said in shown
+    assert said in rec["words"]  # the page, results.json and exports
 
 
 def test_the_course_setting_and_the_gradebooks_due_date_are_read(tmp_path):

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import pytest
 from banks import SMALL_CLASS
-from postgres_server import Server, find_bindir
 from sqlalchemy.engine import make_url
 
 from autograde import course as coursedir
@@ -100,23 +99,9 @@ def gradebook_rows(url: str, assignment: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def pg():
-    """A PostgreSQL server in a temporary folder for this module, stopped at the end."""
-    bindir, why = find_bindir()
-    if bindir is None:
-        pytest.skip(why)
-    server = None
-    try:
-        server = Server(bindir)
-        server.start()
-    except (RuntimeError, OSError, subprocess.TimeoutExpired) as err:
-        if server is not None:
-            server.stop()
-        pytest.skip(f"PostgreSQL ({bindir}) could not be started here: {err}")
-    try:
-        yield server
-    finally:
-        server.stop()
+def pg(pg_server):
+    """The test session's PostgreSQL server (``pg_server``, tests/conftest.py)."""
+    return pg_server
 
 
 @pytest.fixture(scope="module")

@@ -184,16 +184,23 @@ class Service:
 
     # --- who ------------------------------------------------------------------------------
 
-    async def who(self, request: Request, role: str | None = None) -> tuple[str, str]:
+    def unblocked_client(self, request: Request, what: str, then: str) -> str:
+        """The client's address, or a 429 :class:`Refused` while it is locked out after too many
+        failed ``what`` ("token checks", "sign-ins"), saying how long to wait and ``then``."""
         client = request.client.host if request.client else "?"
         wait = self.attempts.blocked(client)
         if wait:
             raise Refused(
                 429,
-                f"too many failed token checks from your address; wait {int(wait) + 1} s, then "
-                "check the token your instructor gave you",
+                f"too many failed {what} from your address; wait {int(wait) + 1} s, then {then}",
                 retry_after=int(wait) + 1,
             )
+        return client
+
+    async def who(self, request: Request, role: str | None = None) -> tuple[str, str]:
+        client = self.unblocked_client(
+            request, "token checks", "check the token your instructor gave you"
+        )
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
         token = token.strip() if scheme.lower() in ("bearer", "token") else ""
         ident = await run_in_threadpool(self.identify, token)

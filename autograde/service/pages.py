@@ -115,15 +115,9 @@ def student_home(svc, student: str) -> list[dict]:
 @web.guarded
 async def login(request: Request) -> Response:
     svc = request.app.state.service
-    client = request.client.host if request.client else "?"
-    wait = svc.attempts.blocked(client)
-    if wait:
-        raise Refused(
-            429,
-            f"too many failed sign-ins from your address; wait {int(wait) + 1} s, then open "
-            "the link your instructor gave you again",
-            retry_after=int(wait) + 1,
-        )
+    client = svc.unblocked_client(
+        request, "sign-ins", "open the link your instructor gave you again"
+    )
     token = request.query_params.get("token", "")
     ident = await run_in_threadpool(tokens.identify, svc.store, token)
     if ident is None:
