@@ -109,10 +109,14 @@ def _locked(cell) -> bool:
 
 
 #: Figures fit the page: a notebook's 12-inch figure (the "Try it out" cell's) is wider than
-#: nbgrader's feedback column and would scroll the whole page sideways.
+#: nbgrader's feedback column and would scroll the whole page sideways. A grade cell's heading
+#: grows with its score: nbgrader fixes it at 37 px, so on a phone the score wraps below it,
+#: white on the cell's white, and its float squeezes the code box.
 PAGE_CSS = (
     "<style>.output_png img, .output_jpeg img {max-width: 100%; height: auto}"
-    " math[display=block] {margin: 0.6em 0}</style>"
+    " math[display=block] {margin: 0.6em 0}"
+    " div.nbgrader_cell .panel-heading {height: auto; min-height: 37px; display: flow-root}"
+    "</style>"
 )
 
 

@@ -48,7 +48,8 @@ def missing() -> str | None:
     return None
 
 
-#: The layout facts of a page: scroll width, window width, and each image's box.
+#: The layout facts of a page: scroll width, window width, each image's box, and each nbgrader
+#: grade cell's heading, score and code box.
 _LAYOUT_JS = """() => ({
   scrollWidth: document.scrollingElement.scrollWidth,
   innerWidth: window.innerWidth,
@@ -56,6 +57,14 @@ _LAYOUT_JS = """() => ({
     const r = i.getBoundingClientRect();
     return {alt: i.alt, left: r.left, right: r.right, width: r.width,
             natural: i.naturalWidth, complete: i.complete};
+  }),
+  gradeCells: Array.from(document.querySelectorAll('.nbgrader_cell')).map(c => {
+    const head = c.querySelector('.panel-heading'), score = c.querySelector('.pull-right');
+    const code = c.querySelector('.input_area');
+    return {headBottom: head.getBoundingClientRect().bottom,
+            scoreBottom: score ? score.getBoundingClientRect().bottom : 0,
+            codeWidth: code ? code.getBoundingClientRect().width : 0,
+            width: c.getBoundingClientRect().width};
   }),
 })"""
 

@@ -145,6 +145,9 @@ def test_the_feedback_page_fits_the_window(bob, browser, width, tmp_path):
     for im in facts["images"]:
         assert im["complete"] and im["natural"] > 0, f"{im['alt']} did not load"
         assert im["left"] >= 0 and im["right"] <= facts["innerWidth"] + 0.5, im
+    for cell in facts["gradeCells"]:  # the score stays in its heading, the code box full width
+        assert cell["scoreBottom"] <= cell["headBottom"] + 0.5, (width, cell)
+        assert cell["codeWidth"] >= 0.8 * (cell["width"] - 20), (width, cell)
     if width == 1280:  # shown at their display size, drawn at twice it
         assert all(abs(i["width"] * feedback.SCALE - i["natural"]) <= 2 for i in plots)
     assert facts["fonts"] and all(f == facts["body_font"] for f in facts["fonts"])
