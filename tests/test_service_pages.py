@@ -151,6 +151,23 @@ def test_a_late_upload_is_kept_with_its_late_flag_where_the_course_takes_it(held
     assert len(store.list()) == before + 1 and subs[-1].files == ["ei_balance.ipynb"]
 
 
+def test_a_refused_upload_is_named_as_the_student_named_it(held):
+    store = held["store"]
+    before = len(store.list())
+    with _client(held) as c:
+        c.get(tokens.personal_link("http://testserver", held["tokens"]["ann"]))
+        field = re.search(r'name="csrf" value="([0-9a-f]+)"', c.get("/").text)[1]
+        got = c.post(
+            f"/assignments/{A}/upload",
+            data={"csrf": field},
+            files={"notebook": ("mine (3).ipynb", b"not json", "application/json")},
+            headers={"Origin": "http://testserver"},
+        )
+    assert got.status_code == 422, got.text
+    assert "The file you uploaded (mine (3).ipynb) is not a Jupyter notebook" in got.text
+    assert len(store.list()) == before  # nothing stored
+
+
 def test_regrade_requeues_the_latest_once_without_counting_against_the_hour(tmp_path, db_url):
     store = Store(tmp_path, db_url)
     nb = {f"{A}.ipynb": b"{}"}

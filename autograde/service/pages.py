@@ -125,7 +125,7 @@ async def login(request: Request) -> Response:
         raise Refused(
             401,
             "this link is unknown, expired or revoked: ask your instructor for a new personal "
-            "link (they make one with `autograde students add YOUR_ID`)",
+            "link (they make one with the command autograde students add and your id)",
         )
     role, name = ident
     stored = await run_in_threadpool(tokens.current_hash, svc.store, role, name)
@@ -195,21 +195,25 @@ async def download(request: Request) -> Response:
     )
 
 
-def uploaded(svc, a: str, form) -> dict[str, str]:
-    """The form's notebooks as ``{name: text}`` for intake. With one released notebook, the
-    file is taken as it whatever its name (a browser saves a second download as "x (1).ipynb");
-    intake still tells a wrong file or another assignment's notebook by its contents."""
+def uploaded(svc, a: str, form) -> tuple[dict[str, str], dict[str, str]]:
+    """The form's notebooks as ``{name: text}`` for intake, and ``{name: the file's own name}``
+    where they differ. With one released notebook, the file is taken as it whatever its name (a
+    browser saves a second download as "x (1).ipynb"); intake still tells a wrong file or
+    another assignment's notebook by its contents."""
     got = [f for f in form.getlist("notebook") if hasattr(f, "filename") and f.filename]
     if not got:
         raise Refused(400, "no file was chosen: choose your filled notebook (.ipynb), then upload")
     mine = [n for n in released_files(svc, a) if n.endswith(".ipynb") and "/" not in n]
-    out = {}
+    out, own = {}, {}
     for f in got:
         data = f.file.read()
-        name = mine[0] if len(mine) == 1 and len(got) == 1 else PurePosixPath(f.filename).name
+        given = PurePosixPath(f.filename).name
+        name = mine[0] if len(mine) == 1 and len(got) == 1 else given
+        if name != given:
+            own[name] = given
         # not UTF-8: intake's notebook check names the problem
         out[name] = data.decode("utf-8", errors="replace")
-    return out
+    return out, own
 
 
 @web.guarded
@@ -223,8 +227,14 @@ async def upload(request: Request) -> Response:
     form = await web.read_form(request, body, svc.policy.max_upload_bytes)
     web.check_post(request, sess, form)
     await run_in_threadpool(svc.check_open, a)
-    files = uploaded(svc, a, form)
-    sub, _, _ = await run_in_threadpool(svc.receive, sess.name, a, files)
+    files, own = uploaded(svc, a, form)
+    try:
+        sub, _, _ = await run_in_threadpool(svc.receive, sess.name, a, files)
+    except Refused as err:  # about the file the student chose, by the name they know it by
+        for name, given in own.items():
+            if err.message.startswith(name):
+                err.message = f"the file you uploaded ({given}){err.message[len(name) :]}"
+        raise
     return RedirectResponse(f"/?received={sub.id}#{a}", status_code=303)
 
 
