@@ -16,10 +16,12 @@ from pathlib import Path
 import nbformat
 import pytest
 from banks import gradebook_scores
+from nbclient.exceptions import DeadKernelError
 from nbgrader.preprocessors import Execute
 
 from autograde import demo
 from autograde.course import load_status
+from autograde.incidents import incidents
 from autograde.preprocessors import SafeExecute
 from autograde.preprocessors.common import META
 from graders import settings
@@ -49,6 +51,28 @@ def test_a_message_that_cannot_be_read_ends_the_notebook_with_its_reason(monkeyp
     assert out.cells[1].outputs[-1]["ename"] == "ValueError"
     assert out.cells[2].outputs[0]["ename"] == "NotExecuted"
     assert incident in out.cells[2].outputs[0]["evalue"]
+
+
+def test_a_kernel_that_dies_before_numbering_its_cell_still_names_it(monkeypatch, tmp_path):
+    """``os._exit`` may end the kernel before its IOPub thread sends the cell's number (on a
+    loaded machine it often does): the cell still gets the number the kernel gave it, so the
+    feedback says "The kernel died while In [2] ran", not "In [ ]"."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src) for src in ("x = 1", "import os", "x = 3")]
+    real = Execute.preprocess_cell
+
+    def dies_unnumbered(self, cell, resources, index):
+        if index == 1:
+            cell.outputs = []
+            raise DeadKernelError("Kernel died")
+        return real(self, cell, resources, index)
+
+    monkeypatch.setattr(Execute, "preprocess_cell", dies_unnumbered)
+    out, _ = SafeExecute(timeout=60).preprocess(nb, {"metadata": {"path": str(tmp_path)}})
+    assert [c.execution_count for c in out.cells] == [1, 2, None]
+    assert out.cells[1].outputs[-1]["ename"] == "DeadKernelError"
+    (line,) = incidents(out)
+    assert line.startswith("The kernel died while In [2] ran (out of memory"), line
 
 
 @pytest.mark.nbgrader

@@ -59,6 +59,7 @@ class SafeExecute(Execute):
             time.monotonic() + self.submission_timeout if self.submission_timeout > 0 else None
         )
         self._cell_bytes = {}
+        self._last_count = 0
         self.timeout_func = self._cell_timeout
         try:
             nb, resources = super().preprocess(nb, resources, km=km)
@@ -125,6 +126,7 @@ class SafeExecute(Execute):
         try:
             cell, resources = super().preprocess_cell(cell, resources, index)
             self._note_cell(cell, index)
+            self._last_count = cell.get("execution_count") or self._last_count
             return cell, resources
         except DeadKernelError:
             self._incident = (
@@ -132,6 +134,11 @@ class SafeExecute(Execute):
                 "sys.exit in a thread or a crash in compiled code)"
             )
             ename = "DeadKernelError"
+            if cell.get("execution_count") is None:
+                # The kernel numbers a cell on an IOPub thread that a process dying at once
+                # (os._exit) may never let run; the number is then the next one, as the
+                # kernel counted it, so the page and the messages can name the cell.
+                cell.execution_count = self._last_count + 1
         except Exception as err:  # noqa: BLE001 - any fault of the kernel's channels
             self._incident = kernel_fault(err)
             ename = type(err).__name__
