@@ -564,9 +564,9 @@ def test_ei_balance_feedback_plots(tmp_path):
 
 
 def test_feedback_cases_are_not_hidden_cases():
-    from graders.assignments import get
+    from graders.assignments import get, names
 
-    for name in ("adaptive_threshold", "ei_balance"):
+    for name in names():
         a = get(name)
         hidden = [json.dumps(c, sort_keys=True) for c in a.cases()]
         for case in a.feedback_cases():
