@@ -27,6 +27,7 @@ from service_parts import REPO, A, Server, answer, env, make_course, nbgrader, s
 from autograde.course import load_status, shown_message, shows_hidden_numbers
 from autograde.service import intake, tokens
 from autograde.service.policy import ServicePolicy, default
+from autograde.service.states import SubmissionState
 from autograde.service.store import Refused, Store
 
 HIDDEN = ["hidden_reduction", "hidden_jump", "hidden_decay", "hidden_rest", "hidden_agreement"]
@@ -111,13 +112,16 @@ def test_queue_oldest_first_replaces_a_waiting_one_and_limits_per_hour(tmp_path,
     bob, ahead = store.accept("bob", A, nb, "t2", limit=2)
     assert ahead == 1
     newer, _ = store.accept("alice", A, nb, "t3", limit=2)
-    assert store.get(first.id).state == "replaced" and store.get(first.id).replaced_by == newer.id
+    assert (
+        store.get(first.id).state is SubmissionState.REPLACED
+        and store.get(first.id).replaced_by == newer.id
+    )
     assert store.claim().id == bob.id  # oldest waiting first
     assert store.claim().id == newer.id
     assert store.claim() is None
     store.graded(newer.id, 10, 10)
     assert store.recover() == 1  # bob's was being graded when the "kill" came: queued again
-    assert store.get(bob.id).state == "queued"
+    assert store.get(bob.id).state is SubmissionState.QUEUED
     assert store.claim().id == bob.id
     # alice: one graded this hour; with a limit of 1 the next is refused with its time
     with pytest.raises(Refused) as err:
@@ -137,7 +141,7 @@ def test_grader_failures_are_retried_once_then_failed(tmp_path, db_url):
     assert store.grader_failed(sub.id, "worker failed: boom") is True  # once more
     assert store.claim().id == sub.id
     assert store.grader_failed(sub.id, "worker failed: boom") is False
-    assert store.get(sub.id).state == "failed" and store.claim() is None
+    assert store.get(sub.id).state is SubmissionState.FAILED and store.claim() is None
 
 
 def test_an_unacknowledged_upload_is_swept_at_start(tmp_path, db_url):
@@ -169,7 +173,7 @@ def test_concurrent_claimers_take_each_submission_once(tmp_path, db_url):
     for t in threads:
         t.join()
     assert sorted(claimed) == sorted(ids)  # every one, none twice
-    assert store.counts()["grading"] == len(ids)
+    assert store.counts()[SubmissionState.GRADING] == len(ids)
 
 
 def test_concurrent_submissions_of_one_student_leave_one_waiting(tmp_path, db_url):
@@ -186,9 +190,12 @@ def test_concurrent_submissions_of_one_student_leave_one_waiting(tmp_path, db_ur
     for t in threads:
         t.join()
     rows = store.list("alice")
-    assert Counter(s.state for s in rows) == {"queued": 1, "replaced": 7}
+    assert Counter(s.state for s in rows) == {
+        SubmissionState.QUEUED: 1,
+        SubmissionState.REPLACED: 7,
+    }
     last = rows[-1]  # in order of arrival: the last one waits, the others name it
-    assert last.state == "queued"
+    assert last.state is SubmissionState.QUEUED
     assert {s.replaced_by for s in rows[:-1]} <= {s.id for s in rows[1:]}
 
 
