@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from service_parts import A, make_course
+from service_parts import REPO, A, make_course
 
 from autograde.service import tokens, web
 from autograde.service.states import PENDING, SubmissionState
@@ -144,6 +144,16 @@ def test_the_api_sends_each_state_as_its_string_with_its_own_message(held):
     graded = rows[held["ids"][SubmissionState.GRADED]]
     assert graded["score"] == 7 and graded["message"] == "graded: 7 of 10 points"
     assert rows[held["ids"][SubmissionState.FAILED]]["score"] is None  # never a 0
+
+
+def test_the_api_reference_and_the_readme_name_every_state():
+    import autograde.service.app as app
+
+    readme = (REPO / "README.md").read_text()
+    readme = readme[readme.index("A submission's `state` is") :][:300]
+    doc = app.__doc__[app.__doc__.index("A submission's\n``state`` is") :][:300]
+    for state in SubmissionState:
+        assert f"``{WIRE[state]}``" in doc and f"`{WIRE[state]}`" in readme, state
 
 
 def test_the_status_page_counts_every_state(held):

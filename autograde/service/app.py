@@ -17,8 +17,10 @@ with its HTTP status):
 =========================================  =========================================================
 
 and for the instructor's token (:mod:`autograde.service.instructor`): every submission, releasing
-an assignment, collecting the latest submissions and grading them again. The pages a person
-opens in a browser (a personal link, a session cookie, the same submission path) are
+an assignment, collecting the latest submissions and grading them again. A submission's
+``state`` is ``queued``, ``grading``, ``graded``, ``failed`` (the grader's side failed twice) or
+``replaced`` (:class:`autograde.service.states.SubmissionState`). The pages a person opens in a
+browser (a personal link, a session cookie, the same submission path) are
 :mod:`autograde.service.pages` and :mod:`autograde.service.class_pages`.
 
 Tokens (:mod:`autograde.service.tokens`) come as ``Authorization: Bearer <token>``. Blocking
