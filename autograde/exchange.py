@@ -40,6 +40,8 @@ from traitlets import Bool, Float, Unicode
 
 from graders.settings import SERVICE_URL_ENV, TOKEN_ENV
 
+from .service.states import SubmissionState
+
 #: The token JupyterHub gives a student's single-user server.
 HUB_TOKEN_ENV = "JUPYTERHUB_API_TOKEN"
 
@@ -188,7 +190,7 @@ class ExchangeFetchFeedback(AutogradeExchange, abc.ExchangeFetchFeedback):
             self.log.warning("No submission of %s to fetch feedback for: submit it first", a)
         for sub in subs:
             if not sub.get("feedback"):
-                if sub["state"] != "replaced":
+                if sub["state"] != SubmissionState.REPLACED:
                     self.log.warning("Submission of %s: %s", sub["timestamp"], sub["message"])
                 continue
             got = self.call("GET", f"/api/submissions/{_quote(sub['id'])}/feedback")

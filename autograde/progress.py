@@ -1,13 +1,16 @@
 """Where a grading run says how it goes: a :class:`Reporter` the caller passes to
-:func:`autograde.pipeline.grade_assignment`, and the console's (:class:`ConsoleReporter`, a
+:func:`autograde.pipeline.grade_assignment` or to the service's
+:class:`autograde.service.grading.Grader`, and the console's (:class:`ConsoleReporter`, a
 one-line progress bar and notes on stderr).
 
-The pipeline never writes to the console itself: the command line passes the console reporter,
-a test or the service a reporter of their own, and :class:`Silent` says nothing.
+Neither writes to the console itself: the command line passes the console reporter, the
+service logs (:class:`LogReporter`), a test passes a reporter of its own, and :class:`Silent`
+says nothing.
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from typing import Protocol
@@ -43,6 +46,34 @@ class Silent:
 
     def summary(self, line: str) -> None:
         pass
+
+
+class LogReporter:
+    """A :class:`Reporter` that writes through :mod:`logging` (the service's): notes, the start
+    and summaries at INFO, each graded submission as one line (at WARNING where not ``ok``)."""
+
+    def __init__(self, logger: logging.Logger | None = None):
+        self.log = logger if logger is not None else logging.getLogger("autograde")
+
+    def note(self, line: str) -> None:
+        self.log.info("%s", line)
+
+    def started(self, total: int) -> None:
+        self.log.info("%d submission%s to grade", total, "" if total == 1 else "s")
+
+    def graded(self, result) -> None:
+        if result.ok:
+            self.log.info(
+                "graded %s's %s: %.1f/%.1f in %.1f s",
+                result.student, result.assignment, result.score, result.max_score, result.seconds,
+            )  # fmt: skip
+        else:
+            self.log.warning(
+                "not graded: %s's %s: %s", result.student, result.assignment, result.error
+            )
+
+    def summary(self, line: str) -> None:
+        self.log.info("%s", line)
 
 
 class ConsoleReporter:

@@ -11,22 +11,35 @@ from __future__ import annotations
 import datetime
 import html
 import json
+import logging
 import re
 import shutil
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import uuid
 from collections import Counter
 
 import pytest
 from banks import gradebook_scores
-from service_parts import REPO, A, Server, answer, env, make_course, nbgrader, student_folder
+from service_parts import (
+    REPO,
+    SANDBOX,
+    A,
+    Server,
+    answer,
+    env,
+    make_course,
+    nbgrader,
+    student_folder,
+)
 
 from autograde.course import load_status, shown_message, shows_hidden_numbers
 from autograde.service import intake, tokens
 from autograde.service.policy import ServicePolicy, default
+from autograde.service.states import SubmissionState
 from autograde.service.store import Refused, Store
 
 HIDDEN = ["hidden_reduction", "hidden_jump", "hidden_decay", "hidden_rest", "hidden_agreement"]
@@ -111,13 +124,16 @@ def test_queue_oldest_first_replaces_a_waiting_one_and_limits_per_hour(tmp_path,
     bob, ahead = store.accept("bob", A, nb, "t2", limit=2)
     assert ahead == 1
     newer, _ = store.accept("alice", A, nb, "t3", limit=2)
-    assert store.get(first.id).state == "replaced" and store.get(first.id).replaced_by == newer.id
+    assert (
+        store.get(first.id).state is SubmissionState.REPLACED
+        and store.get(first.id).replaced_by == newer.id
+    )
     assert store.claim().id == bob.id  # oldest waiting first
     assert store.claim().id == newer.id
     assert store.claim() is None
     store.graded(newer.id, 10, 10)
     assert store.recover() == 1  # bob's was being graded when the "kill" came: queued again
-    assert store.get(bob.id).state == "queued"
+    assert store.get(bob.id).state is SubmissionState.QUEUED
     assert store.claim().id == bob.id
     # alice: one graded this hour; with a limit of 1 the next is refused with its time
     with pytest.raises(Refused) as err:
@@ -137,7 +153,7 @@ def test_grader_failures_are_retried_once_then_failed(tmp_path, db_url):
     assert store.grader_failed(sub.id, "worker failed: boom") is True  # once more
     assert store.claim().id == sub.id
     assert store.grader_failed(sub.id, "worker failed: boom") is False
-    assert store.get(sub.id).state == "failed" and store.claim() is None
+    assert store.get(sub.id).state is SubmissionState.FAILED and store.claim() is None
 
 
 def test_an_unacknowledged_upload_is_swept_at_start(tmp_path, db_url):
@@ -169,7 +185,7 @@ def test_concurrent_claimers_take_each_submission_once(tmp_path, db_url):
     for t in threads:
         t.join()
     assert sorted(claimed) == sorted(ids)  # every one, none twice
-    assert store.counts()["grading"] == len(ids)
+    assert store.counts()[SubmissionState.GRADING] == len(ids)
 
 
 def test_concurrent_submissions_of_one_student_leave_one_waiting(tmp_path, db_url):
@@ -186,9 +202,12 @@ def test_concurrent_submissions_of_one_student_leave_one_waiting(tmp_path, db_ur
     for t in threads:
         t.join()
     rows = store.list("alice")
-    assert Counter(s.state for s in rows) == {"queued": 1, "replaced": 7}
+    assert Counter(s.state for s in rows) == {
+        SubmissionState.QUEUED: 1,
+        SubmissionState.REPLACED: 7,
+    }
     last = rows[-1]  # in order of arrival: the last one waits, the others name it
-    assert last.state == "queued"
+    assert last.state is SubmissionState.QUEUED
     assert {s.replaced_by for s in rows[:-1]} <= {s.id for s in rows[1:]}
 
 
@@ -537,3 +556,74 @@ def test_a_failure_on_the_graders_side_is_retried_once_then_not_graded_never_0(t
     finally:
         server.stop()
     assert "alice" not in gradebook_scores(course, A, HIDDEN)  # no 0 recorded either
+
+
+@pytest.mark.slow
+def test_the_grader_tells_its_reporter_of_each_submission_it_records(tmp_path, monkeypatch):
+    """The service's grader, in-process with a reporter of the test's own: each submission it
+    records is heard once, as its result, with the score the store keeps."""
+    from autograde.options import GradeOptions
+    from autograde.service.grading import Grader
+    from graders import settings
+
+    class Heard:
+        def __init__(self):
+            self.notes, self.results = [], []
+
+        def note(self, line):
+            self.notes.append(line)
+
+        def started(self, total):
+            raise AssertionError("the service's queue has no total")
+
+        def graded(self, result):
+            self.results.append(result)
+
+        def summary(self, line):
+            self.notes.append(line)
+
+    monkeypatch.setenv(settings.BACKEND_ENV, "runtime")
+    course, _, _ = make_course(tmp_path / "course", "", ["alice", "bob"])
+    store = Store(course)
+    stamp = "2026-01-01 00:00:00.000000 UTC"
+    ids = {
+        s: store.accept(s, A, {f"{A}.ipynb": answer(kind).encode()}, stamp, 0)[0].id
+        for s, kind in CLASS.items()
+        if s != "carol"
+    }
+    options = GradeOptions.from_settings(jobs=1, feedback=False, sandbox=SANDBOX)
+    heard = Heard()
+    grader = Grader(course, store, options, reporter=heard)
+    grader.start()
+    try:
+        deadline = time.monotonic() + 900
+        while not all(store.get(i).state is SubmissionState.GRADED for i in ids.values()):
+            failed = [s for s in store.list() if s.state is SubmissionState.FAILED]
+            assert not failed and time.monotonic() < deadline, (failed, store.list())
+            time.sleep(1)
+    finally:
+        grader.stop()
+    assert sorted(r.student for r in heard.results) == sorted(ids)  # each once
+    for r in heard.results:
+        assert r.ok and r.assignment == A and r.score == store.get(ids[r.student]).score
+    assert {r.student: r.score == r.max_score for r in heard.results} == {
+        "alice": True,
+        "bob": False,
+    }
+
+
+def test_the_services_default_reporter_logs_each_result(caplog):
+    from autograde.jobs import SubmissionResult
+    from autograde.progress import LogReporter
+
+    reporter = LogReporter(logging.getLogger("autograde.service"))
+    with caplog.at_level(logging.INFO, logger="autograde.service"):
+        reporter.note("grading on the cluster at tcp://x:8786")
+        reporter.graded(SubmissionResult("ann", A, ok=True, score=7, max_score=10, seconds=3.25))
+        reporter.graded(SubmissionResult("ben", A, ok=False, error="worker failed: boom"))
+    got = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert got == [
+        (logging.INFO, "grading on the cluster at tcp://x:8786"),
+        (logging.INFO, f"graded ann's {A}: 7.0/10.0 in 3.2 s"),
+        (logging.WARNING, f"not graded: ben's {A}: worker failed: boom"),
+    ]

@@ -33,6 +33,7 @@ import pytest
 from banks import gradebook_scores
 from service_parts import A, Server, answer, env, make_course
 
+from autograde.service.states import SubmissionState
 from autograde.service.store import HOUR, Store
 from graders import settings
 
@@ -97,9 +98,10 @@ def _kill_while_grading(server: Server, course: Path) -> dict[str, float]:
         )
         server.kill()
         subs = Store(course).list()
-        if any(s.state == "grading" for s in subs):
-            assert any(s.state == "queued" for s in subs), "the queue ran dry before the kill"
-            return {s.id: s.graded_at for s in subs if s.state == "graded"}
+        if any(s.state is SubmissionState.GRADING for s in subs):
+            queued = any(s.state is SubmissionState.QUEUED for s in subs)
+            assert queued, "the queue ran dry before the kill"
+            return {s.id: s.graded_at for s in subs if s.state is SubmissionState.GRADED}
     raise AssertionError("three kills found no grading in flight")
 
 
@@ -155,7 +157,7 @@ def test_kill_9_with_20_waiting_then_a_burst_of_100_each_graded_once_within_the_
         assert all(status == 202 for status, _ in sent.values()), sent
         acked = {s: body["id"] for s, (_, body) in sent.items()}
         server.kill()
-        waiting = {"queued": 20, "grading": 0, "graded": 0, "failed": 0, "replaced": 0}
+        waiting = {s: 20 if s is SubmissionState.QUEUED else 0 for s in SubmissionState}
         assert Store(course).counts() == waiting  # kill -9 with 20 waiting
         before = _kill_while_grading(server, course)
         server.start()

@@ -18,6 +18,7 @@ from service_parts import REPO, SANDBOX, Server, env
 
 from autograde import demo as class_demo
 from autograde.service import demo, tokens
+from autograde.service.states import SubmissionState
 from autograde.service.store import Store
 from graders import settings
 
@@ -104,7 +105,7 @@ def test_a_demo_course_is_reused_with_new_links_and_nothing_submitted_again(tmp_
     course, first = demo.prepare(str(tmp_path / "demo"), "127.0.0.1", 8800)
     store = Store(course)
     assert len(store.list()) == len(demo.SEEDED)
-    assert all(s.state == "queued" for s in store.list())
+    assert all(s.state is SubmissionState.QUEUED for s in store.list())
     old = {m[1]: m[4] for m in LINK.finditer("\n".join(first))}
     assert set(old) == {"instructor", *class_demo.CLASS}
     again, second = demo.prepare(str(course), "0.0.0.0", 8800)

@@ -25,6 +25,7 @@ import pytest
 from service_parts import A, Server, answer, env, make_course
 
 from autograde.service import sessions, tokens
+from autograde.service.states import SubmissionState
 from autograde.service.store import Store
 
 # one graded submission an hour (so the second is refused at once), ei_balance past its due
@@ -175,14 +176,15 @@ def test_regrade_requeues_the_latest_once_without_counting_against_the_hour(tmp_
     new, _ = store.accept("reg", A, nb, "t2", limit=0)  # replaces the waiting one
     assert store.claim().id == new.id
     store.graded(new.id, 5, 10)
-    assert store.regrade(A, "reg") == [new.id] and store.get(new.id).state == "queued"
+    assert store.regrade(A, "reg") == [new.id]
+    assert store.get(new.id).state is SubmissionState.QUEUED
     assert store.regrade(A, "reg") == []  # waiting already: not twice
     assert store.graded_this_hour("reg", A) == [store.get(new.id).received_at]  # once
     with pytest.raises(Exception, match="next submission is allowed"):
         store.accept("reg", A, nb, "t3", limit=1)
     third, _ = store.accept("reg", A, nb, "t3", limit=0)
-    assert store.get(new.id).state == "queued"  # not replaced: it was graded before
-    assert store.claim().id == new.id and store.get(old.id).state == "replaced"
+    assert store.get(new.id).state is SubmissionState.QUEUED  # not replaced: graded before
+    assert store.claim().id == new.id and store.get(old.id).state is SubmissionState.REPLACED
     store.graded(new.id, 6, 10)
     assert store.get(new.id).gradings == 2 and store.claim().id == third.id
     assert store.regrade(A) == []  # the latest (third) is being graded: graded anyway
@@ -226,7 +228,7 @@ def test_a_grading_failure_shows_at_once_with_its_reason_and_never_as_a_0(held):
         assert (
             store.grader_failed(claimed.id, "worker failed: the GPU fell off the bus", 0) is False
         )
-    assert store.get(sub.id).state == "failed"
+    assert store.get(sub.id).state is SubmissionState.FAILED
     with _client(held) as c:
         c.get(tokens.personal_link("http://testserver", held["tokens"]["instructor"]))
         page = c.get("/").text

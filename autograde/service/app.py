@@ -17,8 +17,10 @@ with its HTTP status):
 =========================================  =========================================================
 
 and for the instructor's token (:mod:`autograde.service.instructor`): every submission, releasing
-an assignment, collecting the latest submissions and grading them again. The pages a person
-opens in a browser (a personal link, a session cookie, the same submission path) are
+an assignment, collecting the latest submissions and grading them again. A submission's
+``state`` is ``queued``, ``grading``, ``graded``, ``failed`` (the grader's side failed twice) or
+``replaced`` (:class:`autograde.service.states.SubmissionState`). The pages a person opens in a
+browser (a personal link, a session cookie, the same submission path) are
 :mod:`autograde.service.pages` and :mod:`autograde.service.class_pages`.
 
 Tokens (:mod:`autograde.service.tokens`) come as ``Authorization: Bearer <token>``. Blocking
@@ -49,6 +51,7 @@ from ..course import db_url
 from . import hub, instructor, intake, pages, sessions, tokens
 from .grading import NOT_GRADED, Grader
 from .policy import ServicePolicy
+from .states import SubmissionState
 from .store import Refused, Store, Submission
 
 log = logging.getLogger("autograde.service")
@@ -229,13 +232,14 @@ class Service:
     def view(self, sub: Submission) -> dict:
         """What a student may read of a submission: no error text of the grader's side."""
         state = sub.state
-        if state == "queued":
+        graded = state is SubmissionState.GRADED
+        if state is SubmissionState.QUEUED:
             message = f"waiting to be graded ({self.store.waiting_before(sub.id)} before it)"
-        elif state == "grading":
+        elif state is SubmissionState.GRADING:
             message = "being graded"
-        elif state == "graded":
+        elif graded:
             message = f"graded: {sub.score:g} of {sub.max_score:g} points"
-        elif state == "failed":
+        elif state is SubmissionState.FAILED:
             message = NOT_GRADED
         else:
             message = "replaced by your later submission before it was graded"
@@ -244,11 +248,11 @@ class Service:
             "assignment": sub.assignment,
             "student": sub.student,
             "timestamp": sub.timestamp,
-            "state": state,
-            "score": sub.score if state == "graded" else None,
-            "max_score": sub.max_score if state == "graded" else None,
+            "state": state.value,  # the API's string
+            "score": sub.score if graded else None,
+            "max_score": sub.max_score if graded else None,
             "message": message,
-            "feedback": state == "graded" and self.store.feedback_dir(sub.id).is_dir(),
+            "feedback": graded and self.store.feedback_dir(sub.id).is_dir(),
             "late": self.late(sub),
         }
 
@@ -266,8 +270,9 @@ async def status(request: Request):
     hold = " (--hold: receiving only, not grading)" if svc.grader.hold else ""
     text = (
         f"autograde service: {svc.course.name}{hold}\n"
-        f"waiting {n['queued']}, grading {n['grading']}, graded {n['graded']}, "
-        f"not graded (the instructor was told) {n['failed']}, replaced {n['replaced']}\n"
+        f"waiting {n[SubmissionState.QUEUED]}, grading {n[SubmissionState.GRADING]}, "
+        f"graded {n[SubmissionState.GRADED]}, not graded (the instructor was told) "
+        f"{n[SubmissionState.FAILED]}, replaced {n[SubmissionState.REPLACED]}\n"
         f"graders: {svc.grader.jobs}\n"
     )
     return PlainTextResponse(text)

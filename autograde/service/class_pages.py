@@ -31,6 +31,7 @@ from .. import exports
 from ..course import db_url
 from ..report import REPORTS_DIR
 from . import tokens, web
+from .states import PENDING, SubmissionState
 from .store import Refused
 
 BINS = 5
@@ -64,9 +65,9 @@ def progress(svc, a: str) -> dict:
     history: dict = {}
     for s in subs:
         history.setdefault(s.student, []).append(s)
-        if s.state != "replaced":
+        if s.state is not SubmissionState.REPLACED:
             latest[s.student] = s
-    graded = [s for s in latest.values() if s.state == "graded"]
+    graded = [s for s in latest.values() if s.state is SubmissionState.GRADED]
     scores = [s.score for s in graded]
     top = max((s.max_score for s in graded), default=0.0)
     rows = []
@@ -78,7 +79,7 @@ def progress(svc, a: str) -> dict:
                 v,
                 when=web.when(last.timestamp),
                 count=len(history[student]),
-                error=last.error if last.state == "failed" else "",
+                error=last.error if last.state is SubmissionState.FAILED else "",
                 pages=sorted(p.name for p in svc.store.feedback_dir(last.id).glob("*.html"))
                 if v["feedback"]
                 else [],
@@ -88,14 +89,14 @@ def progress(svc, a: str) -> dict:
         "a": a,
         "students": len(history),
         "submissions": len(subs),
-        "counts": {k: counts.get(k, 0) for k in ("queued", "grading", "graded", "failed")},
+        "counts": {s.value: counts[s] for s in SubmissionState},
         "mean": web.points(sum(scores) / len(scores)) if scores else None,
         "top": web.points(top),
         "histogram": histogram(scores, top),
-        "failures": [r for r in rows if r["state"] == "failed"],
+        "failures": [r for r in rows if r["state"] == SubmissionState.FAILED],
         "rows": rows,
         "report": (svc.course / REPORTS_DIR / a / "summary.html").is_file(),
-        "pending": bool(counts.get("queued") or counts.get("grading")),
+        "pending": any(counts[s] for s in PENDING),
     }
 
 

@@ -159,6 +159,7 @@ def cmd_serve(args) -> int:
     from . import tokens
     from .app import Service, create_app
     from .grading import Grader
+    from .states import SubmissionState
     from .store import Store
 
     demo_lines: list[str] = []
@@ -202,9 +203,9 @@ def cmd_serve(args) -> int:
         tokens.write_token_file(store.root, "instructor", token)
     grader = Grader(course, store, options.GradeOptions.from_args(args), hold=args.hold)
     service = Service(course, store, policy, grader)
-    n = store.counts()
+    waiting = store.counts()[SubmissionState.QUEUED]
     _say(
-        f"autograde serve: {course} on http://{args.host}:{args.port}; {n['queued']} waiting "
+        f"autograde serve: {course} on http://{args.host}:{args.port}; {waiting} waiting "
         f"({back} put back from an interrupted run); instructor token in "
         f"{store.root / 'instructor.token'}; the queue in {store.describe()}"
     )

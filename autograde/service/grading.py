@@ -37,6 +37,7 @@ from .. import cluster, exports, feedback, pipeline, report
 from ..course import db_url, ensure_assignment, fingerprint, load_status, record, students
 from ..jobs import SubmissionJob, SubmissionResult
 from ..options import GradeOptions
+from ..progress import LogReporter, Reporter
 from ..worker import grade_job
 from . import results
 from .store import Store, Submission
@@ -48,7 +49,13 @@ NOT_GRADED = "not graded yet, the instructor was told"
 
 
 class Grader:
-    """``jobs`` grading threads over a process pool (or a dask scheduler's workers)."""
+    """``jobs`` grading threads over a process pool (or a dask scheduler's workers).
+
+    Where it grades (a cluster) goes to ``reporter``'s :meth:`~autograde.progress.Reporter.note`
+    and each recorded result to its :meth:`~autograde.progress.Reporter.graded` (default: the
+    service's log, :class:`autograde.progress.LogReporter`); a failure of the grader's side is
+    a problem, not progress, and goes to the log and ``problems.jsonl``.
+    """
 
     def __init__(
         self,
@@ -57,8 +64,10 @@ class Grader:
         options: GradeOptions | None = None,
         *,
         hold: bool = False,
+        reporter: Reporter | None = None,
     ):
         self.course, self.store = Path(course), store
+        self.reporter = reporter if reporter is not None else LogReporter(log)
         self.options = options or GradeOptions.from_settings(jobs=1)
         self.jobs, self.hold = max(1, self.options.jobs), hold
         self.scheduler = self.options.scheduler
@@ -82,7 +91,7 @@ class Grader:
             self._remote = cluster.connect(
                 self.scheduler, backend=self.options.backend or None, sandboxed=self.options.sandbox
             )
-            log.info(self._remote.describe())
+            self.reporter.note(self._remote.describe())
         elif self.options.sandbox:
             sandbox.check()  # no bwrap: refuse to start rather than fail every submission
         # the released assignments' cells into the gradebook now, not in the first submission's
@@ -160,7 +169,6 @@ class Grader:
 
     def grade(self, sub: Submission) -> None:
         """Grade ``sub`` and record it, or count a failure of the grader's side."""
-        t0 = time.monotonic()
         try:
             res = self._run(sub)
             if res.ok:
@@ -181,10 +189,7 @@ class Grader:
             self.wake()
             return
         self.store.graded(sub.id, res.score, res.max_score)
-        log.info(
-            "graded %s: %s %s %.1f/%.1f in %.1f s",
-            sub.id, sub.student, sub.assignment, res.score, res.max_score, time.monotonic() - t0,
-        )  # fmt: skip
+        self.reporter.graded(res)
         self.wake()  # a submission of the same student may be waiting for this one
 
     def _run(self, sub: Submission) -> SubmissionResult:

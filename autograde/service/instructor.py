@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from . import class_pages, tokens
+from .states import SubmissionState
 from .store import Refused
 
 
@@ -93,7 +94,8 @@ async def collect(request: Request):
     await svc.who(request, tokens.INSTRUCTOR)
     a = svc.known(request.path_params["assignment"])
     subs = await run_in_threadpool(svc.store.list, None, a)
-    latest = {s.student: s for s in subs if s.state != "replaced"}  # in order: the last wins
+    # in order: the last wins
+    latest = {s.student: s for s in subs if s.state is not SubmissionState.REPLACED}
     out = [
         dict(
             svc.view(s),

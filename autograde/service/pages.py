@@ -32,11 +32,11 @@ from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from . import class_pages, results, sessions, tokens, web
+from .states import PENDING, SubmissionState
 from .store import HOUR, Refused
 
 #: The files under ``web/`` served as they are.
 STATIC = {"pages.css": "text/css", "live.js": "text/javascript"}
-PENDING = ("queued", "grading")
 
 
 def card(svc, sub) -> dict:
@@ -76,7 +76,7 @@ def student_live(svc, student: str, a: str) -> dict:
     return {
         "a": a,
         "cards": cards,
-        "latest": next((c for c in cards if c["state"] != "replaced"), None),
+        "latest": next((c for c in cards if c["state"] != SubmissionState.REPLACED), None),
         "left": left,
         "limit": limit,
         "next_at": next_at,

@@ -25,44 +25,7 @@ import functools
 import re
 
 from .. import gradebook_db
-
-#: The PostgreSQL schema of the service's tables (nbgrader's are in ``public``).
-PG_SCHEMA = "autograde_service"
-
-# The tables of the store's SQLite schema in PostgreSQL's types: REAL is 4 bytes there (a Unix
-# time would lose minutes), and arrival order is a sequence (``seq``), where SQLite has ``rowid``.
-SCHEMA = f"""
-CREATE SCHEMA IF NOT EXISTS {PG_SCHEMA};
-CREATE TABLE IF NOT EXISTS {PG_SCHEMA}.submission (
-    seq BIGSERIAL UNIQUE,
-    id TEXT PRIMARY KEY,
-    student TEXT NOT NULL,
-    assignment TEXT NOT NULL,
-    received_at DOUBLE PRECISION NOT NULL,
-    timestamp TEXT NOT NULL,
-    files TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    gradings INTEGER NOT NULL DEFAULT 0,
-    score DOUBLE PRECISION,
-    max_score DOUBLE PRECISION,
-    error TEXT NOT NULL DEFAULT '',
-    started_at DOUBLE PRECISION,
-    graded_at DOUBLE PRECISION,
-    replaced_by TEXT
-);
-CREATE INDEX IF NOT EXISTS submission_state ON {PG_SCHEMA}.submission (state);
-CREATE INDEX IF NOT EXISTS submission_owner ON {PG_SCHEMA}.submission (student, assignment);
-CREATE TABLE IF NOT EXISTS {PG_SCHEMA}.token (
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    created DOUBLE PRECISION NOT NULL,
-    revoked DOUBLE PRECISION,
-    PRIMARY KEY (role, name)
-);
-"""
-
+from .schema import PG_SCHEMA
 
 #: The key of the advisory lock every PostgreSQL write transaction of the service holds: the
 #: writers of one course take turns, as SQLite's ``BEGIN IMMEDIATE`` makes them (a constant of

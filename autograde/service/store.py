@@ -15,11 +15,8 @@ it returns), so a kill at any moment loses nothing that was acknowledged; bytes 
 were never acknowledged and are swept at the next start. The bytes and the feedback pages stay
 in ``<course>/autograde_service/`` on either database.
 
-States of a submission: ``queued`` (waiting for a worker), ``grading``, ``graded``, ``failed``
-(the grader's side failed twice; the student is told "not graded yet, the instructor was told")
-and ``replaced`` (a newer submission of the same student to the same assignment arrived while it
-waited). At start, ``grading`` rows go back to ``queued``: their result was never committed, so
-they are graded (once) again.
+A submission's states are :class:`autograde.service.states.SubmissionState`; the SQL passes
+them as parameters (their ``.value``), so the stored strings stay those of the enum's values.
 """
 
 from __future__ import annotations
@@ -36,45 +33,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import gradebook_db
-from . import pg
+from . import pg, schema
+from .states import REGRADABLE, SubmissionState, parse
 
 #: The service's folder inside the course.
 FOLDER = "autograde_service"
 
 #: Seconds in the window of the resubmission limit.
 HOUR = 3600.0
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS submission (
-    id TEXT PRIMARY KEY,
-    student TEXT NOT NULL,
-    assignment TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    timestamp TEXT NOT NULL,
-    files TEXT NOT NULL,
-    state TEXT NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0,
-    gradings INTEGER NOT NULL DEFAULT 0,
-    score REAL,
-    max_score REAL,
-    error TEXT NOT NULL DEFAULT '',
-    started_at REAL,
-    graded_at REAL,
-    replaced_by TEXT
-);
-CREATE INDEX IF NOT EXISTS submission_state ON submission (state);
-CREATE INDEX IF NOT EXISTS submission_owner ON submission (student, assignment);
-CREATE TABLE IF NOT EXISTS token (
-    role TEXT NOT NULL,
-    name TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    created REAL NOT NULL,
-    revoked REAL,
-    PRIMARY KEY (role, name)
-);
-"""
-
-STATES = ("queued", "grading", "graded", "failed", "replaced")
 
 
 @dataclass
@@ -87,7 +53,7 @@ class Submission:
     received_at: float
     timestamp: str
     files: list
-    state: str
+    state: SubmissionState
     attempts: int = 0
     gradings: int = 0
     score: float | None = None
@@ -101,7 +67,22 @@ class Submission:
     def from_row(cls, row) -> Submission:
         d = {f.name: row[f.name] for f in dataclasses.fields(cls)}  # not PostgreSQL's seq
         d["files"] = json.loads(d["files"])
+        d["state"] = parse(d["state"], d["id"])
         return cls(**d)
+
+
+# the states as the SQL's parameters: plain strings (psycopg could dump an Enum by its name)
+_QUEUED, _GRADING = SubmissionState.QUEUED.value, SubmissionState.GRADING.value
+_GRADED = SubmissionState.GRADED.value
+
+
+def _ahead(con, sid: str) -> int:
+    """How many queued submissions arrived before ``sid`` (on ``con``)."""
+    return con.execute(
+        "SELECT COUNT(*) FROM submission WHERE state=? AND rowid < "
+        "(SELECT rowid FROM submission WHERE id=?)",
+        (_QUEUED, sid),
+    ).fetchone()[0]
 
 
 class Refused(Exception):
@@ -130,8 +111,8 @@ class Store:
     db_url
         Where the gradebook is (a SQLAlchemy URL); default the course's own
         (:func:`autograde.gradebook_db.course_db_url`). A PostgreSQL one puts the service's
-        tables on that database, in the schema :data:`PG_SCHEMA`; any other, SQLite in
-        ``autograde_service/service.db``.
+        tables on that database, in the schema :data:`autograde.service.schema.PG_SCHEMA`; any
+        other, SQLite in ``autograde_service/service.db``.
 
     Raises
     ------
@@ -151,17 +132,17 @@ class Store:
         if self.url:
             self._pg_args = pg.connect_args(self.url)
             with self.transaction() as con:  # under the lock: two starts at once both succeed
-                con.executescript(pg.SCHEMA)
+                con.executescript(schema.POSTGRES)
         else:
             with self._connect() as con:
                 con.execute("PRAGMA journal_mode=WAL")
-                con.executescript(_SCHEMA)
+                con.executescript(schema.SQLITE)
 
     def describe(self) -> str:
         """Where the tables are, for messages (a URL without its password)."""
         if self.url is None:
             return str(self.path)
-        return f"{gradebook_db.describe(self.url)}, schema {pg.PG_SCHEMA}"
+        return f"{gradebook_db.describe(self.url)}, schema {schema.PG_SCHEMA}"
 
     @contextmanager
     def _connect(self):
@@ -202,7 +183,8 @@ class Store:
         Returns the number of submissions put back in the queue.
         """
         with self.transaction() as con:
-            n = con.execute("UPDATE submission SET state='queued' WHERE state='grading'").rowcount
+            back = con.execute("UPDATE submission SET state=? WHERE state=?", (_QUEUED, _GRADING))
+            n = back.rowcount
             known = {r[0] for r in con.execute("SELECT id FROM submission")}
         for entry in self.inbox.iterdir():
             if entry.name not in known:  # a half-received upload: never acknowledged
@@ -220,9 +202,9 @@ class Store:
         """
         rows = con.execute(
             "SELECT received_at FROM submission WHERE student=? AND assignment=? AND "
-            "(state IN ('grading', 'graded') OR (state='queued' AND graded_at IS NOT NULL)) "
+            "(state IN (?, ?) OR (state=? AND graded_at IS NOT NULL)) "
             "AND received_at > ? ORDER BY received_at",
-            (student, assignment, now - HOUR),
+            (student, assignment, _GRADING, _GRADED, _QUEUED, now - HOUR),
         )
         return [r[0] for r in rows]
 
@@ -269,20 +251,16 @@ class Store:
                 self.check_limit(con, student, assignment, limit, now)  # a racing request
                 # not one waiting to be graded again (:meth:`regrade`): it was graded before
                 con.execute(
-                    "UPDATE submission SET state='replaced', replaced_by=? WHERE student=? AND "
-                    "assignment=? AND state='queued' AND graded_at IS NULL",
-                    (sid, student, assignment),
+                    "UPDATE submission SET state=?, replaced_by=? WHERE student=? AND "
+                    "assignment=? AND state=? AND graded_at IS NULL",
+                    (SubmissionState.REPLACED.value, sid, student, assignment, _QUEUED),
                 )
                 con.execute(
                     "INSERT INTO submission (id, student, assignment, received_at, timestamp, "
-                    "files, state) VALUES (?, ?, ?, ?, ?, ?, 'queued')",
-                    (sid, student, assignment, now, timestamp, json.dumps(sorted(files))),
+                    "files, state) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (sid, student, assignment, now, timestamp, json.dumps(sorted(files)), _QUEUED),
                 )
-                ahead = con.execute(
-                    "SELECT COUNT(*) FROM submission WHERE state='queued' AND rowid < "
-                    "(SELECT rowid FROM submission WHERE id=?)",
-                    (sid,),
-                ).fetchone()[0]
+                ahead = _ahead(con, sid)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             shutil.rmtree(self.inbox / sid, ignore_errors=True)
@@ -300,24 +278,25 @@ class Store:
         assignment is graded at the same time (their results would race in the gradebook)."""
         with self.transaction() as con:
             row = con.execute(
-                "SELECT * FROM submission s WHERE state='queued' AND NOT EXISTS (SELECT 1 FROM "
-                "submission g WHERE g.state='grading' AND g.student=s.student AND "
-                "g.assignment=s.assignment) ORDER BY rowid LIMIT 1"
+                "SELECT * FROM submission s WHERE state=? AND NOT EXISTS (SELECT 1 FROM "
+                "submission g WHERE g.state=? AND g.student=s.student AND "
+                "g.assignment=s.assignment) ORDER BY rowid LIMIT 1",
+                (_QUEUED, _GRADING),
             ).fetchone()
             if row is None:
                 return None
             con.execute(
-                "UPDATE submission SET state='grading', started_at=? WHERE id=?",
-                (time.time(), row["id"]),
+                "UPDATE submission SET state=?, started_at=? WHERE id=?",
+                (_GRADING, time.time(), row["id"]),
             )
         return self.get(row["id"])
 
     def graded(self, sid: str, score: float, max_score: float) -> None:
         with self.transaction() as con:
             con.execute(
-                "UPDATE submission SET state='graded', score=?, max_score=?, graded_at=?, "
+                "UPDATE submission SET state=?, score=?, max_score=?, graded_at=?, "
                 "gradings=gradings+1, error='' WHERE id=?",
-                (score, max_score, time.time(), sid),
+                (_GRADED, score, max_score, time.time(), sid),
             )
 
     def grader_failed(self, sid: str, error: str, retries: int = 1) -> bool:
@@ -330,7 +309,7 @@ class Store:
             again = attempts < retries
             con.execute(
                 "UPDATE submission SET state=?, attempts=attempts+1, error=? WHERE id=?",
-                ("queued" if again else "failed", error, sid),
+                (_QUEUED if again else SubmissionState.FAILED.value, error, sid),
             )
         return again
 
@@ -343,16 +322,16 @@ class Store:
         keeps its row and time of arrival, so it is not one more submission of the hour's limit
         (:meth:`recent`). Returns the ids queued.
         """
-        sql = "SELECT * FROM submission WHERE assignment=? AND state!='replaced'"
-        args = [assignment]
+        sql = "SELECT * FROM submission WHERE assignment=? AND state!=?"
+        args = [assignment, SubmissionState.REPLACED.value]
         if student is not None:
             sql, args = sql + " AND student=?", [*args, student]
         with self.transaction() as con:
             latest = {r["student"]: r for r in con.execute(sql + " ORDER BY rowid", args)}
-            ids = [r["id"] for r in latest.values() if r["state"] in ("graded", "failed")]
+            ids = [r["id"] for r in latest.values() if parse(r["state"], r["id"]) in REGRADABLE]
             for sid in ids:
                 con.execute(
-                    "UPDATE submission SET state='queued', attempts=0, error='' WHERE id=?", (sid,)
+                    "UPDATE submission SET state=?, attempts=0, error='' WHERE id=?", (_QUEUED, sid)
                 )
         return ids
 
@@ -381,20 +360,17 @@ class Store:
             rows = con.execute(sql + " ORDER BY rowid", args).fetchall()
         return [Submission.from_row(r) for r in rows]
 
-    def counts(self) -> dict[str, int]:
-        """Submissions per state."""
+    def counts(self) -> dict[SubmissionState, int]:
+        """Submissions per state, every state (0 where none)."""
         with self._connect() as con:
             rows = con.execute("SELECT state, COUNT(*) FROM submission GROUP BY state")
             got = dict(rows.fetchall())
-        return {s: got.get(s, 0) for s in STATES}
+        return {s: got.get(s.value, 0) for s in SubmissionState}
 
     def waiting_before(self, sid: str) -> int:
+        """How many queued submissions arrived before ``sid``."""
         with self._connect() as con:
-            return con.execute(
-                "SELECT COUNT(*) FROM submission WHERE state='queued' AND rowid < "
-                "(SELECT rowid FROM submission WHERE id=?)",
-                (sid,),
-            ).fetchone()[0]
+            return _ahead(con, sid)
 
     def feedback_dir(self, sid: str) -> Path:
         return self.feedback / sid

@@ -27,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from . import sessions, tokens
+from .states import PENDING, SubmissionState
 from .store import Refused
 
 FOLDER = Path(__file__).resolve().parent / "web"
@@ -77,8 +78,26 @@ def sentence(text: str) -> str:
 
 
 ENV.filters["sentence"] = sentence
+#: What a submission's badge on a page says of each state.
+BADGES = {
+    SubmissionState.QUEUED: "Waiting",
+    SubmissionState.GRADING: "Grading",
+    SubmissionState.GRADED: "Graded",
+    SubmissionState.FAILED: "Not graded yet",
+    SubmissionState.REPLACED: "Replaced",
+}
+
+
+def badge(state: str) -> str:
+    """The badge of a submission in ``state`` (the enum or its string, as the API sends it)."""
+    return BADGES[SubmissionState(state)]
+
+
 ENV.filters["when"] = when
 ENV.filters["points"] = points
+ENV.filters["badge"] = badge
+# the templates compare a submission's state with these, never with a string of their own
+ENV.globals.update(State=SubmissionState, PENDING=PENDING)
 
 
 def render(name: str, status: int = 200, csp: str = PAGE_CSP, **context) -> HTMLResponse:
