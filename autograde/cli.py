@@ -17,6 +17,7 @@ from pathlib import Path
 from graders import assignments, backends, gpus, settings
 
 from . import options
+from .jobs import StudentStatus
 from .service import commands as service_commands
 
 
@@ -56,7 +57,7 @@ def cmd_backends(args) -> int:
     return 0
 
 
-def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dict], Path]:
+def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[StudentStatus], Path]:
     """Grade, write feedback and the class summary; returns the statuses and the report path."""
     # Imported when a command runs, not at the top: `autograde backends` need not wait for
     # nbgrader's 2-4 s import.
@@ -77,7 +78,7 @@ def _grade(course: Path, assignment: str, args, students=None) -> tuple[list[dic
         feedback.generate_feedback(course, assignment)
     # The report covers every student of the assignment, graded now or in earlier runs.
     every = [
-        load_status(course, assignment, s) or {"student": s, "ok": False}
+        load_status(course, assignment, s) or StudentStatus.missing(assignment, s)
         for s in submitters(course, assignment)
     ]
     path = report.write(course, assignment, every, wall_s=time.perf_counter() - t0)
@@ -145,7 +146,7 @@ def cmd_grade(args) -> int:
     print(f"class summary: {path}")
     print(f"\nwall time: {time.perf_counter() - t0:.1f} s {_where(args)}")
     print(_sandbox_line(args))
-    return 0 if all(s.get("ok") for s in statuses) else 3
+    return 0 if all(s.ok for s in statuses) else 3
 
 
 def cmd_release(args) -> int:
@@ -232,7 +233,7 @@ def cmd_demo(args) -> int:
         where.append((f"class summary ({assignment})", path))
         if not args.no_feedback:
             where.append((f"feedback ({assignment})", course / "feedback" / "*" / assignment))
-        rc = rc or (0 if all(s.get("ok") for s in statuses) else 3)
+        rc = rc or (0 if all(s.ok for s in statuses) else 3)
     print(f"wall time: {time.perf_counter() - t0:.1f} s {_where(args)}")
     rows = [
         ("course folder", course),

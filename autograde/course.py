@@ -3,8 +3,9 @@
 Only the coordinating process (:mod:`autograde.pipeline`) writes here: the gradebook,
 ``autograded/``, one status file per student (``autograde_status/<assignment>/<student>.json``)
 and the feedback plots next to it, each as soon as a result arrives (:func:`record`), so an
-interrupted run loses nothing already graded. This module imports nothing else of
-:mod:`autograde`, so every other room may read the course through it.
+interrupted run loses nothing already graded. Of :mod:`autograde` this module imports only
+:mod:`autograde.gradebook_db` and the types of :mod:`autograde.jobs`, so every other room may read
+the course through it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import sys
 import tempfile
 import time
 import warnings
-from dataclasses import asdict
 from pathlib import Path
 
 from traitlets.config import Config
@@ -28,6 +28,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from graders import settings
 
 from . import gradebook_db
+from .jobs import StudentStatus
 
 STATUS_DIR = "autograde_status"
 
@@ -205,11 +206,13 @@ def status_path(course: Path, assignment: str, student: str) -> Path:
     return course / STATUS_DIR / assignment / f"{student}.json"
 
 
-def load_status(course: Path, assignment: str, student: str) -> dict | None:
+def load_status(course: Path, assignment: str, student: str) -> StudentStatus | None:
+    """The student's status file, or None where there is none (or it cannot be read: the
+    student is then regraded, and the report says there is no result yet)."""
     p = status_path(course, assignment, student)
     try:
-        return json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError):
+        return StudentStatus.from_dict(json.loads(p.read_text()))
+    except (OSError, ValueError):  # json.JSONDecodeError is a ValueError
         return None
 
 
@@ -297,12 +300,9 @@ def record(course: Path, res) -> None:
         for rel, data in res.files.items():
             (out / rel).parent.mkdir(parents=True, exist_ok=True)
             (out / rel).write_bytes(data)
-    status = asdict(res)
-    status.pop("files")
-    plots = status.pop("plots")
     if res.ok:
         pp = plots_path(course, a, s)
         pp.parent.mkdir(parents=True, exist_ok=True)
-        pp.write_text(json.dumps(plots))
-    status["graded_at"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    write_atomic(status_path(course, a, s), json.dumps(status, indent=1, default=str))
+        pp.write_text(json.dumps(res.plots))
+    status = StudentStatus.from_result(res, graded_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    write_atomic(status_path(course, a, s), json.dumps(status.to_dict(), indent=1, default=str))

@@ -45,6 +45,7 @@ from .course import (
     write_atomic,
 )
 from .gradebook_db import open_gradebook
+from .jobs import StudentStatus
 
 GRADES_CSV = "grades.csv"
 EXPORTS_DIR = "exports"
@@ -166,7 +167,7 @@ def check_order(course, assignment: str) -> dict[str, int]:
 
 
 def gradescope_results(
-    status: dict,
+    status: StudentStatus,
     decimals: int = 2,
     order: dict | None = None,
     numbers: bool = True,
@@ -180,11 +181,7 @@ def gradescope_results(
     message has such numbers Gradescope's matching ``visibility`` ("after_due_date"); the
     others, and all under "always" or "never", are "visible".
     """
-    items = [
-        (cell, rec)
-        for cells in (status.get("checks") or {}).values()
-        for cell, rec in cells.items()
-    ]
+    items = [(cell, rec) for cells in status.checks.values() for cell, rec in cells.items()]
     if order:  # a stable sort: cells the notebook does not name keep their place at the end
         items.sort(key=lambda item: order.get(item[0], len(order)))
     tests = []
@@ -206,14 +203,14 @@ def gradescope_results(
                 ),
             }
         )
-    notes = [*(status.get("incidents") or {}).values()]
-    for events in (status.get("events") or {}).values():
+    notes = [*status.incidents.values()]
+    for events in status.events.values():
         notes += events
-    for cells in (status.get("checks") or {}).values():
+    for cells in status.checks.values():
         notes += [f"Note: {n}" for n in answer_notes(cells)]  # once, not in every test
     out = {
-        "score": _round(status.get("score", 0.0), decimals),
-        "execution_time": status.get("seconds", 0.0),
+        "score": _round(status.score, decimals),
+        "execution_time": status.seconds,
         "output_format": "text",
         "tests": tests,
     }
@@ -287,8 +284,11 @@ def write_format(course, db_url: str, fmt: str) -> Path:
     return path
 
 
-def write(course, db_url: str, assignment: str | None = None, statuses=()) -> list[Path]:
-    """Write ``grades.csv`` (and the Gradescope files of ``statuses``); return the paths.
+def write(
+    course, db_url: str, assignment: str | None = None, statuses: list[StudentStatus] = ()
+) -> list[Path]:
+    """Write ``grades.csv`` (and the Gradescope files of ``statuses``, those graded); return the
+    paths.
 
     Raises
     ------
@@ -311,9 +311,9 @@ def write(course, db_url: str, assignment: str | None = None, statuses=()) -> li
             policy = hidden_numbers_policy(course)
             numbers = shows_hidden_numbers(course, assignment)
             for st in statuses:
-                if not st or not st.get("ok"):
+                if not st.ok:
                     continue
-                path = course / EXPORTS_DIR / "gradescope" / assignment / st["student"]
+                path = course / EXPORTS_DIR / "gradescope" / assignment / st.student
                 write_atomic(
                     path / "results.json",
                     json.dumps(

@@ -326,9 +326,9 @@ def inject(course, assignment: str, students: list[str] | None = None) -> list[P
         student, nb = page.parent.parent.name, page.stem
         if students is not None and student not in students:
             continue
-        status = load_status(course, assignment, student) or {}
-        cells = (status.get("checks") or {}).get(nb)
-        if not status.get("ok") or not cells:
+        status = load_status(course, assignment, student)
+        cells = status.checks.get(nb) if status and status.ok else None
+        if not cells:
             continue
         try:
             plots = json.loads(plots_path(course, assignment, student).read_text()).get(nb, {})
@@ -339,7 +339,7 @@ def inject(course, assignment: str, students: list[str] | None = None) -> list[P
             notebook = json.loads(graded.read_text())
         except (OSError, json.JSONDecodeError):
             notebook = {}
-        said = incidents(notebook, (status.get("incidents") or {}).get(nb))
+        said = incidents(notebook, status.incidents.get(nb))
         text = page_with_checks(page.read_text(), a, cells, plots, said, numbers)
         page.write_text(text)
         done.append(page)

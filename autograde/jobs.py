@@ -7,6 +7,11 @@ as plain data (:meth:`to_dict`: JSON-like values and bytes, never a pickled obje
 package) and as JSON text (:meth:`to_json`, bytes in base64: the stored results of
 :mod:`autograde.submission_cache`). ``graders.job.Job`` is the other job: one simulation, handed
 by the harness to a simulation process.
+
+A :class:`StudentStatus` is what the course keeps of a result (the status file
+``autograde_status/<assignment>/<student>.json``, :func:`autograde.course.record`): the result
+without its files and plots, with the time it was recorded. The report, the exports, the
+feedback pages and the CLI read it.
 """
 
 from __future__ import annotations
@@ -133,3 +138,73 @@ class SubmissionResult:
     @classmethod
     def from_json(cls, text: str) -> SubmissionResult:
         return cls.from_dict(decode(json.loads(text)))
+
+
+@dataclass(frozen=True)
+class StudentStatus:
+    """One student's status file: a :class:`SubmissionResult` as the course keeps it, without
+    ``files`` and ``plots``, with ``graded_at`` (when it was recorded). The fields, their order
+    and their meaning are the result's, so the file's keys are in the order they always had."""
+
+    student: str
+    assignment: str
+    ok: bool
+    score: float = 0.0
+    max_score: float = 0.0
+    grades: dict = field(default_factory=dict)
+    comments: dict = field(default_factory=dict)
+    checks: dict = field(default_factory=dict)
+    incidents: dict = field(default_factory=dict)
+    events: dict = field(default_factory=dict)
+    timestamp: str | None = None
+    backend: str | None = None
+    seconds: float = 0.0
+    error: str = ""
+    fingerprint: str = ""
+    graded_at: str = ""
+
+    @classmethod
+    def from_result(cls, res: SubmissionResult, graded_at: str) -> StudentStatus:
+        """What :func:`autograde.course.record` keeps of ``res``, recorded at ``graded_at``."""
+        kept = [f.name for f in fields(cls) if f.name != "graded_at"]
+        return cls(**{k: getattr(res, k) for k in kept}, graded_at=graded_at)
+
+    @classmethod
+    def missing(cls, assignment: str, student: str) -> StudentStatus:
+        """A submission with no status file: not graded, and the error says so."""
+        return cls(
+            student,
+            assignment,
+            ok=False,
+            error=(
+                f"no result yet: {student}'s {assignment} has no status file (it has not been "
+                "graded, or its grading was interrupted); `autograde grade` grades it"
+            ),
+        )
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StudentStatus:
+        """A status file's data (:meth:`to_dict`).
+
+        Lenient both ways: a key the file lacks takes its default, since fields were added to
+        the results over time (``events``, ``fingerprint``, ...) and a course graded by an older
+        autograde must still give its report; a key this class does not know is left out, since
+        the file is only read (nothing writes a status back from it) and a newer autograde's file
+        must not stop the report. ``student``, ``assignment`` and ``ok`` every file has.
+
+        Raises
+        ------
+        ValueError
+            ``data`` is not a dict, or lacks ``student``, ``assignment`` or ``ok``.
+        """
+        if not isinstance(data, dict):
+            raise ValueError(f"a status file holds a JSON object, not {type(data).__name__}")
+        lacks = [k for k in ("student", "assignment", "ok") if k not in data]
+        if lacks:
+            raise ValueError(f"a status file without {', '.join(lacks)} is not a status file")
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+    def to_dict(self) -> dict:
+        """The status file's data, keys in the order of the fields."""
+        return asdict(self)

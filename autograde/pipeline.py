@@ -43,7 +43,7 @@ from .course import (
     record,
     students,
 )
-from .jobs import SubmissionJob, SubmissionResult
+from .jobs import StudentStatus, SubmissionJob, SubmissionResult
 from .options import GradeOptions
 from .progress import Reporter, Silent
 from .worker import grade_job
@@ -151,7 +151,7 @@ def choose(
     for s in chosen:
         fp = fingerprint(course / "submitted" / s / assignment)
         old = load_status(course, assignment, s)
-        if not force and old and old.get("ok") and old.get("fingerprint") == fp:
+        if not force and old and old.ok and old.fingerprint == fp:
             continue
         todo.append((s, fp))
     return chosen, todo
@@ -205,10 +205,15 @@ def dispatch(course, assignment, todo, options, executor=None, reporter=None):
         reporter.summary(batch_line(fetch[1]))
 
 
-def summarise(course: Path, assignment: str, chosen: list[str], *, export: bool = True):
-    """The status record of each of ``chosen`` (graded now or before); with ``export``, the
-    grade exports written from them."""
-    statuses = [load_status(course, assignment, s) or {"student": s, "ok": False} for s in chosen]
+def summarise(
+    course: Path, assignment: str, chosen: list[str], *, export: bool = True
+) -> list[StudentStatus]:
+    """The status of each of ``chosen`` (graded now or before, else
+    :meth:`~autograde.jobs.StudentStatus.missing`); with ``export``, the grade exports written
+    from them."""
+    statuses = [
+        load_status(course, assignment, s) or StudentStatus.missing(assignment, s) for s in chosen
+    ]
     if export:
         # Raises ExportError with its reason; everything graded is already recorded.
         exports.write(course, db_url(course), assignment, statuses)

@@ -30,6 +30,7 @@ from graders.results import Status
 from . import report_page
 from .course import answer_notes, write_atomic
 from .feedback import new_figure, to_png
+from .jobs import StudentStatus
 
 REPORTS_DIR = "reports"
 
@@ -44,14 +45,16 @@ _STATUS_WORDS = {
 }
 
 
-def pass_rates(statuses: list[dict], assignment: str | None = None) -> dict[str, tuple[int, int]]:
+def pass_rates(
+    statuses: list[StudentStatus], assignment: str | None = None
+) -> dict[str, tuple[int, int]]:
     """``check -> (full marks, graded)`` over the graded submissions, in the assignment's order
     when it is given."""
     out: dict[str, list[int]] = {}
     for s in statuses:
-        if not s.get("ok"):
+        if not s.ok:
             continue
-        for cells in (s.get("checks") or {}).values():
+        for cells in s.checks.values():
             for rec in cells.values():
                 passed = rec["points"] >= rec["max_points"] - 1e-9
                 n = out.setdefault(rec["check"], [0, 0])
@@ -109,7 +112,7 @@ _STATUS_ATTENTION = {
 }
 
 
-def attention(status: dict) -> list[tuple[str, str]]:
+def attention(status: StudentStatus) -> list[tuple[str, str]]:
     """What in one student's status needs an instructor's attention: ``(kind, detail)`` once
     per kind, in :data:`ATTENTION`'s order, the details of a kind joined ("checks jump,
     agreement" for a check status)."""
@@ -120,22 +123,22 @@ def attention(status: dict) -> list[tuple[str, str]]:
         if detail not in into.setdefault(kind, []):
             into[kind].append(detail)
 
-    if not status.get("ok"):
-        add(texts, "grading failure", " ".join((status.get("error") or "?").split())[:300])
-    for nb, text in (status.get("incidents") or {}).items():
+    if not status.ok:
+        add(texts, "grading failure", " ".join((status.error or "?").split())[:300])
+    for nb, text in status.incidents.items():
         if "kernel died" in text:
             add(texts, "kernel died", f"{nb}: {text}")
         elif "ran past the limit" in text:
             add(texts, "time limit", f"{nb}: {text}")
         else:
             add(texts, "notebook not run", f"{nb}: {text}")
-    for nb, events in (status.get("events") or {}).items():
+    for nb, events in status.events.items():
         for text in events:
             if "time limit" in text:
                 add(texts, "time limit", f"{nb}: {text}")
             elif "MemoryError" in text:
                 add(texts, "memory limit", f"{nb}: {text}")
-    for cells in (status.get("checks") or {}).values():
+    for cells in status.checks.values():
         for rec in cells.values():
             kind = _STATUS_ATTENTION.get(rec.get("status", Status.GRADED))
             if kind:
@@ -168,11 +171,11 @@ def pattern(text: str) -> str:
     return re.sub(r"(?<!\w)[-+]?\d+(?:\.\d+)?", "#", _EXAMPLE.sub(r"\1", text))
 
 
-def _checks(assignment: str, statuses: list[dict]) -> list[tuple[str, float]]:
+def _checks(assignment: str, statuses: list[StudentStatus]) -> list[tuple[str, float]]:
     """Every check with its points, in the assignment's order (as its feedback lists them)."""
     seen: dict[str, float] = {}
     for s in statuses:
-        for cells in (s.get("checks") or {}).values():
+        for cells in s.checks.values():
             for rec in cells.values():
                 seen.setdefault(rec["check"], rec.get("max_points", 0.0))
     rank = _ranker(assignment)
@@ -185,7 +188,7 @@ def feedback_link(course: Path, assignment: str, student: str) -> str | None:
     return f"../../feedback/{student}/{assignment}/{assignment}.html" if page.is_file() else None
 
 
-def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
+def class_rows(course, assignment: str, statuses: list[StudentStatus]) -> dict:
     """The report's data: one row per student, failure reasons per check, grading failures."""
     course = Path(course)
     checks = _checks(assignment, statuses)
@@ -193,23 +196,23 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
     by_check: dict[str, Counter] = {c: Counter() for c, _ in checks}
     who: dict[tuple[str, str], list[str]] = {}
     needs: list[dict] = []
-    for s in sorted(statuses, key=lambda r: r.get("student", "")):
-        name = s.get("student", "?")
+    for s in sorted(statuses, key=lambda r: r.student):
+        name = s.student
         needs += [{"student": name, "kind": k, "detail": d} for k, d in attention(s)]
-        if not s.get("ok"):
-            failures.append({"student": name, "error": (s.get("error") or "?").strip()})
+        if not s.ok:
+            failures.append({"student": name, "error": (s.error or "?").strip()})
             continue
         row: dict = {
             "student": name,
-            "score": round(float(s.get("score") or 0.0), 2),
-            "max_score": float(s.get("max_score") or 0.0),
-            "backend": s.get("backend") or "",
-            "seconds": s.get("seconds", 0.0),
+            "score": round(float(s.score or 0.0), 2),
+            "max_score": float(s.max_score or 0.0),
+            "backend": s.backend or "",
+            "seconds": s.seconds,
             "checks": {},
             "notes": [],
             "feedback": feedback_link(course, assignment, name),
         }
-        for cells in (s.get("checks") or {}).values():
+        for cells in s.checks.values():
             for rec in cells.values():
                 why = reason(rec)
                 row["checks"][rec["check"]] = {
@@ -222,11 +225,11 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
                     key = pattern(why)
                     by_check.setdefault(rec["check"], Counter())[key] += 1
                     who.setdefault((rec["check"], key), []).append(name)
-        for nb, text in (s.get("incidents") or {}).items():
+        for nb, text in s.incidents.items():
             row["notes"].append(f"{nb}: {text}")
-        for nb, events in (s.get("events") or {}).items():
+        for nb, events in s.events.items():
             row["notes"] += [f"{nb}: {e}" for e in events]
-        for nb, cells in (s.get("checks") or {}).items():
+        for nb, cells in s.checks.items():
             row["notes"] += [f"{nb}: note: {n}" for n in answer_notes(cells)]
         students.append(row)
     common = {
@@ -248,13 +251,13 @@ def class_rows(course, assignment: str, statuses: list[dict]) -> dict:
     }
 
 
-def figure_png(statuses: list[dict], assignment: str | None = None) -> str:
+def figure_png(statuses: list[StudentStatus], assignment: str | None = None) -> str:
     """Base64 PNG: histogram of scores (left) and pass rate per check (right)."""
     fig, (ax1, ax2) = new_figure(10, 3.4, ncols=2)
-    graded = [s for s in statuses if s.get("ok")]
-    maxes = [s.get("max_score") or 0 for s in graded]
+    graded = [s for s in statuses if s.ok]
+    maxes = [s.max_score or 0 for s in graded]
     top = max(maxes) if maxes else 1
-    scores = [s.get("score", 0) for s in graded]
+    scores = [s.score for s in graded]
     bins = np.arange(0, top + 2) - 0.5 if top <= 30 else 15
     ax1.hist(scores, bins=bins, color="C0", edgecolor="white")
     ax1.set(xlabel=f"score (of {top:g})", ylabel="submissions", title="score distribution")
@@ -281,7 +284,9 @@ def to_csv(data: dict) -> str:
     return out.getvalue()
 
 
-def write(course, assignment: str, statuses: list[dict], wall_s: float | None = None) -> Path:
+def write(
+    course, assignment: str, statuses: list[StudentStatus], wall_s: float | None = None
+) -> Path:
     """Write ``reports/<assignment>/summary.html`` (and ``.json``, ``.csv``); return the page.
 
     The page opens with what needs attention, then the failure clusters, then the students by
@@ -325,34 +330,34 @@ def write(course, assignment: str, statuses: list[dict], wall_s: float | None = 
     return out
 
 
-def summary(statuses: list[dict], assignment: str) -> str:
+def summary(statuses: list[StudentStatus], assignment: str) -> str:
     """One screen: graded, failed and why, backend, time per submission, pass rate per check."""
-    graded = [s for s in statuses if s.get("ok")]
-    failed = [s for s in statuses if not s.get("ok")]
+    graded = [s for s in statuses if s.ok]
+    failed = [s for s in statuses if not s.ok]
     lines = [f"{assignment}: {len(graded)} graded, {len(failed)} grading failures"]
     kinds = Counter(kind for s in statuses for kind, _ in attention(s))
     if kinds:
         needs = ", ".join(f"{kinds[k]} {k}" for k in ATTENTION if kinds[k])
         lines.append(f"needs attention: {needs}")
-    backends = sorted({s["backend"] for s in graded if s.get("backend")})
+    backends = sorted({s.backend for s in graded if s.backend})
     lines.append(f"backend: {', '.join(backends) or '-'}")
     if graded:
-        secs = [s.get("seconds", 0) for s in graded]
+        secs = [s.seconds for s in graded]
         lines.append(
             f"time per submission: mean {sum(secs) / len(secs):.1f} s, max {max(secs):.1f} s"
         )
     lines.append("")
     lines.append(f"{'student':<20} {'score':>12}  notes")
-    for s in sorted(statuses, key=lambda r: r.get("student", "")):
-        if s.get("ok"):
-            notes = [f"{k}: {v}" for k, v in (s.get("incidents") or {}).items()]
-            notes += [e for events in (s.get("events") or {}).values() for e in events]
+    for s in sorted(statuses, key=lambda r: r.student):
+        if s.ok:
+            notes = [f"{k}: {v}" for k, v in s.incidents.items()]
+            notes += [e for events in s.events.values() for e in events]
             note = "; ".join(notes)
-            score = f"{s.get('score', 0):.2f}/{s.get('max_score', 0):g}"
+            score = f"{s.score:.2f}/{s.max_score:g}"
         else:
-            note = "FAILED: " + (s.get("error") or "?").splitlines()[0][:70]
+            note = "FAILED: " + (s.error or "?").splitlines()[0][:70]
             score = "-"
-        lines.append(f"{s.get('student', '?'):<20} {score:>12}  {note[:90]}")
+        lines.append(f"{s.student:<20} {score:>12}  {note[:90]}")
     rates = pass_rates(statuses, assignment)
     if rates:
         lines.append("")

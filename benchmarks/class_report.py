@@ -19,6 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from autograde.jobs import StudentStatus
+
 ASSIGNMENT = "ei_balance"
 CHECKS = {"balance": 3.0, "convergence": 2.0, "effect": 2.0, "rule": 2.0, "untouched": 1.0}
 # Messages of the kinds the checks write (partial credit in words), by check.
@@ -83,7 +85,9 @@ def _graded(rng: random.Random, check: str) -> dict:
     return _record(check, points, message=text)
 
 
-def generated_class(n: int = 300, seed: int = 1) -> tuple[list[dict], dict[str, list[str]]]:
+def generated_class(
+    n: int = 300, seed: int = 1
+) -> tuple[list[StudentStatus], dict[str, list[str]]]:
     """``n`` status records of ``ASSIGNMENT`` and, per kind of trouble (:data:`TROUBLE`), the
     students given it (one in 40 each, at least one)."""
     rng = random.Random(seed)
@@ -96,7 +100,7 @@ def generated_class(n: int = 300, seed: int = 1) -> tuple[list[dict], dict[str, 
         kind = which.get(name)
         if kind == "grading failure":
             statuses.append(
-                {"student": name, "ok": False, "error": "nbgrader autograde failed:\nboom"}
+                StudentStatus(name, ASSIGNMENT, ok=False, error="nbgrader autograde failed:\nboom")
             )
             continue
         recs = {f"hidden_{c}": _graded(rng, c) for c in CHECKS}
@@ -121,16 +125,17 @@ def generated_class(n: int = 300, seed: int = 1) -> tuple[list[dict], dict[str, 
         elif kind == "not answered":
             recs = _all(recs, "not_answered", "Your answer cell still raises")
         statuses.append(
-            {
-                "student": name,
-                "ok": True,
-                "score": round(sum(r["points"] for r in recs.values()), 6),
-                "max_score": sum(CHECKS.values()),
-                "backend": "cpp_standalone",
-                "seconds": round(rng.uniform(8, 60), 1),
-                "checks": {ASSIGNMENT: recs},
+            StudentStatus(
+                name,
+                ASSIGNMENT,
+                ok=True,
+                score=round(sum(r["points"] for r in recs.values()), 6),
+                max_score=sum(CHECKS.values()),
+                backend="cpp_standalone",
+                seconds=round(rng.uniform(8, 60), 1),
+                checks={ASSIGNMENT: recs},
                 **extra,
-            }
+            )
         )
     return statuses, trouble
 

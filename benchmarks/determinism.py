@@ -44,11 +44,11 @@ def grades(course: Path, assignment: str, students) -> dict[str, dict]:
     """Per student: ``{check: [points, status]}``, or ``{"error": ...}`` for a failed job."""
     out = {}
     for student in students:
-        status = load_status(course, assignment, student) or {}
-        if not status.get("ok"):
-            out[student] = {"error": status.get("error") or "no status written"}
+        status = load_status(course, assignment, student)
+        if status is None or not status.ok:
+            out[student] = {"error": (status and status.error) or "no status written"}
             continue
-        cells = status.get("checks", {}).get(assignment, {})
+        cells = status.checks.get(assignment, {})
         out[student] = {
             c["check"]: [round(float(c.get("points") or 0.0), 6), c.get("status")]
             for c in cells.values()

@@ -40,6 +40,8 @@ import threading
 import time
 from pathlib import Path
 
+from autograde.course import STATUS_DIR
+from autograde.jobs import StudentStatus
 from graders import assignments
 from graders.notebook import cell_check
 
@@ -315,9 +317,9 @@ def baseline_scores(course: Path, assignment: str) -> dict:
 
 def pipeline_scores(course: Path, assignment: str) -> dict:
     out = {}
-    for p in sorted((course / "autograde_status" / assignment).glob("*.json")):
-        st = json.loads(p.read_text())
-        out[st["student"]] = float(st["score"]) if st.get("ok") else None
+    for p in sorted((course / STATUS_DIR / assignment).glob("*.json")):
+        st = StudentStatus.from_dict(json.loads(p.read_text()))
+        out[st.student] = float(st.score) if st.ok else None
     return out
 
 

@@ -7,9 +7,11 @@ import csv
 import json
 import re
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from autograde import report
+from autograde.jobs import StudentStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
 import class_report  # noqa: E402  (the benchmark's generated class)
@@ -28,16 +30,17 @@ def _rec(check, points, max_points=2.0, status="graded", message=""):
 
 
 def _student(name, *recs, **extra):
-    return {
-        "student": name,
-        "ok": True,
-        "score": sum(r["points"] for r in recs),
-        "max_score": sum(r["max_points"] for r in recs),
-        "backend": "runtime",
-        "seconds": 2.0,
-        "checks": {A: {f"hidden_{r['check']}": r for r in recs}},
+    return StudentStatus(
+        name,
+        A,
+        ok=True,
+        score=sum(r["points"] for r in recs),
+        max_score=sum(r["max_points"] for r in recs),
+        backend="runtime",
+        seconds=2.0,
+        checks={A: {f"hidden_{r['check']}": r for r in recs}},
         **extra,
-    }
+    )
 
 
 WRONG = (
@@ -79,7 +82,7 @@ CLASS = [
         _rec("jump", 0, status="no_spec", message="it stopped with NameError: name 'x'. Define"),
         _rec("agreement", 0, 3, status="memory", message="your network ran out of memory"),
     ),
-    {"student": "ivan", "ok": False, "error": "nbgrader autograde failed:\nboom"},
+    StudentStatus("ivan", A, ok=False, error="nbgrader autograde failed:\nboom"),
 ]
 
 
@@ -164,8 +167,8 @@ def test_a_reason_shared_by_every_check_is_said_once_and_checks_keep_their_order
     # once in dave's row, once per check (2) among the most common reasons
     assert page.count("not answered (the answer cell") == 1 + 2
     assert "<b>every check</b>: tampering detected" in page
-    shuffled = [dict(s, checks={A: dict(reversed(list(s["checks"][A].items())))})
-                for s in CLASS if s.get("ok")]  # fmt: skip
+    shuffled = [replace(s, checks={A: dict(reversed(list(s.checks[A].items())))})
+                for s in CLASS if s.ok]  # fmt: skip
     assert list(report.pass_rates(shuffled, A)) == ["jump", "agreement"]  # the assignment's order
     assert list(report.pass_rates(shuffled)) == ["agreement", "jump"]  # the files' order
 

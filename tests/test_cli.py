@@ -137,3 +137,25 @@ def test_autograde_backends_lists_all_and_the_choice():
     for name in ("genn", "genn-cpu", "cpp_standalone", "runtime"):
         assert name in out.stdout
     assert f"would use: runtime (forced by {settings.BACKEND_ENV})" in out.stdout
+
+
+def test_grade_exits_3_when_a_chosen_submission_has_no_grade(tmp_path, monkeypatch, capsys):
+    """``autograde grade``'s exit code comes from the statuses: 0 when every chosen submission
+    was graded, 3 when one was not (here: no status file, as after a worker failure)."""
+    from pathlib import Path
+
+    from autograde import cli, demo, pipeline
+    from autograde.jobs import StudentStatus
+
+    a = "adaptive_threshold"
+    repo = Path(__file__).resolve().parents[1]
+    course = demo.make_course(tmp_path / "c", repo, a, {"ann": ("right", ""), "bo": ("wrong", "")})
+    ann = StudentStatus("ann", a, ok=True, score=10.0, max_score=10.0, backend="runtime")
+    statuses = [ann, StudentStatus.missing(a, "bo")]
+    monkeypatch.setattr(pipeline, "grade_assignment", lambda *args, **kw: statuses)
+    argv = ["grade", a, "--course", str(course), "--no-feedback", "--backend", "runtime"]
+    assert cli.main(argv) == 3
+    out = capsys.readouterr().out
+    assert "bo" in out and "FAILED: no result yet" in out and "10.00/10" in out
+    statuses[1] = StudentStatus("bo", a, ok=True, score=2.0, max_score=10.0)
+    assert cli.main(argv) == 0

@@ -122,7 +122,7 @@ def _run(cmd, course, env, timeout=900):
 def _messages(course: Path) -> dict:
     """Per student and cell, the check message of the status file."""
     return {
-        s: {gid: c["message"] for gid, c in load_status(course, A, s)["checks"][A].items()}
+        s: {gid: c["message"] for gid, c in load_status(course, A, s).checks[A].items()}
         for s in CLASS
     }
 
@@ -180,9 +180,9 @@ def test_cluster_grades_as_the_local_pool(graded):
     assert plots["alice"] == ["reduction", "jump", "decay", "rest", "agreement"]
     for s in CLASS:
         status = load_status(remote, A, s)
-        assert status["ok"], status.get("error")
+        assert status.ok, status.error
         # the backend the workers were given (dave handed nothing over: nothing was simulated)
-        assert status["backend"] == (None if s == "dave" else "runtime")
+        assert status.backend == (None if s == "dave" else "runtime")
     out, err = graded["proc"].stdout, graded["proc"].stderr
     assert "wall time: " in out and f"with --scheduler {graded['address']}" in out
     assert f"grading on the dask scheduler at {graded['address']}: 2 workers" in err
@@ -265,7 +265,7 @@ def test_killed_worker_costs_its_job_one_rerun_elsewhere(graded, tmp_path):
     victim = _student(key)
     assert coordinator.returncode == 0, out[-2000:] + err[-3000:]
     assert _scores(course) == _scores(graded["local"])
-    assert all(load_status(course, A, s)["ok"] for s in CLASS)
+    assert all(load_status(course, A, s).ok for s in CLASS)
     # the killed job ran once more, on another worker; no other job ran twice
     assert recorder.done[key] != address
     runs = _runs(tmp)

@@ -14,6 +14,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograde import cli, exports, roster
+from autograde.jobs import StudentStatus
 
 
 def _gradebook(tmp_path):
@@ -85,23 +86,24 @@ def _notebook(path, grade_ids):
 
 
 def test_gradescope_results_json(tmp_path):
-    status = {
-        "student": "adam",
-        "ok": True,
-        "score": 4.8182,
-        "seconds": 12.5,
-        "checks": {  # alphabetical, as a status file may hold them
+    status = StudentStatus(
+        "adam",
+        "a1",
+        ok=True,
+        score=4.8182,
+        seconds=12.5,
+        checks={  # alphabetical, as a status file may hold them
             "a1": {
                 "hidden_x": {"check": "x", "points": 1.8182, "max_points": 2.0, "message": "m"},
                 "hidden_y": {"check": "y", "points": 3.0, "max_points": 3.0, "message": "ok"},
             }
         },
-        "events": {"a1": ["code cell 4 hit the cell time limit (120 s) and was interrupted"]},
-    }
+        events={"a1": ["code cell 4 hit the cell time limit (120 s) and was interrupted"]},
+    )
     # the notebook asks y first (a self-check between them is no test)
     _notebook(tmp_path / "source/a1/a1.ipynb", ["selfcheck", "hidden_y", "hidden_x"])
     url = _gradebook(tmp_path)
-    paths = exports.write(tmp_path, url, "a1", [status, {"student": "x", "ok": False}])
+    paths = exports.write(tmp_path, url, "a1", [status, StudentStatus.missing("a1", "x")])
     assert paths[-1] == tmp_path / "exports/gradescope/a1/adam/results.json"
     got = json.loads(paths[-1].read_text())
     assert got["score"] == 4.82 and got["execution_time"] == 12.5

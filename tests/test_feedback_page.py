@@ -26,6 +26,7 @@ from nbformat.notebooknode import from_dict
 
 from autograde import demo
 from autograde.feedback_page import FeedbackExporter, tex_to_mathml
+from autograde.jobs import StudentStatus
 from autograde.preprocessors import FeedbackCells, TrustedVerdicts
 from graders import settings
 
@@ -355,7 +356,13 @@ def test_inject_puts_the_banner_on_top_and_checks_that_did_not_run_say_it_once(t
                         "message": f"No answer was handed over by this cell: {DIED}."}
         for c in ("reduction", "jump")
     }  # fmt: skip
-    status = {"student": "heidi", "ok": True, "checks": {A: recs}, "incidents": {A: DIED}}
+    status = {
+        "student": "heidi",
+        "assignment": A,
+        "ok": True,
+        "checks": {A: recs},
+        "incidents": {A: DIED},
+    }
     path = coursedir.status_path(tmp_path, A, "heidi")
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps(status))
@@ -392,7 +399,7 @@ def test_a_note_on_the_answer_is_said_once_and_the_rewrite_only_on_genn():
     }  # fmt: skip
     block = feedback.section("ei_balance", cells, {"plots": {}})
     assert block.count("rewrote &#x27;Ii_post -= w*mV&#x27;") == 1
-    status = {"student": "bob", "ok": True, "score": 4.0, "checks": {"ei_balance": cells}}
+    status = StudentStatus("bob", "ei_balance", ok=True, score=4.0, checks={"ei_balance": cells})
     out = exports.gradescope_results(status)["output"]
     assert out.count("rewrote 'Ii_post -= w*mV'") == 1
     assert all("rewrote" not in t["output"] for t in exports.gradescope_results(status)["tests"])

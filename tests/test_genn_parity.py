@@ -144,7 +144,7 @@ def test_class_graded_on_genn_scores_like_cpp_standalone(backend, cpp_class, tmp
     assert f"backend: {backend}" in proc.stdout
     for student in CLASS:
         status = load_status(course, A, student)
-        assert status["backend"] == backend, json.dumps(status)[:2000]
+        assert status.backend == backend, json.dumps(status.to_dict())[:2000]
     scores = _scores(course)
     assert scores == cpp_class
     assert sum(scores["alice"].values()) == 10

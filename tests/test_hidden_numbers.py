@@ -20,6 +20,7 @@ from nbformat.notebooknode import from_dict
 
 import graders
 from autograde import exports, feedback
+from autograde.jobs import StudentStatus
 from autograde.preprocessors import TrustedVerdicts
 from graders import settings
 from graders.assignments.base import Outcome
@@ -96,7 +97,7 @@ def test_page_and_results_json_say_it_in_words_before_and_with_numbers_after():
     rec = _rec(o.hidden_message(2), o.hidden_message(2, numbers=False))
     plain = {"check": "rest", "points": 1.0, "max_points": 1.0, "message": "vth stays at vth0"}
     cells = {"hidden_reduction": rec, "hidden_rest": plain}
-    status = {"ok": True, "checks": {"nb": cells}, "score": 2.82}
+    status = StudentStatus("ann", "adaptive_threshold", ok=True, checks={"nb": cells}, score=2.82)
     before = feedback.section("adaptive_threshold", cells, {"plots": {}}, numbers=False)
     after = feedback.section("adaptive_threshold", cells, {"plots": {}}, numbers=True)
     assert "35 spikes" not in before and "1 of 11" not in before and "35 spikes" in after

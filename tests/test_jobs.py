@@ -7,6 +7,7 @@ submission, the assignment's data files, the gradebook facts and the course sett
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 
 import pytest
@@ -14,7 +15,7 @@ from nbgrader.api import Gradebook
 
 from autograde import course as course_
 from autograde import pipeline, scratch, worker
-from autograde.jobs import SubmissionJob, SubmissionResult
+from autograde.jobs import StudentStatus, SubmissionJob, SubmissionResult
 from autograde.options import GradeOptions
 from graders.results import Status
 
@@ -170,3 +171,85 @@ def test_every_status_a_record_holds_is_a_status():
     assert all(s == s.value and isinstance(s, str) for s in Status)
     for table in (report._STATUS_WORDS, report._STATUS_ATTENTION):
         assert all(isinstance(k, Status) for k in table)
+
+
+#: The keys of a status file, in their order: a result's fields without its files and plots,
+#: then when it was recorded. Courses graded before keep files of exactly this shape.
+STATUS_KEYS = [
+    "student", "assignment", "ok", "score", "max_score", "grades", "comments", "checks",
+    "incidents", "events", "timestamp", "backend", "seconds", "error", "fingerprint", "graded_at",
+]  # fmt: skip
+
+
+def _result(**kw) -> SubmissionResult:
+    """A graded result with every field of the status file set (none at its default)."""
+    rec = {"check": "x", "points": 1.5, "max_points": 3.0, "status": Status.TIMEOUT}
+    return SubmissionResult(
+        "ann", "a1", ok=True, score=1.5, max_score=3.0,
+        comments={"a1": {"hidden_x": "ran past its time"}},
+        checks={"a1": {"hidden_x": rec}},
+        incidents={"a1": "the kernel died while running this notebook"},
+        events={"a1": ["code cell 4 hit the cell time limit (120 s) and was interrupted"]},
+        timestamp="2026-11-27 10:00:00", backend="runtime", seconds=12.5, error="a note",
+        files={"a1.ipynb": b'{"cells": []}'}, plots={"a1": {"plots": {}}}, fingerprint="f00d",
+        **kw,
+    )  # fmt: skip
+
+
+def test_record_then_load_status_gives_back_the_results_fields(tmp_path):
+    course = tmp_path / "course"
+    course.mkdir()
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        gb.add_assignment("a1")
+    res = _result()  # no grades: this gradebook has no cells to put them in
+    course_.record(course, res)
+    text = course_.status_path(course, "a1", "ann").read_text()
+    data = json.loads(text)
+    assert list(data) == STATUS_KEYS  # no files, no plots: those have their own places
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d", data["graded_at"])
+    st = course_.load_status(course, "a1", "ann")
+    assert isinstance(st, StudentStatus) and st.graded_at == data["graded_at"]
+    for key in STATUS_KEYS[:-1]:
+        assert data[key] == getattr(res, key) == getattr(st, key), key
+    assert st.checks["a1"]["hidden_x"]["status"] == Status.TIMEOUT
+    # the file a status gives back is the file it was read from, byte for byte
+    assert json.dumps(st.to_dict(), indent=1) == text
+    assert (course / "autograded/ann/a1/a1.ipynb").read_bytes() == res.files["a1.ipynb"]
+    assert json.loads(course_.plots_path(course, "a1", "ann").read_text()) == res.plots
+    assert course_.load_status(course, "a1", "bob") is None  # graded by nobody yet
+
+
+def test_a_status_file_round_trips_with_every_key_and_value():
+    res = _result(grades={"a1": {"hidden_x": {"auto_score": 1.5, "max_score": 3.0}}})
+    st = StudentStatus.from_result(res, graded_at="2026-11-27T10:05:00")
+    text = json.dumps(st.to_dict(), indent=1)
+    assert list(json.loads(text)) == STATUS_KEYS
+    back = StudentStatus.from_dict(json.loads(text))
+    assert back == st and json.dumps(back.to_dict(), indent=1) == text
+    assert back.grades == res.grades and back.fingerprint == "f00d"
+
+
+def test_an_older_status_file_loads_with_defaults_and_a_broken_one_does_not(tmp_path):
+    old = {"student": "ann", "assignment": "a1", "ok": True, "score": 2.0, "checks": {"a1": {}}}
+    st = StudentStatus.from_dict({**old, "colour": "red"})  # a key of another version: left out
+    assert st.ok and st.score == 2.0 and st.checks == {"a1": {}}
+    assert st.events == {} and st.incidents == {} and st.fingerprint == "" and st.seconds == 0.0
+    assert st.backend is None and st.graded_at == "" and not hasattr(st, "colour")
+    for broken in ({"student": "ann", "assignment": "a1"}, ["ann"]):
+        with pytest.raises(ValueError, match="ok|not list"):
+            StudentStatus.from_dict(broken)
+    path = course_.status_path(tmp_path, "a1", "ann")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"student": "ann", "assignment": "a1"}))
+    assert course_.load_status(tmp_path, "a1", "ann") is None  # regraded, not half-read
+
+
+def test_no_status_file_is_not_ok_and_says_why(tmp_path):
+    from autograde import report
+
+    st = StudentStatus.missing("a1", "ann")
+    assert (st.student, st.assignment, st.ok) == ("ann", "a1", False)
+    assert "no result yet" in st.error and "autograde grade" in st.error
+    assert report.attention(st) == [("grading failure", " ".join(st.error.split()))]
+    # the pipeline's summary of a student it has no file of
+    assert pipeline.summarise(tmp_path, "a1", ["ann"], export=False) == [st]

@@ -93,11 +93,11 @@ def test_process_cap_and_a_silent_output_thread_are_graded_not_failed(tmp_path):
     scores = gradebook_scores(course, A, HIDDEN)
     assert sum(scores["paul"].values()) == 10, scores
     paul = load_status(course, A, "paul")
-    assert paul["ok"] and any("process" in e for e in paul["events"][A]), paul["events"]
+    assert paul.ok and any("process" in e for e in paul.events[A]), paul.events
     quinn = load_status(course, A, "quinn")
-    assert quinn["ok"], quinn.get("error")
-    assert "stopped sending" in quinn["incidents"][A]
+    assert quinn.ok, quinn.error
+    assert "stopped sending" in quinn.incidents[A]
     assert sum(scores["quinn"].values()) == 0
-    for cell in quinn["checks"][A].values():
+    for cell in quinn.checks[A].values():
         assert cell["status"] == "not_run" and "stopped sending" in cell["message"]
     assert not subprocess.run(["pgrep", "-f", "sleep 600"], capture_output=True).stdout

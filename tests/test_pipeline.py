@@ -24,7 +24,7 @@ from nbformat.notebooknode import NotebookNode, from_dict
 
 from autograde import demo, feedback, pipeline, release, report, worker
 from autograde.course import STATUS_DIR, load_status
-from autograde.jobs import SubmissionResult
+from autograde.jobs import StudentStatus, SubmissionResult
 from autograde.options import GradeOptions
 from autograde.preprocessors import TrustedVerdicts
 from autograde.progress import ConsoleReporter
@@ -236,7 +236,7 @@ def test_resume_after_kill_loses_nothing(graded_class):
     assert graded_class["second"].returncode == 0, graded_class["second"].stderr[-3000:]
     for student, old in before.items():
         new = load_status(course, A, student)
-        assert new["graded_at"] == old["graded_at"], f"{student} was graded twice"
+        assert new.graded_at == old["graded_at"], f"{student} was graded twice"
     assert set(_scores(course)) == set(CLASS)
     rows = list(csv.DictReader((course / "grades.csv").open()))
     assert [r["student_id"] for r in rows] == sorted(CLASS)  # one row each, sorted
@@ -266,7 +266,7 @@ def test_hostile_notebook_gains_nothing(graded_class):
     for gid, points in scores["grace"].items():
         assert points <= honest[gid]
     status = load_status(graded_class["course"], A, "grace")
-    assert all(c["status"] == "tampered" for c in status["checks"][A].values())
+    assert all(c["status"] == "tampered" for c in status.checks[A].values())
 
 
 @pytest.mark.nbgrader
@@ -280,8 +280,8 @@ def test_endless_loop_memory_bomb_and_crash_are_scored_with_reason(graded_class)
     # a kernel that dies gets zero on every hidden cell, with the reason
     assert all(v == 0 for v in scores["erin"].values())
     erin = load_status(course, A, "erin")
-    assert "kernel died" in erin["incidents"][A]
-    for cell in erin["checks"][A].values():
+    assert "kernel died" in erin.incidents[A]
+    for cell in erin.checks[A].values():
         assert cell["status"] == "not_run" and "kernel died" in cell["message"]
     frank = json.loads((course / "autograded/frank" / A / f"{A}.ipynb").read_text())
     outs = json.dumps([c.get("outputs") for c in frank["cells"]])
@@ -289,9 +289,9 @@ def test_endless_loop_memory_bomb_and_crash_are_scored_with_reason(graded_class)
     heidi = json.loads((course / "autograded/heidi" / A / f"{A}.ipynb").read_text())
     assert "MemoryError" in json.dumps([c.get("outputs") for c in heidi["cells"]])
     # the report's notes name what happened, though both earned full marks
-    events = load_status(course, A, "frank")["events"][A]
+    events = load_status(course, A, "frank").events[A]
     assert any("cell time limit" in e for e in events), events
-    events = load_status(course, A, "heidi")["events"][A]
+    events = load_status(course, A, "heidi").events[A]
     assert any("MemoryError" in e for e in events), events
 
 
@@ -385,7 +385,7 @@ def test_progress_goes_to_the_reporter_the_caller_passes(tmp_path, monkeypatch, 
     got = pipeline.grade_assignment(course, A, executor=_DeadWorkers(), export=False, reporter=rec)
     assert rec.calls[0] == ("started", 2)
     assert sorted(rec.calls[1:]) == [("graded", "ann", False), ("graded", "bo", False)]
-    assert [s["error"] for s in got] == ["worker failed: no worker here"] * 2
+    assert [s.error for s in got] == ["worker failed: no worker here"] * 2
     assert capsys.readouterr() == ("", "")  # nothing straight to the console
     # a failed submission is graded again on the next run
     rec.calls.clear()
@@ -579,11 +579,11 @@ def test_feedback_cases_are_not_hidden_cases():
 def test_class_report(tmp_path):
     rec = {"check": "jump", "points": 2, "max_points": 2, "status": "graded", "message": ""}
     statuses = [
-        {"student": "a", "ok": True, "score": 10, "max_score": 10, "backend": "runtime",
-         "seconds": 3.0, "checks": {A: {"hidden_jump": rec}}},
-        {"student": "b", "ok": True, "score": 4, "max_score": 10, "backend": "runtime",
-         "seconds": 5.0, "checks": {A: {"hidden_jump": dict(rec, points=0)}}},
-        {"student": "c", "ok": False, "error": "nbgrader autograde failed:\nboom"},
+        StudentStatus("a", A, ok=True, score=10, max_score=10, backend="runtime",
+                      seconds=3.0, checks={A: {"hidden_jump": rec}}),
+        StudentStatus("b", A, ok=True, score=4, max_score=10, backend="runtime",
+                      seconds=5.0, checks={A: {"hidden_jump": dict(rec, points=0)}}),
+        StudentStatus("c", A, ok=False, error="nbgrader autograde failed:\nboom"),
     ]  # fmt: skip
     assert report.pass_rates(statuses) == {"jump": (1, 2)}
     path = report.write(tmp_path, A, statuses, wall_s=12.0)

@@ -199,9 +199,9 @@ def test_postgres_run_killed_half_way_grades_only_what_is_missing(two_gradebooks
     assert 1 <= len(before) < len(CLASS), sorted(before)
     for student, old in before.items():
         new = coursedir.load_status(course, A, student)
-        assert new["graded_at"] == old["graded_at"], f"{student} was graded twice"
+        assert new.graded_at == old["graded_at"], f"{student} was graded twice"
     for student in CLASS:
-        assert coursedir.load_status(course, A, student)["ok"]
+        assert coursedir.load_status(course, A, student).ok
     # the class summary, the report and the feedback pages of the PostgreSQL course
     assert "pass rate per check" in g["second"].stdout
     page = (course / "reports" / A / "summary.html").read_text()

@@ -172,7 +172,7 @@ def test_kernel_runs_unprivileged_without_shadow_or_grader_files(hostile_class):
         assert "PLANTED-FILE-CONTENT" not in shown
     # the probe's answer is still graded in full
     status = load_status(hostile_class["course"], A, "rooty")
-    assert status["ok"] and status["score"] == status["max_score"] == 10
+    assert status.ok and status.score == status.max_score == 10
 
 
 @pytest.mark.nbgrader
@@ -240,7 +240,7 @@ def test_student_scripts_are_inert_in_feedback_and_graded_notebook(hostile_class
                 if key in out.get("data", {}):
                     assert "<script" not in "".join(out["data"][key]).lower()
     status = load_status(hostile_class["course"], A, "xavier")
-    assert status["score"] == 10
+    assert status.score == 10
 
 
 @pytest.mark.nbgrader
@@ -255,7 +255,7 @@ def test_fork_bomb_is_capped(hostile_class):
     # the kernel's own threads count too, so somewhat fewer than the cap
     assert 20 < started < sandbox.MAX_PROCESSES
     assert f"FORKS {started}" in hostile_class["page"]("bomber")
-    assert load_status(hostile_class["course"], A, "bomber")["score"] == 10
+    assert load_status(hostile_class["course"], A, "bomber").score == 10
 
 
 # --- the simulation worker --------------------------------------------------------------------

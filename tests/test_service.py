@@ -341,7 +341,7 @@ def test_students_fetch_submit_and_get_their_feedback_with_nbgraders_cli(served)
         # the course's policy shows it (no due date: the hidden cases' numbers in words)
         status = load_status(course, A, name)
         numbers = shows_hidden_numbers(course, A)
-        for rec in status["checks"][A].values():
+        for rec in status.checks[A].values():
             said = shown_message(rec, numbers)
             assert said and html.escape(said) in page, said
     # the class's exports as `autograde grade` writes them

@@ -35,7 +35,7 @@ from graders import sandbox
 
 from .. import cluster, exports, feedback, pipeline, report
 from ..course import db_url, ensure_assignment, fingerprint, load_status, record, students
-from ..jobs import SubmissionJob, SubmissionResult
+from ..jobs import StudentStatus, SubmissionJob, SubmissionResult
 from ..options import GradeOptions
 from ..progress import LogReporter, Reporter
 from ..worker import grade_job
@@ -158,7 +158,7 @@ class Grader:
             for a in sorted(dirty):
                 try:
                     every = [
-                        load_status(self.course, a, s) or {"student": s, "ok": False}
+                        load_status(self.course, a, s) or StudentStatus.missing(a, s)
                         for s in students(self.course, a)
                     ]
                     report.write(self.course, a, every)
@@ -233,7 +233,8 @@ class Grader:
         a, s = sub.assignment, sub.student
         with self.lock:
             record(self.course, res)
-            exports.write(self.course, db_url(self.course), a, [load_status(self.course, a, s)])
+            status = load_status(self.course, a, s) or StudentStatus.missing(a, s)
+            exports.write(self.course, db_url(self.course), a, [status])
             self._dirty.add(a)
         if not self.make_feedback:
             return

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .. import exports
 from ..course import hidden_numbers_policy, load_status, shows_hidden_numbers
+from ..jobs import StudentStatus
 
 #: The file beside a submission's feedback pages.
 RESULTS = "results.json"
@@ -21,7 +22,7 @@ RESULTS = "results.json"
 
 def write(course: Path, assignment: str, student: str, folder: Path) -> None:
     """Write the checks of ``student``'s just recorded result into ``folder/results.json``."""
-    status = load_status(course, assignment, student) or {}
+    status = load_status(course, assignment, student) or StudentStatus.missing(assignment, student)
     out = exports.gradescope_results(
         status,
         exports.settings(course).decimals,
