@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import selectors
 import signal
 import subprocess
 import sys
@@ -92,6 +93,7 @@ def test_a_kernel_clients_garbage_never_hangs_the_server():
     code = (
         "import gc, sys, zmq\n"
         "from autograde import nbserver\n"
+        "print('imported', flush=True)\n"
         "if sys.argv[1] == 'server':\n"
         "    nbserver._never_block_in_gc()\n"
         "class Client: pass\n"
@@ -114,8 +116,25 @@ def test_a_kernel_clients_garbage_never_hangs_the_server():
             text=True,
         )
         try:
-            out, _ = proc.communicate(timeout=10)
+            # the imports (nbgrader's: seconds, many more on a loaded machine) are not what
+            # may hang, so the time limits start after them: what ends takes under a second
+            # (seconds on a loaded machine: 120 s is ample), what hangs is given 10 s to show it
+            assert _line_within(proc, IMPORTS_S) == "imported\n", mode
+            out, _ = proc.communicate(timeout=120 if ends else 10)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, _ = proc.communicate()
         assert ("collected" in out) is ends, (mode, out)
+
+
+#: Seconds a child may take to import nbgrader before a test gives up on it.
+IMPORTS_S = 600
+
+
+def _line_within(proc: subprocess.Popen, seconds: float) -> str:
+    """The next line of ``proc``'s output ("" at its end); TimeoutExpired after ``seconds``."""
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout=seconds):
+            raise subprocess.TimeoutExpired(proc.args, seconds)
+    return proc.stdout.readline()
