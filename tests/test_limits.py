@@ -66,13 +66,19 @@ def _tree_hog() -> tuple[str, str]:
     return TREE_HOG.replace("TOKEN", token), token
 
 
-def _survivors(token: str) -> list[int]:
-    time.sleep(0.5)  # let the killed processes be reaped
-    return [
-        p.pid
-        for p in psutil.process_iter(["cmdline", "status"])
-        if token in " ".join(p.info["cmdline"] or []) and p.info["status"] != "zombie"
-    ]
+def _survivors(token: str, wait: float = 30.0) -> list[int]:
+    """The processes marked ``token`` still alive after up to ``wait`` s (killed ones may take a
+    moment to go on a loaded machine; the marked ones live 120 s unless they are killed)."""
+    deadline = time.monotonic() + wait
+    while True:
+        alive = [
+            p.pid
+            for p in psutil.process_iter(["cmdline", "status"])
+            if token in " ".join(p.info["cmdline"] or []) and p.info["status"] != "zombie"
+        ]
+        if not alive or time.monotonic() > deadline:
+            return alive
+        time.sleep(0.2)
 
 
 def _startup(tmp_path, monkeypatch, code: str) -> Path:
