@@ -114,7 +114,8 @@ def _locked(cell) -> bool:
 #: white on the cell's white, and its float squeezes the code box.
 PAGE_CSS = (
     "<style>.output_png img, .output_jpeg img {max-width: 100%; height: auto}"
-    " math[display=block] {margin: 0.6em 0}"
+    # a row of display equations wider than a phone scrolls by itself, not the whole page
+    " math[display=block] {margin: 0.6em 0; overflow-x: auto; max-width: 100%}"
     " div.nbgrader_cell .panel-heading {height: auto; min-height: 37px; display: flow-root}"
     "</style>"
 )

@@ -19,7 +19,7 @@ from browser import layout
 
 from autograde import feedback
 from autograde import report as class_report_module
-from graders.assignments import get
+from graders.assignments import get, names
 from graders.feedback import feedback_observables
 from graders.spec import validate
 
@@ -168,3 +168,20 @@ def test_the_class_report_of_300_fits_900_px(browser, tmp_path):
     for im in facts["images"]:
         assert im["complete"] and im["right"] <= facts["innerWidth"] + 0.5, im
     assert shot.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("name", names())
+def test_every_assignments_page_fits_a_phone(browser, name, tmp_path):
+    """The course's own text, as every feedback page shows it: a row of display equations
+    (ei_balance's three) scrolls within itself at 420 px, the page does not scroll sideways."""
+    nb = nbformat.read(REPO / "source" / name / f"{name}.ipynb", as_version=4)
+    for cell in nb.cells:  # scored as an empty answer scores
+        info = cell.metadata.get("nbgrader", {})
+        if info.get("grade"):
+            info["score"] = 0
+    res = {"nbgrader": {"notebook": name, "score": 0, "max_score": 10.0, "late_penalty": 0}}
+    page, _ = _exporter().from_notebook_node(nb, resources=res)
+    path = tmp_path / f"{name}.html"
+    path.write_text(page)
+    facts = layout(browser, path, 420, tmp_path / f"{name}-420.png")
+    assert facts["scrollWidth"] <= facts["innerWidth"], f"{name} scrolls sideways at 420 px"
