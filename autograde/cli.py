@@ -287,7 +287,14 @@ GRADE_SETTINGS = (
 
 def _grading_options(p) -> None:
     # one flag a setting, named after it (type, default, help: graders.settings)
-    options.add_arguments(p, GRADE_SETTINGS, sandbox=options.SANDBOX_HELP)
+    options.add_arguments(
+        p,
+        GRADE_SETTINGS,
+        sandbox=options.SANDBOX_HELP,
+        # here it limits the batch builds only; a student's checks have --check-timeout
+        simulation_timeout=f"{settings.help_text('simulation_timeout')}, here in the class's "
+        "batch builds (--batch) only; the checks that grade a student have --check-timeout",
+    )
     p.add_argument("--force", action="store_true", help="regrade students already graded")
     p.add_argument(
         "--no-feedback",

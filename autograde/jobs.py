@@ -177,8 +177,9 @@ class StudentStatus:
             assignment,
             ok=False,
             error=(
-                f"no result yet: {student}'s {assignment} has no status file (it has not been "
-                "graded, or its grading was interrupted); `autograde grade` grades it"
+                f"no result yet (run `autograde grade` to grade it): {student}'s {assignment} "
+                "has no readable status file (not graded, its grading was interrupted, or the "
+                "file is damaged)"
             ),
         )
 

@@ -89,8 +89,11 @@ class GradeOptions:
         return replace(cls.from_settings(), **{k: v for k, v in data.items() if k in known})
 
     def grading_key(self) -> dict:
-        """The values that decide a submission's grades (all but :data:`COORDINATOR_ONLY`)."""
-        return {k: v for k, v in asdict(self).items() if k not in COORDINATOR_ONLY}
+        """The values that decide a submission's grades: all but :data:`COORDINATOR_ONLY` and
+        ``cache_dir`` (where a worker keeps its cache)."""
+        return {
+            k: v for k, v in self.to_dict().items() if k not in COORDINATOR_ONLY | {"cache_dir"}
+        }
 
 
 def add_arguments(parser: argparse.ArgumentParser, names=None, **helps: str) -> None:

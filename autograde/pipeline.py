@@ -59,7 +59,7 @@ def grade_assignment(
     force: bool = False,
     export: bool = True,
     reporter: Reporter | None = None,
-) -> list[dict]:
+) -> list[StudentStatus]:
     """Grade every (or the named) submission of ``assignment`` in ``course``, in three parts:
     :func:`choose` what to grade, :func:`dispatch` it to the workers, and record each result
     as it arrives, then :func:`summarise`.

@@ -29,12 +29,8 @@ from graders.cache import default_cache_dir
 from graders.results import CUT_SHORT
 
 from .jobs import SubmissionJob, SubmissionResult
-from .options import COORDINATOR_ONLY
 
 FOLDER = "submissions"
-# where this worker keeps its cache, and how the run is spread out, do not decide grades
-_NOT_GRADES = COORDINATOR_ONLY | {"cache_dir"}
-_UNSETTLED = CUT_SHORT  # the next run may go otherwise
 
 
 def _tree_hash(folder: Path, pattern: str = "*") -> str:
@@ -95,7 +91,6 @@ def key(job: SubmissionJob) -> str | None:
         backend = backends.choose(job.options.backend or None)
     except backends.BackendUnavailable:
         backend = "unavailable"
-    options = job.options.to_dict()
     blob = {
         # course key, student, assignment, fingerprint, config
         "job": {
@@ -106,7 +101,7 @@ def key(job: SubmissionJob) -> str | None:
             "config": job.config,
         },
         # limits, backend, feedback switch
-        "options": {k: v for k, v in options.items() if k not in _NOT_GRADES},
+        "options": job.options.grading_key(),
         "submission": _files_hash(job.submission),
         "source": _files_hash(job.source_files),
         # the assignment's cells, points and due date, as nbgrader grades with them
@@ -139,7 +134,7 @@ def settled(res) -> bool:
     if not res.ok or res.incidents:
         return False
     return not any(
-        rec.get("status") in _UNSETTLED for cells in res.checks.values() for rec in cells.values()
+        rec.get("status") in CUT_SHORT for cells in res.checks.values() for rec in cells.values()
     )
 
 

@@ -134,14 +134,14 @@ class SafeExecute(Execute):
                 "sys.exit in a thread or a crash in compiled code)"
             )
             ename = "DeadKernelError"
-            if cell.get("execution_count") is None:
-                # The kernel numbers a cell on an IOPub thread that a process dying at once
-                # (os._exit) may never let run; the number is then the next one, as the
-                # kernel counted it, so the page and the messages can name the cell.
-                cell.execution_count = self._last_count + 1
         except Exception as err:  # noqa: BLE001 - any fault of the kernel's channels
             self._incident = kernel_fault(err)
             ename = type(err).__name__
+        if cell.get("execution_count") is None:
+            # The kernel numbers a cell on an IOPub thread that a process dying at once
+            # (os._exit) may never let run; the number is then the next one, as the kernel
+            # counted it, so the page and the messages can name the cell.
+            cell.execution_count = self._last_count + 1
         cell.outputs.append(error_output(ename, f"{self._incident}."))
         cell.metadata.setdefault(META, {})["skipped"] = self._incident
         return cell, resources
