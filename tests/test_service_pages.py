@@ -234,6 +234,8 @@ def test_a_grading_failure_shows_at_once_with_its_reason_and_never_as_a_0(held):
         page = c.get("/").text
         failures = page[page.index('class="failures"') :]
         assert "ann" in failures and "the GPU fell off the bus" in failures
+        table = page[page.index('class="students"') :]  # the instructor's words, not ann's
+        assert "grading failed" in table and "the instructor was told" not in table
         c.cookies.clear()
         c.get(tokens.personal_link("http://testserver", held["tokens"]["ann"]))
         mine = c.get("/").text
@@ -553,3 +555,13 @@ def test_the_access_log_holds_no_token(site):
     assert "GET /login?token=[redacted]" in log
     for token in [*site["tokens"].values(), site["server"].instructor]:
         assert token.rsplit(".", 1)[1] not in log
+
+
+def test_a_pages_sentence_sets_commands_as_code_and_escapes_the_rest():
+    """The API's sentences mark commands in backticks; a page shows them as code, never the
+    backticks, and escapes what a student wrote (a file name)."""
+    from autograde.service.web import sentence
+
+    got = str(sentence("could not export <x.csv>: run `autograde grade` again"))
+    assert got == "Could not export &lt;x.csv&gt;: run <code>autograde grade</code> again."
+    assert str(sentence("a file named `odd.ipynb")) == "A file named `odd.ipynb."

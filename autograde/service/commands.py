@@ -158,6 +158,7 @@ def cmd_serve(args) -> int:
     from . import policy as policy_
     from . import tokens
     from .app import Service, create_app
+    from .demo import link_base
     from .grading import Grader
     from .states import SubmissionState
     from .store import Store
@@ -198,7 +199,8 @@ def cmd_serve(args) -> int:
         return 1
     back = store.recover()
     policy = policy_.load(course)
-    if not (store.root / "instructor.token").is_file():
+    token_file = store.root / "instructor.token"
+    if not token_file.is_file():
         token = tokens.issue(store, tokens.INSTRUCTOR, "instructor")
         tokens.write_token_file(store.root, "instructor", token)
     grader = Grader(course, store, options.GradeOptions.from_args(args), hold=args.hold)
@@ -206,12 +208,15 @@ def cmd_serve(args) -> int:
     waiting = store.counts()[SubmissionState.QUEUED]
     _say(
         f"autograde serve: {course} on http://{args.host}:{args.port}; {waiting} waiting "
-        f"({back} put back from an interrupted run); instructor token in "
-        f"{store.root / 'instructor.token'}; the queue in {store.describe()}"
+        f"({back} put back from an interrupted run); the queue in {store.describe()}"
     )
+    if not demo_lines:  # (the demo prints every link) the token itself stays out of the log
+        base = link_base(args.host, args.port)
+        _say(f"instructor's page: {base}/login?token=<the token in {token_file}>")
     for line in demo_lines:
         _say(line)
-    if demo_lines:
+    if not (args.hold or args.scheduler):
+        # a backend that cannot run here would fail every submission twice: refuse at start
         from graders import backends
 
         try:  # what the graders will use, as `autograde grade` chooses it

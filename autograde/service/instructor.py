@@ -119,6 +119,8 @@ async def regrade(request: Request):
     except ValueError:
         raise Refused(400, 'the request is not JSON: send {"student": "ID"} or nothing') from None
     student = data.get("student") if isinstance(data, dict) else None
+    if student is not None and not isinstance(student, str):
+        raise Refused(400, 'the student is a string: send {"student": "ID"} or nothing')
     ids = await run_in_threadpool(class_pages.regrade, svc, a, student)
     n = len(ids)
     return JSONResponse(

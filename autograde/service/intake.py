@@ -148,8 +148,8 @@ def check_files(
                 raise Refused(
                     422,
                     f"{name}: the cell {gid!r} is locked and was changed. Fetch a fresh copy "
-                    "(move your folder aside, run nbgrader fetch_assignment), copy your answers "
-                    "into its answer cells, and submit that",
+                    "(download it from your page, or move your folder aside and run nbgrader "
+                    "fetch_assignment), copy your answers into its answer cells, and submit that",
                 )
         out[name] = text.encode()
     return out

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from python_multipart.exceptions import ParseError
 from starlette.datastructures import FormData, Headers
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
@@ -68,13 +69,18 @@ def points(x: float | None) -> str:
     return "-" if x is None else f"{x:.2f}".rstrip("0").rstrip(".")
 
 
-def sentence(text: str) -> str:
+def sentence(text: str) -> Markup:
     """A refusal's sentence as a page shows it: a capital first letter where the first word is
-    a plain word (never a file or assignment name) and a full stop."""
+    a plain word (never a file or assignment name), a full stop, and a command the message
+    marks as `this` (for the command line and the API) set as code rather than in backticks."""
     first = text.split(" ", 1)[0].rstrip(",;:")
     if first.isalpha():
         text = text[:1].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
+    text = text if text.endswith((".", "!", "?")) else text + "."
+    parts = str(escape(text)).split("`")
+    if len(parts) % 2 == 0:  # an unpaired backtick: leave the text as it is
+        return Markup(escape(text))
+    return Markup("".join(f"<code>{p}</code>" if i % 2 else p for i, p in enumerate(parts)))
 
 
 ENV.filters["sentence"] = sentence
