@@ -205,6 +205,8 @@ def test_the_instructors_json_route_grades_again(held):
         assert c.post(url, headers=bearer).json()["requeued"] == []  # waiting already
         got = c.post(url, json={"student": "../x"}, headers=bearer)
         assert got.status_code == 400 and "not a usable student id" in got.json()["error"]
+        got = c.post(url, json={"student": 5}, headers=bearer)
+        assert got.status_code == 400 and '{"student": "ID"}' in got.json()["error"]
         student = {"Authorization": f"Bearer {held['tokens']['ann']}"}
         assert c.post(url, headers=student).status_code == 403
 
